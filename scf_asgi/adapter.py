@@ -1,0 +1,476 @@
+"""`Adapter`: one app, its options, its event loop and lifespan; `serve()` runs it on SCF.
+
+An event's path: raw bytes -> JSON -> (HTTP) `gateway.request_from_event` -> the ASGI or WSGI
+runner -> `Response` -> `gateway.encode_integration_response` -> the runtime API; or (any other
+trigger) -> `event_handler` -> its JSON result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+from .context import Context
+from .errors import AppError, ConfigurationError, InvalidEventError, UnhandledEventError
+from .gateway import (
+    Request,
+    Response,
+    TextPolicy,
+    encode_integration_response,
+    integration_response,
+    is_http_event,
+    normalize_base_path,
+    request_from_event,
+)
+from .triggers import detect_trigger
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Iterable
+    from typing import Any, Callable
+
+    from .asgi import ASGIApp, Lifespan, NullLifespan
+    from .runtime import Invocation, RuntimeClient
+
+    EventHandler = Callable[[Any, Context], Any]
+
+__all__ = ["Adapter", "serve"]
+
+logger = logging.getLogger("scf_asgi")
+
+_CHOICES = {
+    "interface": ("auto", "asgi", "wsgi"),
+    "lifespan": ("auto", "on", "off"),
+    "stage_prefix": ("auto", "on", "off"),
+    "app_errors": ("response", "invocation"),
+}
+_TEXT_PLAIN = "text/plain; charset=utf-8"
+
+
+class Adapter:
+    """Runs a WSGI or ASGI app for SCF events, in process.
+
+    ``adapter(event, context)`` handles one event and returns the integration response (so an
+    Adapter can be the ``main_handler`` of SCF's built-in Python runtime); ``adapter.serve()``
+    runs the Custom Runtime loop until SIGTERM/SIGINT.
+
+    Options:
+        interface: "auto" (detect from the callable), "asgi" or "wsgi".
+        lifespan: ASGI lifespan, once per process: "auto" (used if the app supports it),
+            "on" (the app must support it) or "off".
+        base_path: a public path prefix to strip, e.g. "/api" for a custom-domain mapping; the
+            app sees it as ASGI ``root_path`` / WSGI ``SCRIPT_NAME``.
+        stage_prefix: put "/<stage>" in front of root_path: "auto" (only for requests through
+            the gateway's default domain, whose URLs carry the stage), "on" or "off".
+        text_mime_types: more response types to send as text (``"application/x-foo"``, or a
+            family ``"application/*"``); every other non-text type goes as base64.
+        event_handler: ``(event, context)``, sync or async, for non-HTTP triggers (timer, COS,
+            CMQ, CKafka, CLS); its JSON-serialisable return value is the invocation's result.
+        app_errors: what an exception in the app becomes: "response" (a 500 with no details;
+            the traceback goes to the log) or "invocation" (an invocation error).
+        access_log: log one line per invocation on the "scf_asgi" logger.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        interface: str = "auto",
+        lifespan: str = "auto",
+        base_path: str | None = None,
+        stage_prefix: str = "auto",
+        text_mime_types: Iterable[str] = (),
+        event_handler: EventHandler | None = None,
+        app_errors: str = "response",
+        access_log: bool = True,
+    ) -> None:
+        for option, value in (
+            ("interface", interface),
+            ("lifespan", lifespan),
+            ("stage_prefix", stage_prefix),
+            ("app_errors", app_errors),
+        ):
+            if value not in _CHOICES[option]:
+                choices = ", ".join(repr(c) for c in _CHOICES[option])
+                raise ConfigurationError(f"{option} must be one of {choices}, got {value!r}")
+        if isinstance(text_mime_types, str):
+            raise ConfigurationError("text_mime_types must be a list of media types, not a str")
+        if event_handler is not None and not callable(event_handler):
+            raise ConfigurationError("event_handler must be callable as (event, context)")
+        if interface == "auto":
+            from .asgi import detect_interface
+
+            interface = detect_interface(app)
+        elif not callable(app):
+            raise ConfigurationError(f"the app must be callable, got {type(app).__name__}")
+
+        self.app = app
+        self.interface = interface
+        self.base_path = normalize_base_path(base_path)
+        self.stage_prefix = stage_prefix
+        self.event_handler = event_handler
+        self.app_errors = app_errors
+        self.access_log = access_log
+        self.text_policy = TextPolicy(text_mime_types)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = False
+        self._asgi_app: ASGIApp | None = None
+        self._lifespan: Lifespan | NullLifespan | None = None
+        if interface == "asgi":
+            from .asgi import Lifespan, NullLifespan, as_asgi3
+
+            self._asgi_app = as_asgi3(app)
+            self._lifespan = (
+                NullLifespan() if lifespan == "off" else Lifespan(self._asgi_app, lifespan)
+            )
+
+    def __repr__(self) -> str:
+        return f"Adapter({self.app!r}, interface={self.interface!r})"
+
+    # -- one event, in process (SCF's built-in runtime, tests) ---------------------------------
+
+    def __call__(self, event: Any, context: Context | dict[str, Any] | None = None) -> Any:
+        """Handle one event; return the integration response dict, or the event handler's result.
+
+        Raises InvalidEventError for a non-object event and UnhandledEventError for a non-HTTP
+        event with no handler; the built-in runtime reports either as an invocation error.
+        """
+        ctx = _as_context(context)
+        if not isinstance(event, dict):
+            raise InvalidEventError(f"the event must be a JSON object, got {type(event).__name__}")
+        if not is_http_event(event):
+            result = self._call_event_handler(event, ctx)
+            if hasattr(result, "__await__"):
+                result = self._event_loop().run_until_complete(result)
+            return result
+        started = time.perf_counter()
+        if self.interface == "wsgi":
+            response, request = self._wsgi_http(event, ctx)
+        else:
+            delivered: list[Response] = []
+            loop = self._event_loop()
+            if not self._started:
+                loop.run_until_complete(self._startup())
+            request = loop.run_until_complete(self._asgi_http(event, ctx, delivered.append))
+            response = delivered[0]
+        head = request is not None and request.method == "HEAD"
+        self._log(ctx, request, response.status, started)
+        return integration_response(response, head=head, text_policy=self.text_policy)
+
+    # -- the Custom Runtime loop ---------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Run the Custom Runtime loop until SIGTERM/SIGINT (then return)."""
+        from .runtime import RuntimeClient, run_loop
+
+        client = RuntimeClient.from_environ()
+        configure_logging()
+        try:
+            if self.interface == "wsgi":
+                run_loop(client, self._handle_sync)
+            else:
+                self._event_loop().run_until_complete(self._serve_async(client))
+        finally:
+            client.close()
+
+    async def _serve_async(self, client: RuntimeClient) -> None:
+        from .runtime import run_loop_async
+
+        await self._startup()
+        try:
+            await run_loop_async(client, self._handle_async)
+        finally:
+            await self._shutdown()
+
+    def _handle_sync(self, raw: bytes, context: Context, invocation: Invocation) -> None:
+        started = time.perf_counter()
+        event = _parse_event(raw, invocation)
+        if event is None:
+            return
+        if not is_http_event(event):
+            result = self._call_event_handler(event, context, invocation)
+            if hasattr(result, "__await__"):
+                try:
+                    result = self._event_loop().run_until_complete(result)
+                except Exception as exc:
+                    self._event_handler_failed(exc, context, invocation)
+                    return
+            self._post_result(result, context, invocation, started)
+            return
+        try:
+            response, request = self._wsgi_http(event, context)
+        except Exception as exc:  # app_errors="invocation"
+            self._post_app_error(exc, context, invocation)
+            return
+        self._post_response(response, request, context, invocation, started)
+
+    async def _handle_async(self, raw: bytes, context: Context, invocation: Invocation) -> None:
+        started = time.perf_counter()
+        event = _parse_event(raw, invocation)
+        if event is None:
+            return
+        if not is_http_event(event):
+            result = self._call_event_handler(event, context, invocation)
+            if hasattr(result, "__await__"):
+                try:
+                    result = await result
+                except Exception as exc:
+                    self._event_handler_failed(exc, context, invocation)
+                    return
+            self._post_result(result, context, invocation, started)
+            return
+        # The response is posted from inside the app's final send(), before the app returns, so
+        # work it does afterwards (background tasks) does not delay the client; it still ends
+        # before the next event is pulled.
+        request_box: list[Request | None] = [None]
+        fatal: list[BaseException] = []
+
+        def deliver(response: Response) -> None:
+            try:
+                self._post_response(response, request_box[0], context, invocation, started)
+            except Exception as exc:  # never raise into the app's send()
+                fatal.append(exc)
+
+        try:
+            await self._asgi_http(event, context, deliver, request_box)
+        except Exception as exc:  # app_errors="invocation"
+            self._post_app_error(exc, context, invocation)
+        if fatal:
+            raise fatal[0]
+
+    # -- HTTP: WSGI and ASGI -------------------------------------------------------------------
+
+    def _request(self, event: dict[str, Any]) -> Request:
+        return request_from_event(event, base_path=self.base_path, stage_prefix=self.stage_prefix)
+
+    def _wsgi_http(
+        self, event: dict[str, Any], context: Context
+    ) -> tuple[Response, Request | None]:
+        from .wsgi import build_environ, run_wsgi
+
+        try:
+            request = self._request(event)
+        except InvalidEventError as exc:
+            return _plain(400, f"Bad Request: {exc}"), None
+        environ = build_environ(request, {"scf.event": event, "scf.context": context})
+        try:
+            return run_wsgi(self.app, environ), request
+        except Exception as exc:
+            return self._app_failed(exc, context, request), request
+
+    async def _asgi_http(
+        self,
+        event: dict[str, Any],
+        context: Context,
+        deliver: Callable[[Response], None],
+        request_box: list[Request | None] | None = None,
+    ) -> Request | None:
+        """Run the ASGI app on one event; `deliver` gets exactly one Response (unless this
+        raises, which it does only for app errors under app_errors="invocation")."""
+        from .asgi import HTTPCycle, build_scope
+
+        assert self._asgi_app is not None and self._lifespan is not None
+        try:
+            request = self._request(event)
+        except InvalidEventError as exc:
+            deliver(_plain(400, f"Bad Request: {exc}"))
+            return None
+        if request_box is not None:
+            request_box[0] = request
+        extra = {"scf.event": event, "scf.context": context}
+        scope = build_scope(request, self._lifespan.state, extra)
+        cycle = HTTPCycle(request.body, deliver)
+        try:
+            await self._asgi_app(scope, cycle.receive, cycle.send)
+        except Exception as exc:
+            if cycle.complete:
+                logger.error(
+                    "request %s: the app raised after its response was sent",
+                    context.request_id,
+                    exc_info=exc,
+                )
+            else:
+                deliver(self._app_failed(exc, context, request))
+        else:
+            if not cycle.complete:
+                what = "completing" if cycle.started else "sending"
+                failure = AppError(f"the ASGI app returned without {what} a response")
+                deliver(self._app_failed(failure, context, request))
+        return request
+
+    def _app_failed(self, exc: Exception, context: Context, request: Request) -> Response:
+        logger.error(
+            "request %s: %s %s failed",
+            context.request_id,
+            request.method,
+            request.root_path + request.path,
+            exc_info=exc,
+        )
+        if self.app_errors == "invocation":
+            raise exc
+        return _plain(500, "Internal Server Error")
+
+    # -- answers -------------------------------------------------------------------------------
+
+    def _post_response(
+        self,
+        response: Response,
+        request: Request | None,
+        context: Context,
+        invocation: Invocation,
+        started: float,
+    ) -> None:
+        head = request is not None and request.method == "HEAD"
+        payload = encode_integration_response(response, head=head, text_policy=self.text_policy)
+        invocation.respond(payload)
+        self._log(context, request, response.status, started)
+
+    def _post_app_error(self, exc: Exception, context: Context, invocation: Invocation) -> None:
+        from .runtime import error_payload
+
+        message = (
+            f"the app raised {type(exc).__name__}; see the log of request {context.request_id}"
+        )
+        invocation.fail(error_payload("AppError", message))
+
+    def _call_event_handler(
+        self, event: dict[str, Any], context: Context, invocation: Invocation | None = None
+    ) -> Any:
+        """Call event_handler; without one, the invocation fails with a message that names the
+        trigger. Returns the handler's (possibly awaitable) result, or None when already failed."""
+        handler = self.event_handler
+        if handler is None:
+            error = UnhandledEventError(_unhandled_message(event))
+            if invocation is None:
+                raise error
+            logger.error("request %s: %s", context.request_id, error)
+            from .runtime import error_payload
+
+            invocation.fail(error_payload("UnhandledEventError", str(error)))
+            return None
+        if invocation is None:
+            return handler(event, context)
+        try:
+            return handler(event, context)
+        except Exception as exc:
+            self._event_handler_failed(exc, context, invocation)
+            return None
+
+    def _event_handler_failed(
+        self, exc: Exception, context: Context, invocation: Invocation
+    ) -> None:
+        from .runtime import error_payload
+
+        logger.error("request %s: event_handler failed", context.request_id, exc_info=exc)
+        invocation.fail(error_payload(type(exc).__name__, str(exc)))
+
+    def _post_result(
+        self, result: Any, context: Context, invocation: Invocation, started: float
+    ) -> None:
+        if invocation.answered:
+            return
+        try:
+            payload = json.dumps(result, ensure_ascii=False).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            from .runtime import error_payload
+
+            message = f"event_handler returned a value that is not JSON-serialisable: {exc}"
+            logger.error("request %s: %s", context.request_id, message)
+            invocation.fail(error_payload("InvalidResultError", message))
+            return
+        invocation.respond(payload)
+        if self.access_log and logger.isEnabledFor(logging.INFO):
+            elapsed = (time.perf_counter() - started) * 1000
+            logger.info("%s event ok %.1fms", context.request_id, elapsed)
+
+    def _log(self, context: Context, request: Request | None, status: int, started: float) -> None:
+        if self.access_log and logger.isEnabledFor(logging.INFO):
+            elapsed = (time.perf_counter() - started) * 1000
+            if request is None:
+                logger.info("%s - - %d %.1fms", context.request_id, status, elapsed)
+            else:
+                path = request.root_path + request.path
+                logger.info(
+                    "%s %s %s %d %.1fms", context.request_id, request.method, path, status, elapsed
+                )
+
+    # -- event loop and lifespan ---------------------------------------------------------------
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        """The process's one event loop: clients, pools and locks made in one invocation keep
+        working in the next."""
+        if self._loop is None:
+            import asyncio
+
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+        return self._loop
+
+    async def _startup(self) -> None:
+        if not self._started and self._lifespan is not None:
+            self._started = True
+            await self._lifespan.startup()
+
+    async def _shutdown(self) -> None:
+        if self._started and self._lifespan is not None:
+            self._started = False
+            await self._lifespan.shutdown()
+
+
+def serve(app: Any, **options: Any) -> None:
+    """Run `app` on the SCF Custom Runtime until SIGTERM/SIGINT. Options: see `Adapter`."""
+    Adapter(app, **options).serve()
+
+
+def configure_logging() -> None:
+    """Send scf_asgi's log lines to stdout (which SCF collects) unless logging is configured."""
+    package_logger = logging.getLogger("scf_asgi")
+    if package_logger.level == logging.NOTSET:
+        package_logger.setLevel(logging.INFO)
+    if not package_logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+        package_logger.addHandler(handler)
+
+
+def _as_context(context: Context | dict[str, Any] | None) -> Context:
+    if isinstance(context, Context):
+        return context
+    if context is None:
+        return Context()
+    if isinstance(context, dict):
+        return Context.from_platform(context)
+    raise ConfigurationError(f"context must be a Context or a dict, got {type(context).__name__}")
+
+
+def _parse_event(raw: bytes, invocation: Invocation) -> dict[str, Any] | None:
+    """The event as a dict, or None after failing the invocation with a clear message."""
+    from .runtime import error_payload
+
+    try:
+        event = json.loads(raw)
+    except ValueError as exc:
+        message = f"the event is not valid JSON: {exc}"
+    else:
+        if isinstance(event, dict):
+            return event
+        message = f"the event must be a JSON object, got {type(event).__name__}"
+    logger.error("request %s: %s", invocation.request_id, message)
+    invocation.fail(error_payload("InvalidEventError", message))
+    return None
+
+
+def _unhandled_message(event: dict[str, Any]) -> str:
+    trigger = detect_trigger(event)
+    how = "pass event_handler=your_function (called as your_function(event, context)) to serve()"
+    if trigger is None:
+        keys = ", ".join(sorted(str(k) for k in event)[:8]) or "none"
+        return f"unrecognised event (top-level keys: {keys}), not an API gateway request; {how}"
+    return f"a {trigger} trigger event arrived and no event_handler is set; {how}"
+
+
+def _plain(status: int, text: str) -> Response:
+    return Response(status, [("Content-Type", _TEXT_PLAIN)], text.encode("utf-8"))

@@ -1,0 +1,404 @@
+"""API gateway event <-> neutral request/response, with no I/O.
+
+`request_from_event` reads a gateway event into a `Request`; the ASGI and WSGI runners build
+their scope/environ from it. The runners hand back a `Response`, which `integration_response`
+(a dict, for SCF's built-in runtime) or `encode_integration_response` (JSON bytes, for the
+runtime loop) serialise. Whether a body travels as text or base64 is decided by `TextPolicy`,
+which is plain data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from urllib.parse import quote
+
+from .errors import InvalidEventError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+    from .types import HeaderValue, IntegrationResponse
+
+__all__ = [
+    "DEFAULT_GATEWAY_DOMAINS",
+    "Request",
+    "Response",
+    "TextPolicy",
+    "encode_integration_response",
+    "encode_query",
+    "integration_response",
+    "is_http_event",
+    "normalize_base_path",
+    "request_from_event",
+]
+
+# Hosts of the gateway's own default domains, where the public URL carries the stage
+# (`https://service-xxx-123.gz.apigw.tencentcs.com/release/...`) but the event's `path` does not.
+DEFAULT_GATEWAY_DOMAINS = (".apigw.tencentcs.com", ".apigateway.myqcloud.com")
+
+# Characters left as they are when re-encoding a decoded path into `raw_path` (RFC 3986 pchar + /).
+_PATH_SAFE = "/:@!$&'()*+,;="
+
+
+class Request:
+    """One HTTP request, as read from a gateway event.
+
+    `path` is the decoded path the app routes on (after `base_path` is stripped); `root_path` is
+    the public prefix the app is mounted under (stage and/or base path), "" when none.
+    """
+
+    __slots__ = (
+        "method",
+        "path",
+        "root_path",
+        "query_string",
+        "headers",
+        "body",
+        "scheme",
+        "server",
+        "client",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        root_path: str,
+        query_string: bytes,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        scheme: str,
+        server: tuple[str, int],
+        client: tuple[str, int] | None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.root_path = root_path
+        self.query_string = query_string
+        self.headers = headers  # (lower-case name, value) in event order
+        self.body = body
+        self.scheme = scheme
+        self.server = server
+        self.client = client
+
+    def raw_path(self) -> bytes:
+        """The full public path (root_path + path), percent-encoded as on the wire."""
+        return quote(self.root_path + self.path, safe=_PATH_SAFE).encode("ascii")
+
+    def __repr__(self) -> str:
+        return f"Request({self.method} {self.root_path}{self.path})"
+
+
+class Response:
+    """What an app answered: status, headers in the app's order and spelling, whole body."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"Response({self.status}, {len(self.body)} bytes)"
+
+
+class TextPolicy:
+    """Which response bodies travel as text; everything else goes as base64.
+
+    A body is text when its media type is textual, it has no ``Content-Encoding`` (gzip output
+    is bytes whatever its type) and it decodes as UTF-8. ``extra`` entries are exact types
+    (``application/vnd.api``) or whole families (``application/*``).
+    """
+
+    __slots__ = ("exact", "prefixes", "suffixes")
+
+    TYPES = frozenset(
+        {
+            "application/json",
+            "application/javascript",
+            "application/ecmascript",
+            "application/x-javascript",
+            "application/xml",
+            "application/xhtml+xml",
+            "application/x-www-form-urlencoded",
+            "application/graphql",
+            "application/yaml",
+            "application/x-yaml",
+            "image/svg+xml",
+        }
+    )
+    PREFIXES = ("text/",)
+    SUFFIXES = ("+json", "+xml")
+
+    def __init__(self, extra: Iterable[str] = ()) -> None:
+        exact = set(self.TYPES)
+        prefixes = list(self.PREFIXES)
+        for item in extra:
+            media_type = item.strip().lower()
+            if media_type.endswith("/*"):
+                prefixes.append(media_type[:-1])
+            elif media_type:
+                exact.add(media_type)
+        self.exact = frozenset(exact)
+        self.prefixes = tuple(prefixes)
+        self.suffixes = self.SUFFIXES
+
+    def is_text_type(self, content_type: str) -> bool:
+        media_type = content_type.partition(";")[0].strip().lower()
+        return (
+            media_type in self.exact
+            or media_type.startswith(self.prefixes)
+            or media_type.endswith(self.suffixes)
+        )
+
+
+def normalize_base_path(base_path: str | None) -> str:
+    """'/api/' -> '/api', 'api' -> '/api', '' or '/' -> ''."""
+    if not base_path:
+        return ""
+    stripped = base_path.strip().strip("/")
+    return "/" + stripped if stripped else ""
+
+
+def is_http_event(event: Mapping[str, Any]) -> bool:
+    """An API gateway event (hand-written console test events may lack `requestContext`)."""
+    return isinstance(event.get("httpMethod"), str)
+
+
+def encode_query(query: Mapping[str, Any] | None) -> bytes:
+    """Percent-encode the gateway's `queryString` back into a query string.
+
+    The gateway hands over decoded values; re-encoding every reserved character means `+`, `&`,
+    `=`, `%`, spaces and non-ASCII reach the app's parser exactly as the client meant them. A
+    value may be a list (a repeated key): every value is kept, in order. ``None`` is a bare key.
+    """
+    if not query:
+        return b""
+    parts: list[str] = []
+    append = parts.append
+    for key, value in query.items():
+        name = quote(str(key), safe="")
+        if isinstance(value, list):
+            for item in value:
+                append(name if item is None else name + "=" + quote(str(item), safe=""))
+        elif value is None:
+            append(name)
+        else:
+            append(name + "=" + quote(value if isinstance(value, str) else str(value), safe=""))
+    return "&".join(parts).encode("ascii")
+
+
+def request_from_event(
+    event: Mapping[str, Any],
+    *,
+    base_path: str = "",
+    stage_prefix: str = "auto",
+) -> Request:
+    """Read an API gateway event into a `Request`.
+
+    ``base_path`` (normalised, see `normalize_base_path`) is stripped from the path on a segment
+    boundary and becomes part of `root_path`. ``stage_prefix`` says when ``/<stage>`` is put in
+    front of `root_path`: "auto" only when the request came through the gateway's default domain
+    (whose public URLs carry the stage), "on" always, "off" never.
+
+    Raises `InvalidEventError` when the body claims base64 but is not.
+    """
+    method = str(event.get("httpMethod") or "GET").upper()
+    request_context = event.get("requestContext") or {}
+
+    host = ""
+    forwarded_proto = ""
+    forwarded_port = ""
+    headers: list[tuple[str, str]] = []
+    raw_headers = event.get("headers")
+    if raw_headers:
+        for raw_name, value in raw_headers.items():
+            name = raw_name.lower()
+            if name == "content-length" or name == "transfer-encoding":
+                continue  # re-derived from the decoded body below
+            if isinstance(value, str):
+                headers.append((name, value))
+            elif isinstance(value, list):
+                headers.extend((name, str(item)) for item in value)
+                value = value[0] if value else ""
+            elif value is None:
+                continue
+            else:
+                value = str(value)
+                headers.append((name, value))
+            if name == "host":
+                host = value
+            elif name == "x-forwarded-proto":
+                forwarded_proto = value
+            elif name == "x-forwarded-port":
+                forwarded_port = value
+
+    body = _decode_body(event)
+    if body or method in ("POST", "PUT", "PATCH"):
+        headers.append(("content-length", str(len(body))))
+
+    scheme = forwarded_proto.partition(",")[0].strip().lower() or "https"
+    server_name, _, host_port = host.rpartition(":") if _has_port(host) else (host, "", "")
+    port_text = forwarded_port.partition(",")[0].strip() or host_port
+    port = int(port_text) if port_text.isdigit() else (443 if scheme == "https" else 80)
+    server = (server_name or "localhost", port)
+
+    source_ip = request_context.get("sourceIp") if isinstance(request_context, dict) else None
+    client = (source_ip, 0) if isinstance(source_ip, str) and source_ip else None
+
+    path = event.get("path")
+    path = path if isinstance(path, str) and path.startswith("/") else "/" + str(path or "")
+    root_path = ""
+    if base_path:
+        if path == base_path:
+            path = "/"
+            root_path = base_path
+        elif path.startswith(base_path) and path[len(base_path)] == "/":
+            path = path[len(base_path) :]
+            root_path = base_path
+    if stage_prefix != "off" and isinstance(request_context, dict):
+        stage = request_context.get("stage")
+        if (
+            stage
+            and isinstance(stage, str)
+            and (
+                stage_prefix == "on"
+                or _is_default_domain(server_name, request_context.get("serviceId"))
+            )
+        ):
+            root_path = "/" + stage + root_path
+
+    return Request(
+        method=method,
+        path=path,
+        root_path=root_path,
+        query_string=encode_query(event.get("queryString")),
+        headers=headers,
+        body=body,
+        scheme=scheme,
+        server=server,
+        client=client,
+    )
+
+
+def _has_port(host: str) -> bool:
+    # "[::1]:8080" has a port, "[::1]" does not; "example.com:443" has one.
+    colon = host.rfind(":")
+    return colon != -1 and host.rfind("]") < colon
+
+
+def _is_default_domain(host: str, service_id: object) -> bool:
+    host = host.lower()
+    if isinstance(service_id, str) and service_id and host.startswith(service_id.lower() + "-"):
+        return True
+    return host.startswith("service-") and host.endswith(DEFAULT_GATEWAY_DOMAINS)
+
+
+def _decode_body(event: Mapping[str, Any]) -> bytes:
+    body = event.get("body")
+    if body is None or body == "":
+        return b""
+    if not isinstance(body, str):
+        # Console test events sometimes carry the body as a JSON value rather than a string.
+        return json.dumps(body, ensure_ascii=False).encode("utf-8")
+    encoded = event.get("isBase64Encoded")
+    if encoded is True or (isinstance(encoded, str) and encoded.lower() == "true"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidEventError(
+                "the request body is marked isBase64Encoded but is not valid base64"
+            ) from exc
+    return body.encode("utf-8")
+
+
+def _response_parts(
+    response: Response, head: bool, text_policy: TextPolicy
+) -> tuple[dict[str, HeaderValue], bytes | str]:
+    """Headers as the gateway wants them, and the body: `str` for text, `bytes` for base64."""
+    headers: dict[str, HeaderValue] = {}
+    # The first spelling the app used for a header name, keyed by its lower-case form, so that
+    # `Set-Cookie` and `set-cookie` end up in one list rather than as two keys.
+    spelling: dict[str, str] = {}
+    content_type = ""
+    encoded = False
+    for name, value in response.headers:
+        lower = name.lower()
+        if lower == "content-type":
+            content_type = value
+        elif lower == "content-encoding":
+            encoded = value.strip().lower() not in ("", "identity")
+        key = spelling.get(lower)
+        if key is None:
+            spelling[lower] = name
+            headers[name] = value
+        else:
+            existing = headers[key]
+            if isinstance(existing, list):
+                existing.append(value)
+            else:
+                headers[key] = [existing, value]
+    body = response.body
+    if head or not body:
+        return headers, ""
+    if not encoded and content_type and text_policy.is_text_type(content_type):
+        try:
+            return headers, body.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return headers, body
+
+
+def integration_response(
+    response: Response, *, head: bool = False, text_policy: TextPolicy
+) -> IntegrationResponse:
+    """The integration response as a dict (what a built-in runtime handler returns)."""
+    headers, body = _response_parts(response, head, text_policy)
+    if isinstance(body, str):
+        return {
+            "isBase64Encoded": False,
+            "statusCode": response.status,
+            "headers": headers,
+            "body": body,
+        }
+    return {
+        "isBase64Encoded": True,
+        "statusCode": response.status,
+        "headers": headers,
+        "body": base64.b64encode(body).decode("ascii"),
+    }
+
+
+def encode_integration_response(
+    response: Response, *, head: bool = False, text_policy: TextPolicy
+) -> bytes:
+    """The integration response as JSON bytes, ready to post to the runtime API.
+
+    Same document as `integration_response`; a base64 body is spliced in without passing through
+    the JSON encoder, since base64 never needs escaping and bodies can be megabytes.
+    """
+    headers, body = _response_parts(response, head, text_policy)
+    if isinstance(body, str):
+        document: dict[str, Any] = {
+            "isBase64Encoded": False,
+            "statusCode": response.status,
+            "headers": headers,
+            "body": body,
+        }
+        return json.dumps(document, separators=(",", ":")).encode("ascii")
+    return b"".join(
+        (
+            b'{"isBase64Encoded":true,"statusCode":',
+            str(response.status).encode("ascii"),
+            b',"headers":',
+            json.dumps(headers, separators=(",", ":")).encode("ascii"),
+            b',"body":"',
+            base64.b64encode(body),
+            b'"}',
+        )
+    )

@@ -1,0 +1,34 @@
+"""Recognise which trigger sent a non-HTTP event (pure data inspection, no I/O)."""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+__all__ = ["TRIGGER_TYPES", "detect_trigger"]
+
+# Trigger name -> the key its event records carry, for triggers that send `{"Records": [...]}`.
+_RECORD_KEYS = (("cos", "cos"), ("cmq", "CMQ"), ("ckafka", "Ckafka"))
+
+TRIGGER_TYPES = ("apigateway", "timer", "cos", "cmq", "ckafka", "cls", "clb")
+
+
+def detect_trigger(event: Mapping[str, Any]) -> str | None:
+    """Name the trigger that produced `event` (one of `TRIGGER_TYPES`), or None if unknown."""
+    if isinstance(event.get("httpMethod"), str):
+        return "apigateway"
+    if event.get("Type") == "Timer":
+        return "timer"
+    records = event.get("Records")
+    if isinstance(records, list) and records and isinstance(records[0], dict):
+        first = records[0]
+        for name, key in _RECORD_KEYS:
+            if key in first:
+                return name
+    if isinstance(event.get("clslogs"), dict):
+        return "cls"
+    if "payload" in event and "headers" in event:
+        return "clb"
+    return None

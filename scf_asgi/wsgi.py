@@ -1,0 +1,124 @@
+"""Calling a WSGI app directly and synchronously (PEP 3333): environ, start_response, close().
+
+No thread, no event loop: the app runs on the runtime loop's own thread, and this module does
+not import asyncio.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+
+from .errors import AppError
+from .gateway import Request, Response
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from types import TracebackType
+    from typing import Any, Callable, Optional
+
+    ExcInfo = tuple[type[BaseException], BaseException, Optional[TracebackType]]
+    StartResponse = Callable[..., Callable[[bytes], object]]
+    WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+__all__ = ["build_environ", "run_wsgi"]
+
+# CGI names for the two headers that PEP 3333 keeps out of the HTTP_* namespace.
+_CGI_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+
+def _wsgi_str(text: str) -> str:
+    """PEP 3333 "bytes as unicode": the UTF-8 bytes of `text`, each as one latin-1 character."""
+    return text if text.isascii() else text.encode("utf-8").decode("latin-1")
+
+
+def build_environ(request: Request, extra: dict[str, Any]) -> dict[str, Any]:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": request.method,
+        "SCRIPT_NAME": _wsgi_str(request.root_path),
+        "PATH_INFO": _wsgi_str(request.path),
+        "QUERY_STRING": request.query_string.decode("ascii"),
+        "SERVER_NAME": request.server[0],
+        "SERVER_PORT": str(request.server[1]),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": request.client[0] if request.client else "",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": request.scheme,
+        "wsgi.input": io.BytesIO(request.body),
+        "wsgi.input_terminated": True,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in request.headers:
+        key = _CGI_NAMES.get(name)
+        if key is None:
+            key = "HTTP_" + name.upper().replace("-", "_")
+        value = _wsgi_str(value)
+        if key in environ:
+            # Repeated header: fold into one value, as HTTP allows; cookies use their own separator.
+            environ[key] += ("; " if key == "HTTP_COOKIE" else ", ") + value
+        else:
+            environ[key] = value
+    environ.update(extra)
+    return environ
+
+
+class _StartResponse:
+    """The `start_response` callable of one request, with PEP 3333's exc_info rules."""
+
+    __slots__ = ("status", "headers", "parts", "body_started")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.headers: list[tuple[str, str]] = []
+        self.parts: list[bytes] = []
+        self.body_started = False
+
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+    ) -> Callable[[bytes], object]:
+        if exc_info is not None:
+            if self.body_started:
+                # Too late to change the status: PEP 3333 says re-raise the app's error.
+                raise exc_info[1].with_traceback(exc_info[2])
+        elif self.status:
+            raise AppError("start_response called a second time without exc_info")
+        code = status[:3]
+        if not code.isdigit():
+            raise AppError(f"start_response got an invalid status {status!r}")
+        self.status = int(code)
+        self.headers = list(headers)
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        if not self.status:
+            raise AppError("write() called before start_response")
+        if data:
+            self.body_started = True
+            self.parts.append(data)
+
+
+def run_wsgi(app: WSGIApp, environ: dict[str, Any]) -> Response:
+    """Call the app and collect its whole response. The iterable's close() is always called."""
+    start_response = _StartResponse()
+    result = app(environ, start_response)
+    try:
+        parts = start_response.parts
+        for chunk in result:
+            if chunk:
+                if not start_response.status:
+                    raise AppError("the app yielded body data before calling start_response")
+                start_response.body_started = True
+                parts.append(chunk)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    if not start_response.status:
+        raise AppError("the app returned without calling start_response")
+    parts = start_response.parts
+    body = parts[0] if len(parts) == 1 else b"".join(parts)
+    return Response(start_response.status, start_response.headers, bytes(body))
