@@ -160,6 +160,14 @@ class Adapter:
         self._log(ctx, request, response.status, started)
         return integration_response(response, head=head, text_policy=self.text_policy)
 
+    def close(self) -> None:
+        """Run ASGI lifespan shutdown and close the event loop (for in-process use; `serve()`
+        does this itself when it stops)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.run_until_complete(self._shutdown())
+            self._loop.close()
+        self._loop = None
+
     # -- the Custom Runtime loop ---------------------------------------------------------------
 
     def serve(self) -> None:
@@ -175,6 +183,7 @@ class Adapter:
                 self._event_loop().run_until_complete(self._serve_async(client))
         finally:
             client.close()
+            self.close()
 
     async def _serve_async(self, client: RuntimeClient) -> None:
         from .runtime import run_loop_async
@@ -282,11 +291,16 @@ class Adapter:
             request_box[0] = request
         extra = {"scf.event": event, "scf.context": context}
         scope = build_scope(request, self._lifespan.state, extra)
-        cycle = HTTPCycle(request.body, deliver)
+        # With app_errors="response" the answer goes out from inside the app's last send();
+        # with "invocation" it waits for the app to return, because Starlette's error middleware
+        # sends its own 500 first and only then re-raises.
+        eager = self.app_errors == "response"
+        held: list[Response] = []
+        cycle = HTTPCycle(request.body, deliver if eager else held.append)
         try:
             await self._asgi_app(scope, cycle.receive, cycle.send)
         except Exception as exc:
-            if cycle.complete:
+            if cycle.complete and eager:
                 logger.error(
                     "request %s: the app raised after its response was sent",
                     context.request_id,
@@ -299,6 +313,8 @@ class Adapter:
                 what = "completing" if cycle.started else "sending"
                 failure = AppError(f"the ASGI app returned without {what} a response")
                 deliver(self._app_failed(failure, context, request))
+            elif held:
+                deliver(held[0])
         return request
 
     def _app_failed(self, exc: Exception, context: Context, request: Request) -> Response:

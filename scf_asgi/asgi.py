@@ -242,7 +242,10 @@ class Lifespan:
         self._queue.put_nowait({"type": "lifespan.startup"})
         await self._startup_done.wait()
         if self._failure is not None:
-            raise AppError(f"ASGI lifespan startup failed: {self._failure}")
+            # Starlette puts a whole traceback in the message (and it is logged already): the
+            # error names just its last line.
+            lines = [line for line in self._failure.splitlines() if line.strip()]
+            raise AppError(f"ASGI lifespan startup failed: {lines[-1] if lines else '?'}")
 
     async def shutdown(self) -> None:
         if self._task is None or self._queue is None or self._shutdown_done is None:

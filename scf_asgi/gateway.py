@@ -36,9 +36,10 @@ __all__ = [
     "request_from_event",
 ]
 
-# Hosts of the gateway's own default domains, where the public URL carries the stage
-# (`https://service-xxx-123.gz.apigw.tencentcs.com/release/...`) but the event's `path` does not.
-DEFAULT_GATEWAY_DOMAINS = (".apigw.tencentcs.com", ".apigateway.myqcloud.com")
+# Labels of the gateway's own default domains (`service-xxx-123.gz.apigw.tencentcs.com`, older
+# `service-xxx-123.ap-guangzhou.apigateway.myqcloud.com`), whose public URLs carry the stage
+# (`/release/...`) while the event's `path` does not.
+DEFAULT_GATEWAY_DOMAINS = (".apigw.", ".apigateway.")
 
 # Characters left as they are when re-encoding a decoded path into `raw_path` (RFC 3986 pchar + /).
 _PATH_SAFE = "/:@!$&'()*+,;="
@@ -296,7 +297,7 @@ def _is_default_domain(host: str, service_id: object) -> bool:
     host = host.lower()
     if isinstance(service_id, str) and service_id and host.startswith(service_id.lower() + "-"):
         return True
-    return host.startswith("service-") and host.endswith(DEFAULT_GATEWAY_DOMAINS)
+    return host.startswith("service-") and any(label in host for label in DEFAULT_GATEWAY_DOMAINS)
 
 
 def _decode_body(event: Mapping[str, Any]) -> bytes:

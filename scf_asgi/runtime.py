@@ -153,7 +153,7 @@ class RuntimeClient:
                 if not deadline:
                     deadline = now + self.retry_for
                     logger.warning(
-                        "runtime API at %s:%d unreachable (%s); retrying for up to %.0fs",
+                        "runtime API at %s:%d unreachable (%s); retrying for up to %gs",
                         self.host,
                         self.port,
                         exc,

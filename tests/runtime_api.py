@@ -56,6 +56,8 @@ class FakeRuntimeAPI:
         self.connections: set[tuple[str, int]] = set()
         self.invocations: list[_Invocation] = []
         self.fail_next_posts: list[int] = []  # statuses to answer the next posts with
+        self.close_after_reply = False  # drop the keep-alive connection after every reply
+        self.ready_at = 0.0
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -64,10 +66,15 @@ class FakeRuntimeAPI:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+            def _reply(
+                self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+            ) -> None:
                 self.send_response(status)
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
+                if api.close_after_reply:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -93,6 +100,7 @@ class FakeRuntimeAPI:
                 api.log.append(("POST", self.path))
                 if self.path == "/runtime/init/ready":
                     api.ready_count += 1
+                    api.ready_at = time.time()
                     api.ready.set()
                     self._reply(200)
                     return

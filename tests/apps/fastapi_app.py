@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi import BackgroundTasks, FastAPI, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 events: list[str] = []
@@ -26,8 +27,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
 app = FastAPI(lifespan=lifespan)
 
 
-@app.get("/items/{item_id}")
-async def item(item_id: int, request: Request, q: list[str] | None = None) -> dict[str, Any]:
+@app.api_route("/items/{item_id}", methods=["GET", "HEAD"])
+async def item(
+    item_id: int, request: Request, q: Annotated[list[str] | None, Query()] = None
+) -> dict[str, Any]:
     assert lock is not None
     async with lock:
         await asyncio.sleep(0)

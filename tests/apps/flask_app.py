@@ -20,7 +20,11 @@ def item(item_id: int):  # type: ignore[no-untyped-def]
 
 @app.post("/echo")
 def echo():  # type: ignore[no-untyped-def]
-    return request.get_data(), 200, {"Content-Type": request.content_type or "application/octet-stream"}
+    return (
+        request.get_data(),
+        200,
+        {"Content-Type": request.content_type or "application/octet-stream"},
+    )
 
 
 @app.get("/cookies")

@@ -1,0 +1,25 @@
+"""Event handlers for non-HTTP triggers, used by the end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from scf_asgi import Context
+
+
+def sync_handler(event: dict[str, Any], context: Context) -> dict[str, Any]:
+    return {"trigger_keys": sorted(event), "request_id": context.request_id}
+
+
+async def async_handler(event: dict[str, Any], context: Context) -> dict[str, Any]:
+    await asyncio.sleep(0)
+    return {"async": True, "remaining_positive": context.remaining_time_ms() > 0}
+
+
+def failing_handler(event: dict[str, Any], context: Context) -> None:
+    raise ValueError("handler could not process the record")
+
+
+def unserialisable_handler(event: dict[str, Any], context: Context) -> Any:
+    return {"when": object()}

@@ -1,0 +1,403 @@
+"""The Adapter in process (`adapter(event, context)`), with real Flask, FastAPI, Starlette and
+Django apps: what SCF's built-in Python runtime would get from it as `main_handler`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from scf_asgi import (
+    Adapter,
+    ConfigurationError,
+    Context,
+    InvalidEventError,
+    UnhandledEventError,
+)
+from tests.events import DEFAULT_HOST, gateway_event, sample_event
+
+sys.path.insert(0, str(Path(__file__).parent / "apps"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_site.settings")
+
+import django_site.asgi
+import django_site.wsgi
+import fastapi_app
+import flask_app
+import handlers
+import starlette_app
+
+
+@pytest.fixture
+def make_adapter() -> Iterator[Callable[..., Adapter]]:
+    """Adapters closed after the test (lifespan shutdown, event loop closed)."""
+    made: list[Adapter] = []
+
+    def make(app: Any, **options: Any) -> Adapter:
+        made.append(Adapter(app, **options))
+        return made[-1]
+
+    yield make
+    for adapter in made:
+        adapter.close()
+
+
+def body_json(response: dict[str, Any]) -> Any:
+    assert response["isBase64Encoded"] is False
+    return json.loads(response["body"])
+
+
+CONTEXT = {
+    "request_id": "req-1",
+    "memory_limit_in_mb": 128,
+    "time_limit_in_ms": 3000,
+    "function_name": "fn",
+    "function_version": "$LATEST",
+    "namespace": "default",
+    "tencentcloud_region": "ap-guangzhou",
+}
+
+# -- Flask (WSGI) --------------------------------------------------------------------------------
+
+
+def test_flask_json_query_client_and_public_url() -> None:
+    adapter = Adapter(flask_app.app)
+    event = gateway_event(
+        path="/items/42", query={"q": ["a+b", "100%", "hello world", "日本"]}, host=DEFAULT_HOST
+    )
+    response = adapter(event, CONTEXT)
+    assert response["statusCode"] == 200
+    assert body_json(response) == {
+        "id": 42,
+        "q": ["a+b", "100%", "hello world", "日本"],
+        "root": "/release",
+        "url": f"https://{DEFAULT_HOST}/release/items/42"
+        "?q=a%2Bb&q=100%25&q=hello%20world&q=日本",  # werkzeug shows the IRI form
+        "client": "203.0.113.7",
+    }
+
+
+def test_flask_redirect_uses_base_path_and_https() -> None:
+    adapter = Adapter(flask_app.app, base_path="/api")
+    response = adapter(gateway_event(path="/api/go"))
+    assert response == {
+        "isBase64Encoded": False,
+        "statusCode": 302,
+        "headers": {
+            "Content-Type": "text/html; charset=utf-8",
+            "Content-Length": response["headers"]["Content-Length"],
+            "Location": "https://api.example.com/api/items/7",
+        },
+        "body": response["body"],
+    }
+    assert "/api/items/7" in response["body"]
+
+
+def test_flask_two_cookies_stay_two() -> None:
+    response = Adapter(flask_app.app)(gateway_event(path="/cookies", headers={"cookie": "x=9"}))
+    assert response["headers"]["Set-Cookie"] == ["a=1; Path=/", "b=2; HttpOnly; Path=/"]
+    assert body_json(response) == {"seen": {"x": "9"}}
+
+
+def test_flask_binary_round_trip() -> None:
+    data = bytes(range(256))
+    event = gateway_event(
+        method="POST",
+        path="/echo",
+        body=data,
+        headers={"content-type": "application/octet-stream"},
+    )
+    response = Adapter(flask_app.app)(event)
+    assert response["isBase64Encoded"] is True
+    assert base64.b64decode(response["body"]) == data
+
+
+def test_flask_head_has_no_body() -> None:
+    response = Adapter(flask_app.app)(gateway_event(method="HEAD", path="/items/1"))
+    assert (response["statusCode"], response["body"]) == (200, "")
+    assert response["headers"]["Content-Type"] == "application/json"
+
+
+def test_flask_exception_is_500_without_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    response = Adapter(flask_app.app)(gateway_event(path="/boom"), CONTEXT)
+    assert response["statusCode"] == 500
+    assert "secret detail" not in response["body"]
+    assert "Traceback" not in response["body"]
+
+
+def test_invalid_base64_body_is_400() -> None:
+    event = gateway_event(method="POST", path="/echo")
+    event.update(body="%%%", isBase64Encoded=True)
+    assert Adapter(flask_app.app)(event) == {
+        "isBase64Encoded": False,
+        "statusCode": 400,
+        "headers": {"Content-Type": "text/plain; charset=utf-8"},
+        "body": "Bad Request: the request body is marked isBase64Encoded but is not valid base64",
+    }
+
+
+# -- FastAPI / Starlette (ASGI) ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fastapi_adapter() -> Iterator[Adapter]:
+    adapter = Adapter(fastapi_app.app)
+    yield adapter
+    adapter.close()
+    assert fastapi_app.events[-1] == "shutdown"
+
+
+def test_fastapi_lifespan_state_context_and_persistent_loop(fastapi_adapter: Adapter) -> None:
+    for request_id in ("first", "second"):  # the lock made at startup works in both events
+        response = fastapi_adapter(
+            gateway_event(path="/items/5", query={"q": ["x", "y"]}, host=DEFAULT_HOST),
+            {"request_id": request_id, "time_limit_in_ms": 3000},
+        )
+        assert body_json(response) == {
+            "id": 5,
+            "q": ["x", "y"],
+            "root_path": "/release",
+            "url": f"https://{DEFAULT_HOST}/release/items/5?q=x&q=y",
+            "state": "yes",
+            "request_id": request_id,
+            "events": ["startup"],
+        }
+
+
+def test_fastapi_background_task_finishes_before_return(fastapi_adapter: Adapter) -> None:
+    response = fastapi_adapter(gateway_event(path="/background"))
+    assert body_json(response) == {"ok": "yes"}
+    assert fastapi_app.events[-1] == "background-done"
+
+
+def test_fastapi_streaming_and_echo(fastapi_adapter: Adapter) -> None:
+    streamed = fastapi_adapter(gateway_event(path="/stream"))
+    assert (streamed["statusCode"], streamed["body"]) == (200, "one,two,three")
+    echoed = fastapi_adapter(
+        gateway_event(
+            method="POST",
+            path="/echo",
+            body='{"k": "ü"}',
+            headers={"content-type": "application/json"},
+        )
+    )
+    assert echoed == {
+        "isBase64Encoded": False,
+        "statusCode": 200,
+        "headers": {"content-length": "11", "content-type": "application/json"},
+        "body": '{"k": "ü"}',
+    }
+
+
+def test_fastapi_exception_is_plain_500(fastapi_adapter: Adapter) -> None:
+    response = fastapi_adapter(gateway_event(path="/boom"))
+    assert (response["statusCode"], response["body"]) == (500, "Internal Server Error")
+
+
+def test_fastapi_docs_under_base_path(make_adapter: Callable[..., Adapter]) -> None:
+    adapter = make_adapter(fastapi_app.app, base_path="/api")
+    openapi = adapter(gateway_event(path="/api/openapi.json"))
+    assert body_json(openapi)["servers"] == [{"url": "/api"}]
+    docs = adapter(gateway_event(path="/api/docs"))
+    assert docs["statusCode"] == 200
+    assert "url: '/api/openapi.json'" in docs["body"]
+
+
+def test_starlette_binary_and_state(make_adapter: Callable[..., Adapter]) -> None:
+    adapter = make_adapter(starlette_app.app)
+    data = bytes(range(255, -1, -1))
+    response = adapter(gateway_event(method="POST", path="/binary", body=data))
+    assert response["isBase64Encoded"] is True
+    assert base64.b64decode(response["body"]) == data[::-1]
+    first = body_json(adapter(gateway_event(path="/count")))
+    second = body_json(adapter(gateway_event(path="/count")))
+    assert (first["greeting"], second["calls"] - first["calls"]) == ("hello", 1)
+
+
+# -- Django (WSGI and ASGI) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "application", [django_site.wsgi.application, django_site.asgi.application]
+)
+def test_django_absolute_uri_and_proxy_ssl_header(
+    make_adapter: Callable[..., Adapter], application: Any
+) -> None:
+    adapter = make_adapter(application, base_path="/api")
+    event = gateway_event(
+        path="/api/info/ünï",
+        query={"q": ["1", "2"]},
+        headers={"x-forwarded-proto": "https"},
+    )
+    assert body_json(adapter(event)) == {
+        "name": "ünï",
+        "q": ["1", "2"],
+        "absolute": "https://api.example.com/api/info/%C3%BCn%C3%AF?q=1&q=2",
+        "secure": True,
+        "script_name": "/api",
+    }
+
+
+# -- raw ASGI apps: contract violations --------------------------------------------------------
+
+
+async def no_response_app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "http":
+        await receive()
+
+
+async def half_response_app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("secret detail")
+
+
+async def raises_after_response_app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "http":
+        headers = [(b"content-type", b"text/plain")]
+        await send({"type": "http.response.start", "status": 201, "headers": headers})
+        await send({"type": "http.response.body", "body": b"done"})
+        raise RuntimeError("cleanup failed")
+
+
+async def websocket_only_app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "http":
+        raise TypeError("this app only speaks websocket")
+
+
+INTERNAL_ERROR = {
+    "isBase64Encoded": False,
+    "statusCode": 500,
+    "headers": {"Content-Type": "text/plain; charset=utf-8"},
+    "body": "Internal Server Error",
+}
+
+
+@pytest.mark.parametrize("app", [no_response_app, half_response_app, websocket_only_app])
+def test_asgi_failures_become_500_and_are_logged(
+    make_adapter: Callable[..., Adapter], app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="scf_asgi"):
+        assert make_adapter(app, lifespan="off")(gateway_event(), CONTEXT) == INTERNAL_ERROR
+    assert "request req-1: GET / failed" in caplog.text
+
+
+def test_exception_after_complete_response_keeps_the_response(
+    make_adapter: Callable[..., Adapter],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="scf_asgi"):
+        response = make_adapter(raises_after_response_app, lifespan="off")(gateway_event(), CONTEXT)
+    assert (response["statusCode"], response["body"]) == (201, "done")
+    assert "raised after its response was sent" in caplog.text
+    assert "cleanup failed" in caplog.text
+
+
+def test_app_errors_invocation_raises_for_the_platform(
+    make_adapter: Callable[..., Adapter],
+) -> None:
+    adapter = make_adapter(half_response_app, lifespan="off", app_errors="invocation")
+    with pytest.raises(RuntimeError, match="secret detail"):
+        adapter(gateway_event())
+
+
+# -- non-HTTP events and bad input -------------------------------------------------------------
+
+
+def test_event_handler_sync_and_async(make_adapter: Callable[..., Adapter]) -> None:
+    adapter = make_adapter(flask_app.app, event_handler=handlers.sync_handler)
+    assert adapter(sample_event("timer"), CONTEXT) == {
+        "trigger_keys": ["Message", "Time", "TriggerName", "Type"],
+        "request_id": "req-1",
+    }
+    async_adapter = make_adapter(fastapi_app.app, event_handler=handlers.async_handler)
+    assert async_adapter(sample_event("cos"), CONTEXT) == {
+        "async": True,
+        "remaining_positive": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "trigger"),
+    [
+        ("timer", "timer"),
+        ("cos", "cos"),
+        ("cmq-topic", "cmq"),
+        ("ckafka", "ckafka"),
+        ("cls", "cls"),
+    ],
+)
+def test_no_event_handler_names_the_trigger(name: str, trigger: str) -> None:
+    with pytest.raises(UnhandledEventError) as caught:
+        Adapter(flask_app.app)(sample_event(name))
+    assert str(caught.value) == (
+        f"a {trigger} trigger event arrived and no event_handler is set; pass "
+        "event_handler=your_function (called as your_function(event, context)) to serve()"
+    )
+
+
+def test_unknown_and_malformed_events() -> None:
+    adapter = Adapter(flask_app.app)
+    with pytest.raises(UnhandledEventError, match=r"unrecognised event \(top-level keys: a, b\)"):
+        adapter({"b": 1, "a": 2})
+    with pytest.raises(InvalidEventError, match="must be a JSON object, got list"):
+        adapter([1, 2])
+
+
+# -- options and context -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"interface": "rsgi"}, "interface must be one of 'auto', 'asgi', 'wsgi', got 'rsgi'"),
+        ({"lifespan": "maybe"}, "lifespan must be one of 'auto', 'on', 'off', got 'maybe'"),
+        ({"stage_prefix": True}, "stage_prefix must be one of 'auto', 'on', 'off', got True"),
+        ({"app_errors": "ignore"}, "app_errors must be one of 'response', 'invocation'"),
+        ({"text_mime_types": "application/x"}, "text_mime_types must be a list"),
+        ({"event_handler": "handler"}, "event_handler must be callable"),
+    ],
+)
+def test_bad_options_are_configuration_errors(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Adapter(flask_app.app, **options)
+
+
+def test_text_mime_types_option(make_adapter: Callable[..., Adapter]) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"application/vnd.custom")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"plain words"})
+
+    default = make_adapter(app, lifespan="off")(gateway_event())
+    custom = make_adapter(app, lifespan="off", text_mime_types=["application/vnd.custom"])(
+        gateway_event()
+    )
+    assert (default["isBase64Encoded"], default["body"]) == (True, "cGxhaW4gd29yZHM=")
+    assert (custom["isBase64Encoded"], custom["body"]) == (False, "plain words")
+
+
+def test_context_from_platform_dict() -> None:
+    context = Context.from_platform(CONTEXT)
+    assert (
+        context.request_id,
+        context.memory_limit_in_mb,
+        context.time_limit_in_ms,
+        context.function_name,
+        context.function_version,
+        context.namespace,
+        context.region,
+    ) == ("req-1", 128, 3000, "fn", "$LATEST", "default", "ap-guangzhou")
+    assert 2900 < context.remaining_time_ms() <= 3000
+    assert Context().remaining_time_ms() == 0
+
+
+def test_context_deadline_counts_from_receipt() -> None:
+    context = Context("r", 128, 1000, received_at=0.0)  # received long ago: no time left
+    assert context.remaining_time_ms() == 0

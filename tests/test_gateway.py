@@ -1,0 +1,334 @@
+"""Pure translation tests: gateway events in, Request fields out; Response in, integration out."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+
+from scf_asgi.errors import InvalidEventError
+from scf_asgi.gateway import (
+    Request,
+    Response,
+    TextPolicy,
+    encode_integration_response,
+    encode_query,
+    integration_response,
+    is_http_event,
+    normalize_base_path,
+    request_from_event,
+)
+from tests.events import CUSTOM_HOST, DEFAULT_HOST, gateway_event, sample_event
+
+TEXT = TextPolicy()
+
+
+def fields(request: Request) -> dict[str, Any]:
+    return {name: getattr(request, name) for name in Request.__slots__}
+
+
+# -- requests ----------------------------------------------------------------------------------
+
+
+def test_captured_get_event() -> None:
+    request = request_from_event(sample_event("apigw-captured-get"))
+    assert fields(request) == {
+        "method": "GET",
+        "path": "/items/42",
+        "root_path": "/release",  # default domain: the public URL carries the stage
+        "query_string": b"q=hello%20world&page=2",
+        "headers": [
+            ("accept", "*/*"),
+            ("host", "service-k0fbs6ox-1259160091.gz.apigw.tencentcs.com"),
+            ("user-agent", "curl/7.68.0"),
+            ("x-anonymous-consumer", "true"),
+            ("x-api-requestid", "5f5b0e0c7b2e4c1f9a1c2d3e4f506172"),
+            ("x-b3-traceid", "5f5b0e0c7b2e4c1f9a1c2d3e4f506172"),
+            ("x-qualifier", "$DEFAULT"),
+        ],
+        "body": b"",
+        "scheme": "https",
+        "server": ("service-k0fbs6ox-1259160091.gz.apigw.tencentcs.com", 443),
+        "client": ("203.0.113.7", 0),
+    }
+    assert request.raw_path() == b"/release/items/42"
+
+
+def test_documented_example_uses_query_string_not_query_string_parameters() -> None:
+    request = request_from_event(sample_event("apigw-doc-example"))
+    assert request.query_string == b"foo=bar&bob=alice"
+    assert request.method == "POST"
+    assert request.body == b'{"test":"body"}'
+    assert ("content-length", "15") in request.headers
+    assert request.client == ("10.0.2.14", 0)
+    assert request.root_path == "/release"  # host starts with "<serviceId>-"
+
+
+def test_base64_body_is_decoded_and_content_length_rederived() -> None:
+    request = request_from_event(sample_event("apigw-base64-upload"))
+    assert request.body == bytes([0, 1, 2, 3, 254, 255, 128, 129])
+    assert request.headers == [
+        ("content-type", "application/octet-stream"),
+        ("host", "service-k0fbs6ox-1259160091.gz.apigw.tencentcs.com"),
+        ("content-length", "8"),
+    ]
+
+
+def test_invalid_base64_body_is_an_invalid_event() -> None:
+    event = gateway_event(method="POST", body="not base64!!")
+    event["isBase64Encoded"] = True
+    with pytest.raises(InvalidEventError, match="not valid base64"):
+        request_from_event(event)
+
+
+def test_minimal_console_event_with_nulls() -> None:
+    event = {"httpMethod": "get", "path": None, "headers": None, "queryString": None, "body": None}
+    assert fields(request_from_event(event)) == {
+        "method": "GET",
+        "path": "/",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "body": b"",
+        "scheme": "https",
+        "server": ("localhost", 443),
+        "client": None,
+    }
+
+
+def test_body_given_as_json_value_is_serialised() -> None:
+    event = gateway_event(method="POST")
+    event["body"] = {"a": "é"}
+    assert request_from_event(event).body == '{"a": "é"}'.encode()
+
+
+def test_utf8_text_body() -> None:
+    event = gateway_event(method="POST", body="héllo")
+    assert request_from_event(event).body == "héllo".encode()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({}, b""),
+        (None, b""),
+        ({"a": "1"}, b"a=1"),
+        ({"a": ["1", "2"], "b": "x"}, b"a=1&a=2&b=x"),
+        ({"q": "a+b"}, b"q=a%2Bb"),
+        ({"q": "a&b=c"}, b"q=a%26b%3Dc"),
+        ({"q": "100%"}, b"q=100%25"),
+        ({"q": "hello world"}, b"q=hello%20world"),
+        ({"q": "日本"}, b"q=%E6%97%A5%E6%9C%AC"),
+        ({"key with space": "v"}, b"key%20with%20space=v"),
+        ({"flag": None, "n": 3}, b"flag&n=3"),
+        ({"empty": ""}, b"empty="),
+    ],
+)
+def test_encode_query(query: dict[str, Any] | None, expected: bytes) -> None:
+    assert encode_query(query) == expected
+
+
+def test_query_values_reach_a_parser_exactly() -> None:
+    values = ["a+b", "100%", "hello world", "日本", "x&y=z", "=", "+"]
+    encoded = encode_query({"q": values, "k+": "v"}).decode("ascii")
+    assert parse_qs(encoded, keep_blank_values=True) == {"q": values, "k+": ["v"]}
+
+
+def test_header_names_lower_cased_values_kept_lists_expanded() -> None:
+    event = gateway_event(
+        headers={"X-Custom": "Value With Case", "X-Multi": ["a", "b"], "X-Number": 5}
+    )
+    request = request_from_event(event)
+    assert request.headers[-4:] == [
+        ("x-custom", "Value With Case"),
+        ("x-multi", "a"),
+        ("x-multi", "b"),
+        ("x-number", "5"),
+    ]
+
+
+def test_forwarded_proto_and_port_override_defaults() -> None:
+    event = gateway_event(headers={"x-forwarded-proto": "http", "x-forwarded-port": "8080"})
+    request = request_from_event(event)
+    assert (request.scheme, request.server) == ("http", (CUSTOM_HOST, 8080))
+
+
+def test_port_from_host_header() -> None:
+    request = request_from_event(gateway_event(host="example.com:8443"))
+    assert request.server == ("example.com", 8443)
+    request = request_from_event(gateway_event(host="[::1]"))
+    assert request.server == ("[::1]", 443)
+
+
+@pytest.mark.parametrize(
+    ("path", "base_path", "expected_path", "expected_root"),
+    [
+        ("/api/items", "/api", "/items", "/api"),
+        ("/api", "/api", "/", "/api"),
+        ("/api/", "/api", "/", "/api"),
+        ("/apiary", "/api", "/apiary", ""),
+        ("/other/api/x", "/api", "/other/api/x", ""),
+        ("/v1/api/x", "/v1/api", "/x", "/v1/api"),
+    ],
+)
+def test_base_path_strips_on_segment_boundary(
+    path: str, base_path: str, expected_path: str, expected_root: str
+) -> None:
+    request = request_from_event(gateway_event(path=path), base_path=base_path)
+    assert (request.path, request.root_path) == (expected_path, expected_root)
+
+
+@pytest.mark.parametrize(
+    ("host", "stage_prefix", "expected_root"),
+    [
+        (DEFAULT_HOST, "auto", "/release/api"),
+        (
+            "service-k0fbs6ox-1259160091.ap-guangzhou.apigateway.myqcloud.com",
+            "auto",
+            "/release/api",
+        ),
+        (CUSTOM_HOST, "auto", "/api"),
+        (CUSTOM_HOST, "on", "/release/api"),
+        (DEFAULT_HOST, "off", "/api"),
+    ],
+)
+def test_stage_prefix(host: str, stage_prefix: str, expected_root: str) -> None:
+    event = gateway_event(path="/api/x", host=host)
+    request = request_from_event(event, base_path="/api", stage_prefix=stage_prefix)
+    assert (request.path, request.root_path) == ("/x", expected_root)
+
+
+def test_stage_prefix_auto_without_service_id_uses_known_domains() -> None:
+    event = gateway_event(host=DEFAULT_HOST, service_id="")
+    assert request_from_event(event).root_path == "/release"
+
+
+def test_raw_path_percent_encodes_the_decoded_path() -> None:
+    request = request_from_event(gateway_event(path="/café/a b"), stage_prefix="off")
+    assert request.raw_path() == b"/caf%C3%A9/a%20b"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("/api/", "/api"), ("api", "/api"), ("/", ""), ("", ""), (None, "")]
+)
+def test_normalize_base_path(value: str | None, expected: str) -> None:
+    assert normalize_base_path(value) == expected
+
+
+def test_is_http_event() -> None:
+    assert is_http_event(sample_event("apigw-doc-example"))
+    assert not is_http_event(sample_event("timer"))
+    assert not is_http_event({"httpMethod": None})
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+
+def test_text_response_with_repeated_cookies() -> None:
+    response = Response(
+        200,
+        [
+            ("Content-Type", "application/json"),
+            ("Set-Cookie", "a=1; Path=/"),
+            ("set-cookie", "b=2; HttpOnly"),
+            ("Set-Cookie", "c=3"),
+            ("X-Single", "yes"),
+        ],
+        b'{"ok": true}',
+    )
+    assert integration_response(response, text_policy=TEXT) == {
+        "isBase64Encoded": False,
+        "statusCode": 200,
+        "headers": {
+            "Content-Type": "application/json",
+            "Set-Cookie": ["a=1; Path=/", "b=2; HttpOnly", "c=3"],
+            "X-Single": "yes",
+        },
+        "body": '{"ok": true}',
+    }
+
+
+def test_binary_response_is_base64() -> None:
+    png = b"\x89PNG\r\n\x1a\n\x00\xff"
+    response = Response(200, [("Content-Type", "image/png")], png)
+    assert integration_response(response, text_policy=TEXT) == {
+        "isBase64Encoded": True,
+        "statusCode": 200,
+        "headers": {"Content-Type": "image/png"},
+        "body": base64.b64encode(png).decode(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("content_type", "headers", "body", "as_text"),
+    [
+        ("text/html; charset=utf-8", [], "<p>é</p>".encode(), True),
+        ("application/json", [], b"{}", True),
+        ("application/problem+json", [], b"{}", True),
+        ("application/atom+xml", [], b"<a/>", True),
+        ("image/svg+xml", [], b"<svg/>", True),
+        ("application/javascript", [], b"1", True),
+        ("application/x-www-form-urlencoded", [], b"a=1", True),
+        ("text/plain", [("Content-Encoding", "gzip")], b"\x1f\x8b", False),
+        ("text/plain", [("Content-Encoding", "identity")], b"ok", True),
+        ("text/plain; charset=latin-1", [], b"caf\xe9", False),  # not UTF-8: bytes kept exact
+        ("application/octet-stream", [], b"abc", False),
+        ("application/pdf", [], b"%PDF", False),
+        ("", [], b"no type", False),
+    ],
+)
+def test_text_or_base64_policy(
+    content_type: str, headers: list[tuple[str, str]], body: bytes, as_text: bool
+) -> None:
+    all_headers = [("Content-Type", content_type), *headers] if content_type else headers
+    result = integration_response(Response(200, all_headers, body), text_policy=TEXT)
+    assert result["isBase64Encoded"] is not as_text
+    decoded = result["body"].encode() if as_text else base64.b64decode(result["body"])
+    assert decoded == body
+
+
+def test_extra_text_types_exact_and_family() -> None:
+    policy = TextPolicy(["application/vnd.custom", "application/*"])
+    assert policy.is_text_type("application/vnd.custom; v=1")
+    assert policy.is_text_type("application/octet-stream")
+    assert not policy.is_text_type("image/png")
+    assert not TEXT.is_text_type("application/vnd.custom")
+
+
+def test_empty_body_and_head() -> None:
+    empty = Response(204, [], b"")
+    assert integration_response(empty, text_policy=TEXT) == {
+        "isBase64Encoded": False,
+        "statusCode": 204,
+        "headers": {},
+        "body": "",
+    }
+    head = Response(200, [("Content-Type", "text/plain"), ("Content-Length", "5")], b"hello")
+    assert integration_response(head, head=True, text_policy=TEXT) == {
+        "isBase64Encoded": False,
+        "statusCode": 200,
+        "headers": {"Content-Type": "text/plain", "Content-Length": "5"},
+        "body": "",
+    }
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        Response(200, [("Content-Type", "text/plain"), ("Set-Cookie", "a=1")], "ünï".encode()),
+        Response(
+            201,
+            [("Content-Type", "image/png"), ("Set-Cookie", "a"), ("Set-Cookie", "b")],
+            b"\x00\xff" * 999,
+        ),
+        Response(302, [("Location", "/x")], b""),
+        Response(500, [("Content-Type", "application/json")], b'{"q": "\\"quoted\\""}'),
+    ],
+)
+def test_encoded_bytes_are_the_same_document_as_the_dict(response: Response) -> None:
+    for head in (False, True):
+        encoded = encode_integration_response(response, head=head, text_policy=TEXT)
+        assert json.loads(encoded) == integration_response(response, head=head, text_policy=TEXT)

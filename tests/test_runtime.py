@@ -1,0 +1,407 @@
+"""End to end: the real `python -m scf_asgi run` in a child process, against a fake of the
+platform's runtime API on a loopback socket, with real Flask, FastAPI, Starlette, Django apps."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.events import DEFAULT_HOST, gateway_event, sample_event
+from tests.runtime_api import ROOT, FakeRuntimeAPI, RuntimeProcess, runtime_env
+
+
+@pytest.fixture
+def api() -> Iterator[FakeRuntimeAPI]:
+    server = FakeRuntimeAPI()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def gates(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+def start(api: FakeRuntimeAPI, *args: str, gates: Path | None = None, **env: str) -> RuntimeProcess:
+    extra = dict(env)
+    if gates is not None:
+        extra["GATE_DIR"] = str(gates)
+    return RuntimeProcess(api, list(args), env=runtime_env(api, **extra))
+
+
+def wait_for_file(path: Path, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never appeared")
+        time.sleep(0.005)
+
+
+def assert_one_answer_each(api: FakeRuntimeAPI) -> None:
+    time.sleep(0.1)  # room for a wrong second post to arrive
+    assert [len(invocation.answers) for invocation in api.invocations] == [1] * len(api.invocations)
+
+
+ITEM_EVENT = gateway_event(path="/info/abc", query={"q": ["1", "two words"]}, host=DEFAULT_HOST)
+
+
+@pytest.mark.parametrize(
+    ("app", "headers"),
+    [
+        ("django_site.wsgi:application", {"Content-Type": "application/json"}),
+        ("django_site.asgi:application", {"Content-Type": "application/json"}),
+    ],
+)
+def test_django_wsgi_and_asgi(api: FakeRuntimeAPI, app: str, headers: dict[str, str]) -> None:
+    runtime = start(api, app, DJANGO_SETTINGS_MODULE="django_site.settings")
+    try:
+        answer = api.invoke(
+            {**ITEM_EVENT, "headers": {**ITEM_EVENT["headers"], "x-forwarded-proto": "https"}}
+        )
+    finally:
+        assert runtime.stop() == 0
+    document = answer.json()
+    assert (answer.kind, document["statusCode"], document["isBase64Encoded"]) == (
+        "response",
+        200,
+        False,
+    )
+    assert {k: v for k, v in document["headers"].items() if k in headers} == headers
+    assert json.loads(document["body"]) == {
+        "name": "abc",
+        "q": ["1", "two words"],
+        "absolute": f"https://{DEFAULT_HOST}/release/info/abc?q=1&q=two%20words",
+        "secure": True,
+        "script_name": "/release",
+    }
+
+
+def test_flask_through_the_loop(api: FakeRuntimeAPI) -> None:
+    runtime = start(api, "flask_app:app")
+    try:
+        item = api.invoke(gateway_event(path="/items/3", query={"q": "a+b"}))
+        cookies = api.invoke(gateway_event(path="/cookies"))
+        upload = api.invoke(
+            gateway_event(
+                method="POST",
+                path="/echo",
+                body=bytes(range(256)),
+                headers={"content-type": "application/octet-stream"},
+            )
+        )
+    finally:
+        assert runtime.stop() == 0
+    assert json.loads(item.json()["body"]) == {
+        "id": 3,
+        "q": ["a+b"],
+        "root": "",
+        "url": "https://api.example.com/items/3?q=a%2Bb",
+        "client": "203.0.113.7",
+    }
+    assert cookies.json()["headers"]["Set-Cookie"] == ["a=1; Path=/", "b=2; HttpOnly; Path=/"]
+    import base64
+
+    assert upload.json()["isBase64Encoded"] is True
+    assert base64.b64decode(upload.json()["body"]) == bytes(range(256))
+    assert f"{item.request_id} GET /items/3 200 " in runtime.output
+
+
+def test_lifespan_runs_before_ready_and_shutdown_on_sigterm(api: FakeRuntimeAPI) -> None:
+    runtime = start(api, "loop_app:app")
+    answer = api.invoke(gateway_event(path="/startup-time"))
+    started = json.loads(answer.json()["body"])["startup_finished_at"]
+    assert started < api.ready_at
+    assert api.log[:2] == [("POST", "/runtime/init/ready"), ("GET", "/runtime/invocation/next")]
+    assert runtime.stop() == 0
+    assert "LOOP_APP SHUTDOWN" in runtime.output
+    assert "received SIGTERM; shutting down" in runtime.output
+
+
+def test_one_event_loop_for_the_whole_process(api: FakeRuntimeAPI) -> None:
+    runtime = start(api, "loop_app:app")
+    try:
+        answers = [api.invoke(gateway_event(path="/same-loop")) for _ in range(3)]
+    finally:
+        runtime.stop()
+    assert [json.loads(a.json()["body"]) for a in answers] == [
+        {"same_loop": True, "future": "made in an earlier invocation"}
+    ] * 3
+
+
+def test_response_posted_before_background_work_which_ends_before_next_event(
+    api: FakeRuntimeAPI, gates: Path
+) -> None:
+    runtime = start(api, "loop_app:app", gates=gates)
+    try:
+        # The background task cannot finish until the test opens its gate, so receiving the
+        # answer proves it was posted while the task was still running.
+        posted = api.invoke(gateway_event(path="/gated-background"))
+        assert json.loads(posted.json()["body"]) == {"posted": True}
+        follow_up = api.queue_event(gateway_event(path="/background-log"))
+        time.sleep(0.2)
+        assert not follow_up.done.is_set()  # not pulled while the background task runs
+        (gates / "background.go").touch()
+        log = api.wait(follow_up)
+    finally:
+        runtime.stop()
+    assert json.loads(log.json()["body"]) == {"background": ["done"]}
+
+
+def test_sigterm_during_an_event_finishes_and_posts_it(api: FakeRuntimeAPI, gates: Path) -> None:
+    runtime = start(api, "loop_app:app", gates=gates)
+    invocation = api.queue_event(gateway_event(path="/gated-handler"))
+    wait_for_file(gates / "handler.waiting")
+    runtime.process.send_signal(signal.SIGTERM)
+    time.sleep(0.1)
+    (gates / "handler.go").touch()
+    answer = api.wait(invocation)
+    assert runtime.wait_exit() == 0
+    assert json.loads(answer.json()["body"]) == {"finished": True}
+    assert "LOOP_APP SHUTDOWN" in runtime.output
+    assert api.log.count(("GET", "/runtime/invocation/next")) == 1  # nothing pulled after
+
+
+def test_sigint_while_idle_exits_zero(api: FakeRuntimeAPI) -> None:
+    runtime = start(api, "fastapi_app:app")
+    runtime.process.send_signal(signal.SIGINT)
+    assert runtime.wait_exit() == 0
+    assert "LIFESPAN SHUTDOWN" in runtime.output
+
+
+def test_every_event_gets_exactly_one_answer(api: FakeRuntimeAPI) -> None:
+    runtime = start(api, "fastapi_app:app")
+    try:
+        answers = [
+            api.invoke(b"{not json"),
+            api.invoke(b"[1, 2]"),
+            api.invoke(sample_event("timer")),
+            api.invoke({"unknown": True}),
+            api.invoke(gateway_event(path="/boom")),
+            api.invoke(gateway_event(method="HEAD", path="/items/1")),
+            api.invoke(
+                {
+                    **gateway_event(method="POST", path="/echo"),
+                    "body": "%%",
+                    "isBase64Encoded": True,
+                }
+            ),
+            api.invoke(gateway_event(path="/items/1")),
+        ]
+    finally:
+        assert runtime.stop() == 0
+    assert [(a.kind, a.json().get("errorType") or a.json().get("statusCode")) for a in answers] == [
+        ("error", "InvalidEventError"),
+        ("error", "InvalidEventError"),
+        ("error", "UnhandledEventError"),
+        ("error", "UnhandledEventError"),
+        ("response", 500),
+        ("response", 200),
+        ("response", 400),
+        ("response", 200),
+    ]
+    assert answers[0].json()["errorMessage"].startswith("the event is not valid JSON")
+    assert answers[5].json()["body"] == ""
+    assert "secret detail" not in answers[4].body.decode()
+    assert_one_answer_each(api)
+
+
+def test_app_errors_as_invocation_errors(api: FakeRuntimeAPI) -> None:
+    runtime = start(api, "loop_app:app", "--app-errors", "invocation")
+    try:
+        answer = api.invoke(gateway_event(path="/boom"))
+    finally:
+        runtime.stop()
+    assert answer.kind == "error"
+    assert answer.json() == {
+        "errorType": "AppError",
+        "errorMessage": f"the app raised RuntimeError; see the log of request {answer.request_id}",
+    }
+    assert "secret detail that must not leak" in runtime.output  # logged, not posted
+
+
+@pytest.mark.parametrize(
+    ("app", "handler", "expected"),
+    [
+        ("flask_app:app", "handlers:sync_handler", ("response", None)),
+        ("fastapi_app:app", "handlers:async_handler", ("response", None)),
+        ("flask_app:app", "handlers:failing_handler", ("error", "ValueError")),
+        ("fastapi_app:app", "handlers:unserialisable_handler", ("error", "InvalidResultError")),
+    ],
+)
+def test_event_handlers(
+    api: FakeRuntimeAPI, app: str, handler: str, expected: tuple[str, str | None]
+) -> None:
+    runtime = start(api, app, "--event-handler", handler)
+    try:
+        answer = api.invoke(sample_event("cmq-topic"))
+    finally:
+        runtime.stop()
+    document = answer.json()
+    assert (answer.kind, document.get("errorType")) == expected
+    if handler.endswith(":sync_handler"):
+        assert document == {"trigger_keys": ["Records"], "request_id": answer.request_id}
+    elif handler.endswith(":async_handler"):
+        assert document == {"async": True, "remaining_positive": True}
+    elif handler.endswith(":failing_handler"):
+        assert document["errorMessage"] == "handler could not process the record"
+
+
+def test_handler_variable_names_the_app_and_proxies_are_ignored(api: FakeRuntimeAPI) -> None:
+    dead_proxy = "http://127.0.0.1:9"
+    runtime = RuntimeProcess(
+        api,
+        [],
+        env=runtime_env(
+            api, _HANDLER="flask_app.app", http_proxy=dead_proxy, HTTP_PROXY=dead_proxy
+        ),
+    )
+    try:
+        answer = api.invoke(gateway_event(path="/items/9"))
+    finally:
+        runtime.stop()
+    assert json.loads(answer.json()["body"])["id"] == 9
+
+
+def test_reconnects_when_the_runtime_api_drops_the_connection(api: FakeRuntimeAPI) -> None:
+    api.close_after_reply = True
+    runtime = start(api, "flask_app:app")
+    try:
+        answers = [api.invoke(gateway_event(path=f"/items/{n}")) for n in range(3)]
+    finally:
+        runtime.stop()
+    assert [json.loads(a.json()["body"])["id"] for a in answers] == [0, 1, 2]
+    assert len(api.connections) >= 6  # a new connection for every exchange
+
+
+def test_keeps_one_connection_when_the_runtime_api_allows(api: FakeRuntimeAPI) -> None:
+    runtime = start(api, "flask_app:app")
+    try:
+        for n in range(3):
+            api.invoke(gateway_event(path=f"/items/{n}"))
+    finally:
+        runtime.stop()
+    assert len(api.connections) == 1
+
+
+def test_rejected_response_becomes_an_invocation_error(api: FakeRuntimeAPI) -> None:
+    runtime = start(api, "flask_app:app")
+    try:
+        api.fail_next_posts = [413]
+        answer = api.invoke(gateway_event(path="/items/1"))
+    finally:
+        runtime.stop()
+    assert answer.kind == "error"
+    assert answer.json()["errorMessage"].startswith(
+        "the runtime API rejected the response with status 413"
+    )
+    assert "POST /runtime/invocation/response answered 413" in runtime.output
+
+
+def test_secrets_are_never_logged(api: FakeRuntimeAPI) -> None:
+    secret = "SECRETKEY-7f3a9c-do-not-log"
+    token = "SESSIONTOKEN-41b2-do-not-log"
+    runtime = start(
+        api,
+        "fastapi_app:app",
+        TENCENTCLOUD_SECRETID="AKID-visible-id",
+        TENCENTCLOUD_SECRETKEY=secret,
+        TENCENTCLOUD_SESSIONTOKEN=token,
+    )
+    try:
+        api.invoke(gateway_event(path="/boom"))
+        api.invoke(b"not json")
+        api.invoke(sample_event("timer"))
+    finally:
+        runtime.stop()
+    assert secret not in runtime.output
+    assert token not in runtime.output
+
+
+def test_access_log_can_be_turned_off(api: FakeRuntimeAPI) -> None:
+    runtime = start(api, "flask_app:app", "--no-access-log")
+    try:
+        answer = api.invoke(gateway_event(path="/items/1"))
+    finally:
+        runtime.stop()
+    assert answer.request_id not in runtime.output
+
+
+# -- start-up failures ---------------------------------------------------------------------------
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scf_asgi", *args],
+        env=env,
+        cwd=ROOT / "tests" / "apps",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_missing_runtime_variables_fail_at_once_before_importing_the_app() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCF_")}
+    env["PYTHONPATH"] = str(ROOT)
+    result = run_cli(["run", "import_marker_app:app"], env)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "scf-asgi: error: SCF_RUNTIME_API and SCF_RUNTIME_API_PORT not set: this is not an SCF "
+        "Custom Runtime. To run locally, use `scf-asgi local MODULE:APP` (the platform's "
+        "behaviour) or your framework's own server (e.g. `uvicorn module:app`).\n"
+    )
+
+
+def test_unreachable_runtime_api_retries_then_exits_non_zero(api: FakeRuntimeAPI) -> None:
+    env = runtime_env(api, SCF_ASGI_RUNTIME_RETRY_SECONDS="0.5")
+    env["SCF_RUNTIME_API_PORT"] = "9"  # nothing listens there
+    result = run_cli(["run", "flask_app:app"], env)
+    assert result.returncode == 1
+    assert (
+        "runtime API at 127.0.0.1:9 unreachable ([Errno 111] Connection refused); "
+        "retrying for up to 0.5s"
+    ) in result.stdout
+    assert result.stderr.splitlines()[-1].startswith(
+        "scf-asgi: error: runtime API at 127.0.0.1:9 unreachable for 0.5s "
+        "(POST /runtime/init/ready)"
+    )
+
+
+def test_lifespan_startup_failure_exits_without_ready(api: FakeRuntimeAPI) -> None:
+    result = run_cli(
+        ["run", "loop_app:app", "--lifespan", "on"], runtime_env(api, FAIL_STARTUP="1")
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "scf-asgi: error: ASGI lifespan startup failed: RuntimeError: database unreachable"
+    )
+    assert api.ready_count == 0
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("no_such_module:app", "cannot import module 'no_such_module' (from 'no_such_module:app')"),
+        ("flask_app:nope", "module 'flask_app' has no attribute 'nope' (from 'flask_app:nope')"),
+        (
+            "flask_app",
+            "cannot read app reference 'flask_app': expected MODULE:ATTR (or MODULE.ATTR)",
+        ),
+    ],
+)
+def test_bad_app_references(api: FakeRuntimeAPI, reference: str, message: str) -> None:
+    result = run_cli(["run", reference], runtime_env(api))
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert api.ready_count == 0

@@ -1,0 +1,177 @@
+"""The WSGI runner: PEP 3333 environ, start_response rules, close() discipline."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable
+
+import pytest
+
+from scf_asgi.errors import AppError
+from scf_asgi.gateway import request_from_event
+from scf_asgi.wsgi import build_environ, run_wsgi
+from tests.events import gateway_event
+
+StartResponse = Callable[..., Any]
+
+
+def environ_for(**event_options: Any) -> dict[str, Any]:
+    request = request_from_event(gateway_event(**event_options), base_path="/api")
+    return build_environ(request, {"scf.event": "EVENT", "scf.context": "CONTEXT"})
+
+
+def test_environ_is_pep_3333() -> None:
+    environ = environ_for(
+        method="POST",
+        path="/api/café",
+        query={"q": "a b"},
+        headers={
+            "content-type": "application/json",
+            "cookie": ["a=1", "b=2"],
+            "x-multi": ["1", "2"],
+            "x-forwarded-proto": "https",
+        },
+        body='{"k": 1}',
+        stage="release",
+    )
+    body = environ.pop("wsgi.input")
+    assert body.read() == b'{"k": 1}'
+    assert environ.pop("wsgi.errors") is sys.stderr
+    assert environ == {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "/api",
+        "PATH_INFO": "/caf\u00c3\u00a9",  # UTF-8 bytes as latin-1 characters
+        "QUERY_STRING": "q=a%20b",
+        "SERVER_NAME": "api.example.com",
+        "SERVER_PORT": "443",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "203.0.113.7",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "8",
+        "HTTP_ACCEPT": "*/*",
+        "HTTP_USER_AGENT": "curl/8.5.0",
+        "HTTP_HOST": "api.example.com",
+        "HTTP_COOKIE": "a=1; b=2",
+        "HTTP_X_MULTI": "1, 2",
+        "HTTP_X_FORWARDED_PROTO": "https",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "https",
+        "wsgi.input_terminated": True,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "scf.event": "EVENT",
+        "scf.context": "CONTEXT",
+    }
+
+
+def test_get_without_body_has_no_content_length() -> None:
+    environ = environ_for(path="/api/")
+    assert "CONTENT_LENGTH" not in environ
+    assert (environ["SCRIPT_NAME"], environ["PATH_INFO"]) == ("/api", "/")
+
+
+class ClosingBody:
+    def __init__(self, parts: Iterable[bytes], fail_at: int | None = None) -> None:
+        self.parts = list(parts)
+        self.fail_at = fail_at
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for index, part in enumerate(self.parts):
+            if index == self.fail_at:
+                raise ValueError("broken iterable")
+            yield part
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_iterable_is_joined_and_closed() -> None:
+    body = ClosingBody([b"a", b"", b"bc"])
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> ClosingBody:
+        start_response("201 Created", [("X-A", "1"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
+        return body
+
+    response = run_wsgi(app, environ_for())
+    assert (response.status, response.headers, response.body) == (
+        201,
+        [("X-A", "1"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")],
+        b"abc",
+    )
+    assert body.closed
+
+
+def test_close_is_called_when_iteration_fails() -> None:
+    body = ClosingBody([b"a", b"b"], fail_at=1)
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> ClosingBody:
+        start_response("200 OK", [])
+        return body
+
+    with pytest.raises(ValueError, match="broken iterable"):
+        run_wsgi(app, environ_for())
+    assert body.closed
+
+
+def test_write_callable() -> None:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"written,")
+        return [b"returned"]
+
+    assert run_wsgi(app, environ_for()).body == b"written,returned"
+
+
+def test_exc_info_before_body_replaces_the_response() -> None:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [("X-First", "1")])
+        try:
+            raise KeyError("oops")
+        except KeyError:
+            start_response("500 Internal Server Error", [("X-Second", "1")], sys.exc_info())
+        return [b"error page"]
+
+    response = run_wsgi(app, environ_for())
+    assert (response.status, response.headers, response.body) == (
+        500,
+        [("X-Second", "1")],
+        b"error page",
+    )
+
+
+def test_exc_info_after_body_reraises() -> None:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        yield b"partial"
+        try:
+            raise KeyError("late")
+        except KeyError:
+            start_response("500 Internal Server Error", [], sys.exc_info())
+        yield b"never"
+
+    with pytest.raises(KeyError, match="late"):
+        run_wsgi(app, environ_for())
+
+
+@pytest.mark.parametrize(
+    ("app_body", "message"),
+    [
+        ("no_start", "without calling start_response"),
+        ("twice", "second time"),
+        ("bad_status", "invalid status"),
+    ],
+)
+def test_contract_violations_are_app_errors(app_body: str, message: str) -> None:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        if app_body == "twice":
+            start_response("200 OK", [])
+            start_response("200 OK", [])
+        elif app_body == "bad_status":
+            start_response("OK", [])
+        return []
+
+    with pytest.raises(AppError, match=message):
+        run_wsgi(app, environ_for())
