@@ -173,7 +173,8 @@ def runtime_env(api: FakeRuntimeAPI, **extra: str) -> dict[str, str]:
 
 
 class RuntimeProcess:
-    """`python -m scf_asgi run APP` in a child process, talking to a FakeRuntimeAPI."""
+    """`python -m scf_asgi run APP` (or another `command`, such as a `bootstrap` file) in a
+    child process, talking to a FakeRuntimeAPI."""
 
     def __init__(
         self,
@@ -183,10 +184,11 @@ class RuntimeProcess:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         wait_ready: bool = True,
+        command: list[str] | None = None,
     ) -> None:
         self.api = api
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "scf_asgi", "run", *args],
+            command or [sys.executable, "-m", "scf_asgi", "run", *args],
             env=env if env is not None else runtime_env(api),
             cwd=str(cwd or ROOT / "tests" / "apps"),
             stdout=subprocess.PIPE,
