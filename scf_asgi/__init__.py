@@ -3,7 +3,6 @@ Tencent Cloud SCF's Custom Runtime, in process: ``serve(app)``."""
 
 from __future__ import annotations
 
-from .adapter import Adapter, serve
 from .context import Context
 from .errors import (
     AppError,
@@ -13,6 +12,12 @@ from .errors import (
     SCFAsgiError,
     UnhandledEventError,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .adapter import Adapter, serve
 
 __all__ = [
     "Adapter",
@@ -27,3 +32,13 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # `Adapter` and `serve` load on first use, so `import scf_asgi` (or a module that only
+    # needs the exceptions or Context) stays cheap on a cold start.
+    if name in ("Adapter", "serve"):
+        from . import adapter
+
+        return getattr(adapter, name)
+    raise AttributeError(f"module 'scf_asgi' has no attribute {name!r}")

@@ -27,7 +27,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
 app = FastAPI(lifespan=lifespan)
 
 
-@app.api_route("/items/{item_id}", methods=["GET", "HEAD"])
+@app.get("/items/{item_id}")
+@app.head("/items/{item_id}", include_in_schema=False)
 async def item(
     item_id: int, request: Request, q: Annotated[list[str] | None, Query()] = None
 ) -> dict[str, Any]:
