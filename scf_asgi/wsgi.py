@@ -55,6 +55,10 @@ def build_environ(request: Request, extra: dict[str, Any]) -> dict[str, Any]:
     for name, value in request.headers:
         key = _CGI_NAMES.get(name)
         if key is None:
+            if "_" in name:
+                # `X_Forwarded_For` would land on the same HTTP_X_FORWARDED_FOR key as the real
+                # header and could spoof it; WSGI servers drop such names, and so do we.
+                continue
             key = "HTTP_" + name.upper().replace("-", "_")
         value = _wsgi_str(value)
         if key in environ:

@@ -31,6 +31,7 @@ def test_environ_is_pep_3333() -> None:
             "cookie": ["a=1", "b=2"],
             "x-multi": ["1", "2"],
             "x-forwarded-proto": "https",
+            "x_forwarded_proto": "spoofed",
         },
         body='{"k": 1}',
         stage="release",
