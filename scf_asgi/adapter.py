@@ -46,6 +46,7 @@ _CHOICES = {
     "lifespan": ("auto", "on", "off"),
     "stage_prefix": ("auto", "on", "off"),
     "app_errors": ("response", "invocation"),
+    "root_path_in_path": ("auto", "on", "off"),
 }
 _TEXT_PLAIN = "text/plain; charset=utf-8"
 
@@ -72,6 +73,9 @@ class Adapter:
         app_errors: what an exception in the app becomes: "response" (a 500 with no details;
             the traceback goes to the log) or "invocation" (an invocation error).
         access_log: log one line per invocation on the "scf_asgi" logger.
+        root_path_in_path: whether the ASGI scope's `path` starts with `root_path`: "auto"
+            (yes, as uvicorn does, except for Falcon apps, which route on the path without it),
+            "on" or "off".
     """
 
     def __init__(
@@ -86,12 +90,14 @@ class Adapter:
         event_handler: EventHandler | None = None,
         app_errors: str = "response",
         access_log: bool = True,
+        root_path_in_path: str = "auto",
     ) -> None:
         for option, value in (
             ("interface", interface),
             ("lifespan", lifespan),
             ("stage_prefix", stage_prefix),
             ("app_errors", app_errors),
+            ("root_path_in_path", root_path_in_path),
         ):
             if value not in _CHOICES[option]:
                 choices = ", ".join(repr(c) for c in _CHOICES[option])
@@ -119,9 +125,12 @@ class Adapter:
         self._started = False
         self._asgi_app: ASGIApp | None = None
         self._lifespan: Lifespan | NullLifespan | None = None
+        self._full_path = root_path_in_path == "on"
         if interface == "asgi":
-            from .asgi import Lifespan, NullLifespan, as_asgi3
+            from .asgi import Lifespan, NullLifespan, as_asgi3, routes_on_relative_path
 
+            if root_path_in_path == "auto":
+                self._full_path = not routes_on_relative_path(app)
             self._asgi_app = as_asgi3(app)
             self._lifespan = (
                 NullLifespan() if lifespan == "off" else Lifespan(self._asgi_app, lifespan)
@@ -290,7 +299,7 @@ class Adapter:
         if request_box is not None:
             request_box[0] = request
         extra = {"scf.event": event, "scf.context": context}
-        scope = build_scope(request, self._lifespan.state, extra)
+        scope = build_scope(request, self._lifespan.state, extra, full_path=self._full_path)
         # With app_errors="response" the answer goes out from inside the app's last send();
         # with "invocation" it waits for the app to return, because Starlette's error middleware
         # sends its own 500 first and only then re-raises.
@@ -485,6 +494,11 @@ def _unhandled_message(event: dict[str, Any]) -> str:
     if trigger is None:
         keys = ", ".join(sorted(str(k) for k in event)[:8]) or "none"
         return f"unrecognised event (top-level keys: {keys}), not an API gateway request; {how}"
+    if trigger == "websocket":
+        return (
+            "a websocket trigger event (API gateway WebSocket API) arrived: a web framework "
+            f"cannot answer it through scf-asgi; {how}"
+        )
     return f"a {trigger} trigger event arrived and no event_handler is set; {how}"
 
 

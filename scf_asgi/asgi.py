@@ -76,6 +76,11 @@ def detect_interface(app: object) -> str:
     )
 
 
+def routes_on_relative_path(app: object) -> bool:
+    """Whether the app routes on a `path` without `root_path` (Falcon's ASGI App does)."""
+    return type(app).__module__.split(".", 1)[0] == "falcon"
+
+
 def as_asgi3(app: Any) -> ASGIApp:
     """The app as a single-callable ASGI 3 app (ASGI 2 double callables are wrapped)."""
     from asgiref.compatibility import guarantee_single_callable
@@ -91,17 +96,23 @@ def _header_bytes(text: str) -> bytes:
         return text.encode("utf-8")
 
 
-def build_scope(request: Request, state: dict[str, Any], extra: dict[str, Any]) -> Scope:
-    """The ASGI HTTP connection scope (spec 2.3). `path` includes `root_path`, as uvicorn does
-    and as Starlette, Quart, Litestar and Django expect."""
+def build_scope(
+    request: Request, state: dict[str, Any], extra: dict[str, Any], *, full_path: bool = True
+) -> Scope:
+    """The ASGI HTTP connection scope (spec 2.3).
+
+    With `full_path`, `path` and `raw_path` include `root_path`, as uvicorn sends them and as
+    Starlette, FastAPI, Quart, Litestar and Django expect; without it they are relative to
+    `root_path`, the older reading of the spec that Falcon still routes on.
+    """
     scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1",
         "method": request.method,
         "scheme": request.scheme,
-        "path": request.root_path + request.path,
-        "raw_path": request.raw_path(),
+        "path": request.root_path + request.path if full_path else request.path,
+        "raw_path": request.raw_path(full_path),
         "root_path": request.root_path,
         "query_string": request.query_string,
         "headers": [(_header_bytes(n), _header_bytes(v)) for n, v in request.headers],
@@ -188,6 +199,11 @@ class HTTPCycle:
                 ]
                 self.state = _SENDING_BODY
                 return
+            if isinstance(kind, str) and kind.startswith("websocket."):
+                raise AppError(
+                    f"the app answered with {kind!r}: WebSockets cannot be served through "
+                    "API gateway events, which carry one HTTP request and one response"
+                )
             raise AppError(f"expected 'http.response.start' first, got {kind!r}")
         else:
             raise AppError(f"the response is already complete; cannot send {kind!r}")

@@ -86,9 +86,11 @@ class Request:
         self.server = server
         self.client = client
 
-    def raw_path(self) -> bytes:
-        """The full public path (root_path + path), percent-encoded as on the wire."""
-        return quote(self.root_path + self.path, safe=_PATH_SAFE).encode("ascii")
+    def raw_path(self, full: bool = True) -> bytes:
+        """The path percent-encoded as on the wire: the public one (root_path + path), or
+        without root_path."""
+        path = self.root_path + self.path if full else self.path
+        return quote(path, safe=_PATH_SAFE).encode("ascii")
 
     def __repr__(self) -> str:
         return f"Request({self.method} {self.root_path}{self.path})"
@@ -328,7 +330,10 @@ def _response_parts(
     spelling: dict[str, str] = {}
     content_type = ""
     encoded = False
-    for name, value in response.headers:
+    for name, raw_value in response.headers:
+        # Surrounding white space is not part of a field value (RFC 9110, 5.5); Django's WSGI
+        # handler, for one, puts a space in front of every Set-Cookie value.
+        value = raw_value.strip()
         lower = name.lower()
         if lower == "content-type":
             content_type = value

@@ -12,13 +12,15 @@ __all__ = ["TRIGGER_TYPES", "detect_trigger"]
 # Trigger name -> the key its event records carry, for triggers that send `{"Records": [...]}`.
 _RECORD_KEYS = (("cos", "cos"), ("cmq", "CMQ"), ("ckafka", "Ckafka"))
 
-TRIGGER_TYPES = ("apigateway", "timer", "cos", "cmq", "ckafka", "cls", "clb")
+TRIGGER_TYPES = ("apigateway", "websocket", "timer", "cos", "cmq", "ckafka", "cls", "clb")
 
 
 def detect_trigger(event: Mapping[str, Any]) -> str | None:
     """Name the trigger that produced `event` (one of `TRIGGER_TYPES`), or None if unknown."""
     if isinstance(event.get("httpMethod"), str):
         return "apigateway"
+    if isinstance(event.get("websocket"), dict):
+        return "websocket"  # the gateway's WebSocket API: connect / message / close events
     if event.get("Type") == "Timer":
         return "timer"
     records = event.get("Records")

@@ -52,6 +52,12 @@ def test_scope_is_asgi_http_2_3_with_full_path() -> None:
     assert scope["state"] is not state  # a shallow copy per request, as the spec asks
 
 
+def test_scope_relative_to_root_path_for_frameworks_that_route_so() -> None:
+    request = request_from_event(gateway_event(path="/api/x y"), base_path="/api")
+    scope = build_scope(request, {}, {}, full_path=False)
+    assert (scope["path"], scope["raw_path"], scope["root_path"]) == ("/x y", b"/x%20y", "/api")
+
+
 def test_non_latin1_header_value_becomes_utf8_bytes() -> None:
     request = request_from_event(gateway_event(headers={"x-name": "日本"}))
     headers = dict(build_scope(request, {}, {})["headers"])
