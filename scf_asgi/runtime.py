@@ -5,18 +5,22 @@
     POST /runtime/invocation/response   the answer ...
     POST /runtime/invocation/error      ... or the failure: exactly one of the two per event
 
-One persistent HTTP/1.1 connection (`http.client`, which never consults proxy variables: the
-runtime API must be reached directly), re-opened when it drops. Every event pulled gets exactly
-one answer: `Invocation` refuses a second, and the loop posts an error if a handler gave none.
+One persistent HTTP/1.1 connection, re-opened when it drops. The exchange is written by hand
+over a plain socket rather than with `http.client`: the benchmarks measured http.client at more
+than half of the loop's own cost per event (two writes per POST, an email-parser pass over every
+response's headers) and 12 ms of imports at every cold start. A plain socket also never
+consults proxy variables, and the runtime API must be reached directly. Every event pulled gets
+exactly one answer: `Invocation` refuses a second, and the loop posts an error if a handler
+gave none.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
 import signal
+import socket
 import time
 
 from .context import Context
@@ -30,11 +34,18 @@ if TYPE_CHECKING:
     Handler = Callable[[bytes, Context, "Invocation"], None]
     AsyncHandler = Callable[[bytes, Context, "Invocation"], Awaitable[None]]
 
-__all__ = ["Invocation", "RuntimeClient", "ShutdownGuard", "run_loop", "run_loop_async"]
+__all__ = [
+    "HTTPConnection",
+    "Invocation",
+    "RuntimeClient",
+    "ShutdownGuard",
+    "parse_response_head",
+    "run_loop",
+    "run_loop_async",
+]
 
 logger = logging.getLogger("scf_asgi")
 
-_JSON_HEADERS = {"Content-Type": "application/json"}
 _ENV_HOST = "SCF_RUNTIME_API"
 _ENV_PORT = "SCF_RUNTIME_API_PORT"
 
@@ -50,7 +61,7 @@ class RuntimeClient:
         self.host = host
         self.port = port
         self.retry_for = retry_for
-        self._connection: http.client.HTTPConnection | None = None
+        self._connection: HTTPConnection | None = None
         # Per-process facts for every Context, read once rather than per event.
         environ = os.environ
         self._function = (
@@ -131,23 +142,19 @@ class RuntimeClient:
 
     def _exchange(
         self, method: str, path: str, body: bytes | None = None
-    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+    ) -> tuple[int, dict[str, str], bytes]:
         deadline = 0.0
         delay = 0.05
         while True:
-            connection = self._connection
-            if connection is None:
-                # timeout=None: the long poll on /next must never time out on our side.
-                connection = self._connection = http.client.HTTPConnection(self.host, self.port)
             try:
-                if body is None:
-                    connection.request(method, path)
-                else:
-                    connection.request(method, path, body, _JSON_HEADERS)
-                response = connection.getresponse()
-                data = response.read()
-                return response.status, response.msg, data
-            except (OSError, http.client.HTTPException) as exc:
+                connection = self._connection
+                if connection is None:
+                    connection = self._connection = HTTPConnection(self.host, self.port)
+                result = connection.exchange(method, path, body)
+                if not connection.is_open:
+                    self._connection = None  # the server ended it; the next call reconnects
+                return result
+            except (OSError, ValueError) as exc:  # drops, refused connects, malformed answers
                 self.close()
                 now = time.monotonic()
                 if not deadline:
@@ -166,6 +173,148 @@ class RuntimeClient:
                     ) from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+
+class HTTPConnection:
+    """A minimal blocking HTTP/1.1 client connection, enough for the runtime API.
+
+    Sends each request in one write (two for large bodies, to avoid copying them); reads
+    Content-Length, chunked and read-until-close bodies; honours `Connection: close`.
+    No timeout: the long poll on /next may wait for hours.
+    """
+
+    __slots__ = ("_buffer", "_host_line", "_open", "_sock")
+
+    def __init__(self, host: str, port: int) -> None:
+        sock = socket.create_connection((host, port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        self._buffer = b""
+        self._open = True
+        self._host_line = f" HTTP/1.1\r\nHost: {host}:{port}\r\n".encode("ascii")
+
+    def close(self) -> None:
+        self._open = False
+        self._sock.close()
+
+    def exchange(
+        self, method: str, path: str, body: bytes | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        if not self._open:
+            raise ConnectionError("the connection was closed")
+        head = method.encode("ascii") + b" " + path.encode("ascii") + self._host_line
+        if body is None:
+            self._sock.sendall(head + b"\r\n")
+        else:
+            head += b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+            if len(body) < 65536:
+                self._sock.sendall(head + body)
+            else:
+                self._sock.sendall(head)
+                self._sock.sendall(body)
+        while True:
+            status, headers, keep_alive = parse_response_head(self._read_head())
+            data = self._read_body(method, status, headers)
+            if status >= 200 or status == 101:
+                break  # a 1xx interim answer is followed by the real one
+        if not keep_alive and self._open:
+            self.close()
+        return status, headers, data
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def _recv(self) -> bytes:
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the runtime API closed the connection")
+        return chunk
+
+    def _read_head(self) -> bytes:
+        buffer = self._buffer
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end >= 0:
+                self._buffer = buffer[end + 4 :]
+                return buffer[:end]
+            if len(buffer) > 65536:
+                raise ConnectionError("the runtime API sent an over-long response head")
+            buffer += self._recv()
+
+    def _read_exactly(self, length: int) -> bytes:
+        buffer = self._buffer
+        if len(buffer) >= length:
+            self._buffer = buffer[length:]
+            return buffer[:length]
+        data = bytearray(length)
+        view = memoryview(data)
+        have = len(buffer)
+        view[:have] = buffer
+        self._buffer = b""
+        while have < length:
+            got = self._sock.recv_into(view[have:])
+            if not got:
+                raise ConnectionError("the runtime API closed the connection mid-body")
+            have += got
+        return bytes(data)
+
+    def _read_line(self) -> bytes:
+        buffer = self._buffer
+        while True:
+            end = buffer.find(b"\r\n")
+            if end >= 0:
+                self._buffer = buffer[end + 2 :]
+                return buffer[:end]
+            buffer += self._recv()
+            self._buffer = buffer
+
+    def _read_body(self, method: str, status: int, headers: dict[str, str]) -> bytes:
+        if method == "HEAD" or status < 200 or status in (204, 304):
+            return b""
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            parts: list[bytes] = []
+            while True:
+                size = int(self._read_line().split(b";", 1)[0], 16)
+                if size == 0:
+                    while self._read_line():  # trailers, up to the empty line
+                        pass
+                    return b"".join(parts)
+                parts.append(self._read_exactly(size))
+                self._read_line()
+        length = headers.get("content-length")
+        if length is not None:
+            return self._read_exactly(int(length))
+        # Neither: the body runs until the server closes the connection.
+        parts = [self._buffer]
+        self._buffer = b""
+        while True:
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                self.close()
+                return b"".join(parts)
+            parts.append(chunk)
+
+
+def parse_response_head(head: bytes) -> tuple[int, dict[str, str], bool]:
+    """Status, headers (lower-case names) and whether the connection stays open, from the
+    bytes of an HTTP/1.x response head (without the blank line). Raises ConnectionError if
+    it is not one."""
+    lines = head.decode("latin-1").split("\r\n")
+    version, _, rest = lines[0].partition(" ")
+    code = rest[:3]
+    if not version.startswith("HTTP/1.") or not code.isdigit():
+        raise ConnectionError(f"not an HTTP/1.x response from the runtime API: {lines[0]!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    connection = headers.get("connection", "").lower()
+    if version == "HTTP/1.0":
+        keep_alive = "keep-alive" in connection
+    else:
+        keep_alive = "close" not in connection
+    return int(code), headers, keep_alive
 
 
 class Invocation:

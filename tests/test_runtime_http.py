@@ -1,0 +1,176 @@
+"""The runtime API client's HTTP/1.1 exchange, against scripted servers on loopback sockets:
+every way an HTTP/1.x server may frame an answer, and the bytes the client sends."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from scf_asgi.runtime import HTTPConnection, RuntimeClient, parse_response_head
+
+
+class ScriptedServer:
+    """Accepts connections; for each request read, sends the next scripted answer verbatim."""
+
+    def __init__(self, answers: list[bytes], close_after: set[int] | None = None) -> None:
+        self.answers = list(answers)
+        self.close_after = close_after or set()
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _read_request(self, conn: socket.socket, buffer: bytes) -> tuple[bytes, bytes] | None:
+        while b"\r\n\r\n" not in buffer:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            buffer += chunk
+        head, _, rest = buffer.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(rest) < length:
+            rest += conn.recv(65536)
+        return head + b"\r\n\r\n" + rest[:length], rest[length:]
+
+    def _serve(self) -> None:
+        while self.answers:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            buffer = b""
+            with conn:
+                while self.answers:
+                    read = self._read_request(conn, buffer)
+                    if read is None:
+                        break
+                    request, buffer = read
+                    self.requests.append(request)
+                    index = len(self.requests) - 1
+                    conn.sendall(self.answers.pop(0))
+                    if index in self.close_after:
+                        break
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def serve() -> Iterator[type[ScriptedServer]]:
+    made: list[ScriptedServer] = []
+
+    class Tracked(ScriptedServer):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            made.append(self)
+
+    yield Tracked
+    for server in made:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (
+            b"HTTP/1.1 200 OK\r\nrequest_id: abc\r\nContent-Length: 2",
+            (200, {"request_id": "abc", "content-length": "2"}, True),
+        ),
+        (b"HTTP/1.1 204 No Content\r\nConnection: close", (204, {"connection": "close"}, False)),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 0", (200, {"content-length": "0"}, False)),
+        (
+            b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0",
+            (200, {"connection": "Keep-Alive", "content-length": "0"}, True),
+        ),
+        (b"HTTP/1.1 500", (500, {}, True)),
+        (b"HTTP/1.1 200 OK\r\nX-Spaced :  v  ", (200, {"x-spaced": "v"}, True)),
+    ],
+)
+def test_parse_response_head(head: bytes, expected: tuple[int, dict[str, str], bool]) -> None:
+    assert parse_response_head(head) == expected
+
+
+@pytest.mark.parametrize("head", [b"SSH-2.0-OpenSSH", b"HTTP/2 200", b"HTTP/1.1 abc"])
+def test_parse_response_head_rejects_non_http(head: bytes) -> None:
+    with pytest.raises(ConnectionError, match=r"not an HTTP/1\.x response"):
+        parse_response_head(head)
+
+
+def test_requests_are_well_formed_and_one_connection_is_kept(
+    serve: type[ScriptedServer],
+) -> None:
+    server = serve([b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"] * 2)
+    connection = HTTPConnection("127.0.0.1", server.port)
+    assert connection.exchange("GET", "/runtime/invocation/next") == (
+        200,
+        {"content-length": "3"},
+        b"abc",
+    )
+    connection.exchange("POST", "/runtime/invocation/response", b'{"a":1}')
+    assert server.requests == [
+        f"GET /runtime/invocation/next HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode(),
+        f"POST /runtime/invocation/response HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        'Content-Type: application/json\r\nContent-Length: 7\r\n\r\n{"a":1}'.encode(),
+    ]
+    assert server.connections == 1
+    connection.close()
+
+
+def test_chunked_body_with_trailers(serve: type[ScriptedServer]) -> None:
+    answer = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n"
+    )
+    server = serve([answer, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    connection = HTTPConnection("127.0.0.1", server.port)
+    assert connection.exchange("GET", "/a")[2] == b"hello world"
+    assert connection.exchange("GET", "/b")[2] == b"ok"  # framing kept across exchanges
+
+
+def test_body_delimited_by_close_and_interim_answers(serve: type[ScriptedServer]) -> None:
+    server = serve(
+        [b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nuntil the end"], close_after={0}
+    )
+    connection = HTTPConnection("127.0.0.1", server.port)
+    assert connection.exchange("GET", "/a") == (200, {}, b"until the end")
+    assert not connection.is_open
+
+
+def test_large_bodies_both_ways(serve: type[ScriptedServer]) -> None:
+    payload = bytes(range(256)) * 20_000  # 5 MB
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload
+    server = serve([answer])
+    connection = HTTPConnection("127.0.0.1", server.port)
+    assert connection.exchange("POST", "/big", payload)[2] == payload
+    assert server.requests[0].endswith(payload)
+
+
+def test_client_reconnects_after_the_server_closes(serve: type[ScriptedServer]) -> None:
+    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n"
+    server = serve([closing + b"1", closing + b"2", closing + b"3"], close_after={0, 1, 2})
+    client = RuntimeClient("127.0.0.1", server.port, retry_for=2)
+    bodies = [client._exchange("GET", "/runtime/invocation/next")[2] for _ in range(3)]
+    assert (bodies, server.connections) == ([b"1", b"2", b"3"], 3)
+    client.close()
+
+
+def test_client_survives_an_abrupt_drop(serve: type[ScriptedServer]) -> None:
+    # The first answer is cut off mid-body: the client reconnects and asks again.
+    server = serve(
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", b"HTTP/1.1 200 OK\r\n\r\n"],
+        close_after={0, 1},
+    )
+    client = RuntimeClient("127.0.0.1", server.port, retry_for=2)
+    assert client._exchange("GET", "/runtime/invocation/next") == (200, {}, b"")
+    assert server.connections == 2
+    client.close()
