@@ -8,8 +8,6 @@ trigger) -> `event_handler` -> its JSON result.
 from __future__ import annotations
 
 import json
-import logging
-import sys
 import time
 
 from .context import Context
@@ -24,6 +22,7 @@ from .gateway import (
     normalize_base_path,
     request_from_event,
 )
+from .logs import access, configure_logging, get_logger
 from .triggers import detect_trigger
 
 TYPE_CHECKING = False
@@ -37,9 +36,7 @@ if TYPE_CHECKING:
 
     EventHandler = Callable[[Any, Context], Any]
 
-__all__ = ["Adapter", "serve"]
-
-logger = logging.getLogger("scf_asgi")
+__all__ = ["Adapter", "detect_interface", "serve"]
 
 _CHOICES = {
     "interface": ("auto", "asgi", "wsgi"),
@@ -107,8 +104,6 @@ class Adapter:
         if event_handler is not None and not callable(event_handler):
             raise ConfigurationError("event_handler must be callable as (event, context)")
         if interface == "auto":
-            from .asgi import detect_interface
-
             interface = detect_interface(app)
         elif not callable(app):
             raise ConfigurationError(f"the app must be callable, got {type(app).__name__}")
@@ -310,7 +305,7 @@ class Adapter:
             await self._asgi_app(scope, cycle.receive, cycle.send)
         except Exception as exc:
             if cycle.complete and eager:
-                logger.error(
+                get_logger().error(
                     "request %s: the app raised after its response was sent",
                     context.request_id,
                     exc_info=exc,
@@ -327,7 +322,7 @@ class Adapter:
         return request
 
     def _app_failed(self, exc: Exception, context: Context, request: Request) -> Response:
-        logger.error(
+        get_logger().error(
             "request %s: %s %s failed",
             context.request_id,
             request.method,
@@ -371,7 +366,7 @@ class Adapter:
             error = UnhandledEventError(_unhandled_message(event))
             if invocation is None:
                 raise error
-            logger.error("request %s: %s", context.request_id, error)
+            get_logger().error("request %s: %s", context.request_id, error)
             from .runtime import error_payload
 
             invocation.fail(error_payload("UnhandledEventError", str(error)))
@@ -389,7 +384,7 @@ class Adapter:
     ) -> None:
         from .runtime import error_payload
 
-        logger.error("request %s: event_handler failed", context.request_id, exc_info=exc)
+        get_logger().error("request %s: event_handler failed", context.request_id, exc_info=exc)
         invocation.fail(error_payload(type(exc).__name__, str(exc)))
 
     def _post_result(
@@ -403,24 +398,22 @@ class Adapter:
             from .runtime import error_payload
 
             message = f"event_handler returned a value that is not JSON-serialisable: {exc}"
-            logger.error("request %s: %s", context.request_id, message)
+            get_logger().error("request %s: %s", context.request_id, message)
             invocation.fail(error_payload("InvalidResultError", message))
             return
         invocation.respond(payload)
-        if self.access_log and logger.isEnabledFor(logging.INFO):
+        if self.access_log:
             elapsed = (time.perf_counter() - started) * 1000
-            logger.info("%s event ok %.1fms", context.request_id, elapsed)
+            access(f"{context.request_id} event ok {elapsed:.1f}ms")
 
     def _log(self, context: Context, request: Request | None, status: int, started: float) -> None:
-        if self.access_log and logger.isEnabledFor(logging.INFO):
+        if self.access_log:
             elapsed = (time.perf_counter() - started) * 1000
             if request is None:
-                logger.info("%s - - %d %.1fms", context.request_id, status, elapsed)
+                access(f"{context.request_id} - - {status} {elapsed:.1f}ms")
             else:
                 path = request.root_path + request.path
-                logger.info(
-                    "%s %s %s %d %.1fms", context.request_id, request.method, path, status, elapsed
-                )
+                access(f"{context.request_id} {request.method} {path} {status} {elapsed:.1f}ms")
 
     # -- event loop and lifespan ---------------------------------------------------------------
 
@@ -450,15 +443,45 @@ def serve(app: Any, **options: Any) -> None:
     Adapter(app, **options).serve()
 
 
-def configure_logging() -> None:
-    """Send scf_asgi's log lines to stdout (which SCF collects) unless logging is configured."""
-    package_logger = logging.getLogger("scf_asgi")
-    if package_logger.level == logging.NOTSET:
-        package_logger.setLevel(logging.INFO)
-    if not package_logger.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
-        package_logger.addHandler(handler)
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect at start-up
+
+
+def detect_interface(app: object) -> str:
+    """'asgi' or 'wsgi', from the shape of the callable; raises ConfigurationError if unclear."""
+    if not callable(app):
+        raise ConfigurationError(f"the app must be callable, got {type(app).__name__}")
+    if isinstance(app, type):
+        return "asgi"  # an ASGI 2 application class, instantiated once per scope
+    function = app if hasattr(app, "__code__") else type(app).__call__
+    code = getattr(function, "__code__", None)
+    if code is not None:
+        if code.co_flags & _CO_COROUTINE:
+            return "asgi"
+        positional = code.co_argcount - (0 if function is app else 1)
+        defaults = getattr(function, "__defaults__", None) or ()
+        if positional - len(defaults) == 2:
+            return "wsgi"
+        if positional in (1, 3):
+            return "asgi"
+    import inspect
+
+    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(type(app).__call__):
+        return "asgi"
+    try:
+        parameters = [
+            p
+            for p in inspect.signature(app).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
+    except (TypeError, ValueError):
+        parameters = []
+    if len(parameters) == 2:
+        return "wsgi"
+    if len(parameters) in (1, 3):
+        return "asgi"
+    raise ConfigurationError(
+        f"cannot tell whether {app!r} is an ASGI or a WSGI app; pass interface='asgi' or 'wsgi'"
+    )
 
 
 def _as_context(context: Context | dict[str, Any] | None) -> Context:
@@ -483,7 +506,7 @@ def _parse_event(raw: bytes, invocation: Invocation) -> dict[str, Any] | None:
         if isinstance(event, dict):
             return event
         message = f"the event must be a JSON object, got {type(event).__name__}"
-    logger.error("request %s: %s", invocation.request_id, message)
+    get_logger().error("request %s: %s", invocation.request_id, message)
     invocation.fail(error_payload("InvalidEventError", message))
     return None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .errors import AppError, ConfigurationError
+from .errors import AppError
 from .gateway import Request, Response
 
 TYPE_CHECKING = False
@@ -30,50 +30,9 @@ __all__ = [
     "NullLifespan",
     "as_asgi3",
     "build_scope",
-    "detect_interface",
 ]
 
 logger = logging.getLogger("scf_asgi")
-
-_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect on the hot path of start-up
-
-
-def detect_interface(app: object) -> str:
-    """'asgi' or 'wsgi', from the shape of the callable; raises ConfigurationError if unclear."""
-    if not callable(app):
-        raise ConfigurationError(f"the app must be callable, got {type(app).__name__}")
-    if isinstance(app, type):
-        return "asgi"  # an ASGI 2 application class, instantiated once per scope
-    function = app if hasattr(app, "__code__") else type(app).__call__
-    code = getattr(function, "__code__", None)
-    if code is not None:
-        if code.co_flags & _CO_COROUTINE:
-            return "asgi"
-        positional = code.co_argcount - (0 if function is app else 1)
-        defaults = getattr(function, "__defaults__", None) or ()
-        if positional - len(defaults) == 2:
-            return "wsgi"
-        if positional in (1, 3):
-            return "asgi"
-    import inspect
-
-    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(type(app).__call__):
-        return "asgi"
-    try:
-        parameters = [
-            p
-            for p in inspect.signature(app).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-        ]
-    except (TypeError, ValueError):
-        parameters = []
-    if len(parameters) == 2:
-        return "wsgi"
-    if len(parameters) in (1, 3):
-        return "asgi"
-    raise ConfigurationError(
-        f"cannot tell whether {app!r} is an ASGI or a WSGI app; pass interface='asgi' or 'wsgi'"
-    )
 
 
 def routes_on_relative_path(app: object) -> bool:
@@ -83,6 +42,10 @@ def routes_on_relative_path(app: object) -> bool:
 
 def as_asgi3(app: Any) -> ASGIApp:
     """The app as a single-callable ASGI 3 app (ASGI 2 double callables are wrapped)."""
+    call = app if hasattr(app, "__code__") else type(app).__call__
+    code = getattr(call, "__code__", None)
+    if not isinstance(app, type) and code is not None and code.co_flags & 0x80:
+        return app  # type: ignore[no-any-return]  # a coroutine function: ASGI 3 already
     from asgiref.compatibility import guarantee_single_callable
 
     return guarantee_single_callable(app)  # type: ignore[no-untyped-call,no-any-return]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from urllib.parse import quote
 
 from .errors import InvalidEventError
 
@@ -41,8 +40,26 @@ __all__ = [
 # (`/release/...`) while the event's `path` does not.
 DEFAULT_GATEWAY_DOMAINS = (".apigw.", ".apigateway.")
 
-# Characters left as they are when re-encoding a decoded path into `raw_path` (RFC 3986 pchar + /).
-_PATH_SAFE = "/:@!$&'()*+,;="
+# Percent-encoding, table-driven (urllib.parse costs 2 ms of import at every cold start).
+# Query names and values keep only RFC 3986's unreserved characters; a path also keeps the
+# other pchar characters and "/".
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+_QUERY_SAFE = frozenset(_UNRESERVED)
+_PATH_SAFE = frozenset(_UNRESERVED + "/:@!$&'()*+,;=")
+_QUERY_ESCAPES = tuple(chr(b) if chr(b) in _QUERY_SAFE else f"%{b:02X}" for b in range(256))
+_PATH_ESCAPES = tuple(chr(b) if chr(b) in _PATH_SAFE else f"%{b:02X}" for b in range(256))
+
+
+def _quote_query(text: str) -> str:
+    if _QUERY_SAFE.issuperset(text):
+        return text
+    return "".join([_QUERY_ESCAPES[b] for b in text.encode("utf-8")])
+
+
+def _quote_path(text: str) -> str:
+    if _PATH_SAFE.issuperset(text):
+        return text
+    return "".join([_PATH_ESCAPES[b] for b in text.encode("utf-8")])
 
 
 class Request:
@@ -90,7 +107,7 @@ class Request:
         """The path percent-encoded as on the wire: the public one (root_path + path), or
         without root_path."""
         path = self.root_path + self.path if full else self.path
-        return quote(path, safe=_PATH_SAFE).encode("ascii")
+        return _quote_path(path).encode("ascii")
 
     def __repr__(self) -> str:
         return f"Request({self.method} {self.root_path}{self.path})"
@@ -185,14 +202,14 @@ def encode_query(query: Mapping[str, Any] | None) -> bytes:
     parts: list[str] = []
     append = parts.append
     for key, value in query.items():
-        name = quote(str(key), safe="")
+        name = _quote_query(str(key))
         if isinstance(value, list):
             for item in value:
-                append(name if item is None else name + "=" + quote(str(item), safe=""))
+                append(name if item is None else name + "=" + _quote_query(str(item)))
         elif value is None:
             append(name)
         else:
-            append(name + "=" + quote(value if isinstance(value, str) else str(value), safe=""))
+            append(name + "=" + _quote_query(value if isinstance(value, str) else str(value)))
     return "&".join(parts).encode("ascii")
 
 

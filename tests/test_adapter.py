@@ -1,12 +1,13 @@
-"""The Adapter in process (`adapter(event, context)`), with real Flask, FastAPI, Starlette and
-Django apps: what SCF's built-in Python runtime would get from it as `main_handler`."""
+"""The Adapter in process (`adapter(event, context)`), with real Flask, FastAPI and Starlette
+apps: what SCF's built-in Python runtime would get from it as `main_handler`. (Django runs in
+process in tests/frameworks and through the runtime loop in test_runtime.py: one process can
+hold only one Django settings module.)"""
 
 from __future__ import annotations
 
 import base64
 import json
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +25,7 @@ from scf_asgi import (
 from tests.events import DEFAULT_HOST, gateway_event, sample_event
 
 sys.path.insert(0, str(Path(__file__).parent / "apps"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_site.settings")
 
-import django_site.asgi
-import django_site.wsgi
 import fastapi_app
 import flask_app
 import handlers
@@ -218,30 +216,6 @@ def test_starlette_binary_and_state(make_adapter: Callable[..., Adapter]) -> Non
     first = body_json(adapter(gateway_event(path="/count")))
     second = body_json(adapter(gateway_event(path="/count")))
     assert (first["greeting"], second["calls"] - first["calls"]) == ("hello", 1)
-
-
-# -- Django (WSGI and ASGI) ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "application", [django_site.wsgi.application, django_site.asgi.application]
-)
-def test_django_absolute_uri_and_proxy_ssl_header(
-    make_adapter: Callable[..., Adapter], application: Any
-) -> None:
-    adapter = make_adapter(application, base_path="/api")
-    event = gateway_event(
-        path="/api/info/ünï",
-        query={"q": ["1", "2"]},
-        headers={"x-forwarded-proto": "https"},
-    )
-    assert body_json(adapter(event)) == {
-        "name": "ünï",
-        "q": ["1", "2"],
-        "absolute": "https://api.example.com/api/info/%C3%BCn%C3%AF?q=1&q=2",
-        "secure": True,
-        "script_name": "/api",
-    }
 
 
 # -- raw ASGI apps: contract violations --------------------------------------------------------

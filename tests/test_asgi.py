@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from scf_asgi.asgi import HTTPCycle, Lifespan, as_asgi3, build_scope, detect_interface
+from scf_asgi.adapter import detect_interface
+from scf_asgi.asgi import HTTPCycle, Lifespan, as_asgi3, build_scope
 from scf_asgi.errors import AppError, ConfigurationError
 from scf_asgi.gateway import Response, request_from_event
 from tests.events import DEFAULT_HOST, gateway_event

@@ -1,0 +1,60 @@
+"""The "scf_asgi" logger, loaded on first use, and the one-line-per-invocation access log.
+
+`logging` is imported only when something is logged or serving starts, so importing scf_asgi
+stays cheap for a cold start.
+"""
+
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import logging
+    from typing import TextIO
+
+__all__ = ["access", "configure_logging", "get_logger"]
+
+_logger: logging.Logger | None = None
+# The handler configure_logging() installed, when scf-asgi owns the output.
+_own_handler: logging.StreamHandler[TextIO] | None = None
+
+
+def get_logger() -> logging.Logger:
+    global _logger
+    if _logger is None:
+        import logging
+
+        _logger = logging.getLogger("scf_asgi")
+    return _logger
+
+
+def configure_logging() -> None:
+    """Send scf_asgi's lines to stdout (which SCF collects) unless logging is configured."""
+    global _own_handler
+    import logging
+
+    logger = get_logger()
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+        logger.addHandler(handler)
+        _own_handler = handler
+
+
+def access(line: str) -> None:
+    """Log one access line at INFO."""
+    logger = get_logger()
+    if not logger.isEnabledFor(20):  # logging.INFO
+        return
+    handler = _own_handler
+    if handler is not None and logger.handlers == [handler] and not logger.filters:
+        # Our own handler is the only output: write the line in its format directly. Going
+        # through logging (record, lock, formatter, flush) measured 25-40 us per invocation.
+        stream = handler.stream
+        stream.write("[INFO] " + line + "\n")
+        stream.flush()
+    else:
+        logger.info("%s", line)
