@@ -12,8 +12,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The FastAPI example started by its own bootstrap, as SCF would, behind the local emulator.
 demo: install
-	$(PY) -m scf_asgi local examples.fastapi_app.app:app --port 8000
+	PYTHON="$(CURDIR)/$(PY)" $(PY) -m scf_asgi local --bootstrap examples/fastapi_app/bootstrap --port 8000
 
 test: install
 	$(PY) -m ruff check .

@@ -2,6 +2,8 @@
 
 scf-asgi run [MODULE:ATTR]     serve an app on the Custom Runtime (the `bootstrap` command);
                                with no argument, the platform's _HANDLER variable names it
+scf-asgi local MODULE:ATTR     run it on this machine behind an emulated API gateway and
+                               Custom Runtime, with the platform's behaviour (see local.py)
 """
 
 from __future__ import annotations
@@ -84,7 +86,64 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--app-errors", choices=("response", "invocation"), default="response")
     run.add_argument("--no-access-log", action="store_true", help="no line per invocation")
+    run.add_argument(
+        "--root-path-in-path",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="whether the ASGI path starts with root_path (auto: yes, except for Falcon)",
+    )
+    _add_local_parser(commands)
     return parser
+
+
+def _add_local_parser(commands: Any) -> None:
+    local = commands.add_parser(
+        "local",
+        help="run an app locally, behind an emulated API gateway and Custom Runtime",
+        description=(
+            "Serve MODULE:ATTR on http://HOST:PORT/ the way SCF runs it: each request becomes an "
+            "API gateway event for a function instance (`scf-asgi run` in a child process) that "
+            "talks to an emulated Custom Runtime API; one event at a time, the function timeout "
+            "kills the instance, the 6 MB payload limit applies. Paths starting with /STAGE/ "
+            "have the stage removed, as on the gateway's default domain."
+        ),
+    )
+    local.add_argument("app", nargs="?", help="MODULE:ATTR of the app (optional with --bootstrap)")
+    local.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    local.add_argument("--port", type=int, default=8000, help="port to listen on (8000; 0: any)")
+    local.add_argument("--stage", default="release", help="the gateway stage (release)")
+    local.add_argument(
+        "--bootstrap",
+        default=None,
+        metavar="PATH",
+        help="run this executable as the instance (cwd: its directory) instead of `scf-asgi run`",
+    )
+    local.add_argument("--timeout-ms", type=int, default=3000, help="the function timeout (3000)")
+    local.add_argument(
+        "--memory-mb", type=int, default=128, help="memory_limit_in_mb given to the instance"
+    )
+    local.add_argument(
+        "--init-timeout-ms",
+        type=int,
+        default=30000,
+        help="time the instance has to post /runtime/init/ready (30000)",
+    )
+    local.add_argument(
+        "--host-header",
+        default=None,
+        metavar="HOST",
+        help="send this Host in events instead of the browser's (e.g. a gateway default domain)",
+    )
+    local.add_argument("--function-name", default="scf-asgi-local", help="SCF_FUNCTIONNAME")
+    local.add_argument("--region", default="ap-guangzhou", help="TENCENTCLOUD_REGION")
+    passed = local.add_argument_group("passed on to `scf-asgi run`")
+    passed.add_argument("--interface", choices=("auto", "asgi", "wsgi"), default=None)
+    passed.add_argument("--lifespan", choices=("auto", "on", "off"), default=None)
+    passed.add_argument("--base-path", default=None)
+    passed.add_argument("--stage-prefix", choices=("auto", "on", "off"), default=None)
+    passed.add_argument("--app-errors", choices=("response", "invocation"), default=None)
+    passed.add_argument("--text-mime-type", action="append", default=[], dest="text_mime_types")
+    passed.add_argument("--root-path-in-path", choices=("auto", "on", "off"), default=None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "local":
+            return _local(args)
     except SCFAsgiError as exc:
         print(f"scf-asgi: error: {exc}", file=sys.stderr)
         return 1
@@ -119,5 +180,46 @@ def _run(args: argparse.Namespace) -> int:
         event_handler=handler,
         app_errors=args.app_errors,
         access_log=not args.no_access_log,
+        root_path_in_path=args.root_path_in_path,
     ).serve()
     return 0
+
+
+def _local(args: argparse.Namespace) -> int:
+    from .local import LocalConfig, run_local  # imported here: `run` never pays for it
+
+    run_args: list[str] = []
+    for option in (
+        "interface",
+        "lifespan",
+        "base_path",
+        "stage_prefix",
+        "app_errors",
+        "root_path_in_path",
+    ):
+        value = getattr(args, option)
+        if value is not None:
+            run_args += ["--" + option.replace("_", "-"), value]
+    for media_type in args.text_mime_types:
+        run_args += ["--text-mime-type", media_type]
+    if args.bootstrap and run_args:
+        print(
+            "scf-asgi: warning: options for `scf-asgi run` are ignored with --bootstrap "
+            "(put them in the bootstrap script)",
+            file=sys.stderr,
+        )
+    config = LocalConfig(
+        app=args.app,
+        host=args.host,
+        port=args.port,
+        stage=args.stage,
+        bootstrap=args.bootstrap,
+        timeout_ms=args.timeout_ms,
+        memory_mb=args.memory_mb,
+        init_timeout_ms=args.init_timeout_ms,
+        host_header=args.host_header,
+        function_name=args.function_name,
+        region=args.region,
+        run_args=run_args,
+    )
+    return run_local(config)

@@ -1,0 +1,680 @@
+"""`scf-asgi local`: the inverse translation as pure functions, then the emulator end to end
+(real processes, real loopback sockets) and one real browser going through it."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scf_asgi import cli
+from scf_asgi.gateway import request_from_event
+from scf_asgi.local import (
+    MALFORMED_BODY,
+    IntegrationFormatError,
+    event_from_http,
+    http_from_integration,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = Path(__file__).resolve().parent / "local_apps"
+CHROMIUM = "/usr/bin/chromium"
+
+
+# -- event_from_http / http_from_integration: pure ---------------------------------------------
+
+
+def test_event_from_http_get_strips_stage_and_keeps_repeated_query_keys() -> None:
+    event = event_from_http(
+        "get",
+        "/release/items/42?q=hello%20world&page=2&tag=a&tag=b&flag",
+        [
+            ("Host", "127.0.0.1:8000"),
+            ("User-Agent", "curl/8"),
+            ("Accept", "*/*"),
+            ("Connection", "keep-alive"),
+        ],
+        b"",
+        source_ip="127.0.0.1",
+        request_id="5f5b0e0c7b2e4c1f9a1c2d3e4f506172",
+    )
+    assert event == {
+        "headerParameters": {},
+        "headers": {
+            "accept": "*/*",
+            "host": "127.0.0.1:8000",
+            "user-agent": "curl/8",
+            "x-anonymous-consumer": "true",
+            "x-api-requestid": "5f5b0e0c7b2e4c1f9a1c2d3e4f506172",
+            "x-b3-traceid": "5f5b0e0c7b2e4c1f9a1c2d3e4f506172",
+            "x-forwarded-proto": "http",
+            "x-qualifier": "$DEFAULT",
+        },
+        "httpMethod": "GET",
+        "path": "/items/42",
+        "pathParameters": {},
+        "queryString": {"q": "hello world", "page": "2", "tag": ["a", "b"], "flag": ""},
+        "queryStringParameters": {},
+        "requestContext": {
+            "httpMethod": "ANY",
+            "identity": {},
+            "path": "/",
+            "serviceId": "service-local",
+            "sourceIp": "127.0.0.1",
+            "stage": "release",
+        },
+    }
+
+
+def test_event_from_http_binary_body_goes_as_base64() -> None:
+    body = bytes([0, 1, 2, 3, 254, 255, 128, 129])
+    event = event_from_http(
+        "PUT",
+        "/upload",
+        [
+            ("Host", "service-k0fbs6ox-1259160091.gz.apigw.tencentcs.com"),
+            ("Content-Type", "application/octet-stream"),
+            ("Content-Length", "8"),
+        ],
+        body,
+        source_ip="203.0.113.7",
+        request_id="r1",
+        service_id="service-k0fbs6ox",
+        forwarded_proto=None,
+    )
+    assert event == {
+        "headerParameters": {},
+        "headers": {
+            "content-length": "8",
+            "content-type": "application/octet-stream",
+            "host": "service-k0fbs6ox-1259160091.gz.apigw.tencentcs.com",
+            "x-anonymous-consumer": "true",
+            "x-api-requestid": "r1",
+            "x-b3-traceid": "r1",
+            "x-qualifier": "$DEFAULT",
+        },
+        "httpMethod": "PUT",
+        "path": "/upload",
+        "pathParameters": {},
+        "queryString": {},
+        "queryStringParameters": {},
+        "requestContext": {
+            "httpMethod": "ANY",
+            "identity": {},
+            "path": "/",
+            "serviceId": "service-k0fbs6ox",
+            "sourceIp": "203.0.113.7",
+            "stage": "release",
+        },
+        "body": "AAECA/7/gIE=",
+        "isBase64Encoded": True,
+    }
+
+
+def test_event_from_http_text_body_host_override_and_header_folding() -> None:
+    event = event_from_http(
+        "POST",
+        "/test/release/x?a=%2B1",  # only a *leading* /<stage> is the stage
+        [
+            ("Host", "127.0.0.1:8000"),
+            ("Content-Type", "application/json"),
+            ("Transfer-Encoding", "chunked"),
+            ("Cookie", "a=1"),
+            ("Cookie", "b=2"),
+            ("Accept", "text/html"),
+            ("ACCEPT", "application/json"),
+            ("X-Forwarded-Proto", "https"),
+            ("Expect", "100-continue"),
+        ],
+        '{"name": "é"}'.encode(),
+        source_ip="::1",
+        request_id="r2",
+        stage="test",
+        host="service-abc-123.gz.apigw.tencentcs.com",
+    )
+    assert event == {
+        "headerParameters": {},
+        "headers": {
+            "accept": "text/html, application/json",
+            "content-length": str(len('{"name": "é"}'.encode())),
+            "content-type": "application/json",
+            "cookie": "a=1; b=2",
+            "host": "service-abc-123.gz.apigw.tencentcs.com",
+            "x-anonymous-consumer": "true",
+            "x-api-requestid": "r2",
+            "x-b3-traceid": "r2",
+            "x-forwarded-proto": "https",
+            "x-qualifier": "$DEFAULT",
+        },
+        "httpMethod": "POST",
+        "path": "/release/x",
+        "pathParameters": {},
+        "queryString": {"a": "+1"},
+        "queryStringParameters": {},
+        "requestContext": {
+            "httpMethod": "ANY",
+            "identity": {},
+            "path": "/",
+            "serviceId": "service-local",
+            "sourceIp": "::1",
+            "stage": "test",
+        },
+        "body": '{"name": "é"}',
+        "isBase64Encoded": False,
+    }
+
+
+def test_event_from_http_is_the_inverse_of_the_core_translation() -> None:
+    body = b"\x00binary\xff"
+    event = event_from_http(
+        "POST",
+        "/release/a%20b/c?x=1&x=2&y=%26%3D",
+        [("Host", "127.0.0.1:8000"), ("Content-Type", "image/png")],
+        body,
+        source_ip="127.0.0.1",
+        request_id="r3",
+    )
+    request = request_from_event(json.loads(json.dumps(event)))
+    assert request.method == "POST"
+    assert request.path == "/a b/c"
+    assert request.root_path == ""  # the Host is not a gateway domain: no /release
+    assert request.query_string == b"x=1&x=2&y=%26%3D"
+    assert request.body == body
+    assert request.scheme == "http"
+    assert request.server == ("127.0.0.1", 8000)
+    assert request.client == ("127.0.0.1", 0)
+    assert ("content-type", "image/png") in request.headers
+    assert event["path"] == "/a b/c"
+    assert event["requestContext"]["stage"] == "release"
+    stage_root = event_from_http("GET", "/release", [], b"", source_ip="::1", request_id="r")
+    assert stage_root["path"] == "/"
+
+
+def test_http_from_integration_repeats_list_headers_and_decodes_base64() -> None:
+    payload = json.dumps(
+        {
+            "isBase64Encoded": True,
+            "statusCode": 201,
+            "headers": {"Content-Type": "image/png", "Set-Cookie": ["a=1", "b=2"]},
+            "body": base64.b64encode(b"\x89PNG\x00").decode(),
+        }
+    ).encode()
+    assert http_from_integration(payload) == (
+        201,
+        [("Content-Type", "image/png"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")],
+        b"\x89PNG\x00",
+    )
+    assert http_from_integration(b'{"statusCode": 204}') == (204, [], b"")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"hello",
+        b"[1, 2]",
+        b'"text"',
+        b"{}",
+        b'{"statusCode": "200"}',
+        b'{"statusCode": 200.0}',
+        b'{"statusCode": true}',
+        b'{"statusCode": 99}',
+        b'{"statusCode": 200, "headers": ["a"]}',
+        b'{"statusCode": 200, "headers": {"X": 1}}',
+        b'{"statusCode": 200, "headers": {"X": ["a", 2]}}',
+        b'{"statusCode": 200, "headers": {"X": null}}',
+        b'{"statusCode": 200, "headers": {"Bad Name": "a"}}',
+        b'{"statusCode": 200, "headers": {"X": "a\\r\\nInjected: 1"}}',
+        b'{"statusCode": 200, "body": {"a": 1}}',
+        b'{"statusCode": 200, "isBase64Encoded": "yes", "body": ""}',
+        b'{"statusCode": 200, "isBase64Encoded": true, "body": "not base64!"}',
+    ],
+)
+def test_http_from_integration_rejects_malformed_results(payload: bytes) -> None:
+    with pytest.raises(IntegrationFormatError):
+        http_from_integration(payload)
+
+
+def test_cli_local_needs_an_app(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["local"]) == 1
+    assert "no app given" in capsys.readouterr().err
+
+
+# -- the emulator as a real process --------------------------------------------------------
+
+
+class Reply:
+    def __init__(self, status: int, headers: http.client.HTTPMessage, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Emulator:
+    """`python -m scf_asgi local ... --port 0` in a child process; its output is collected."""
+
+    def __init__(self, *args: str, cwd: Path = APPS) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "scf_asgi", "local", *args, "--port", "0"],
+            cwd=str(cwd),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self.lines: list[str] = []
+        self.port = 0
+        self._listening = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if not self._listening.wait(20):
+            self.stop()
+            raise RuntimeError(f"the emulator never listened; output:\n{self.output}")
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            line = raw.decode("utf-8", "replace")
+            self.lines.append(line)
+            match = re.search(r"serving http://127\.0\.0\.1:(\d+)/", line)
+            if match:
+                self.port = int(match.group(1))
+                self._listening.set()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        connection: http.client.HTTPConnection | None = None,
+        **kwargs: Any,
+    ) -> Reply:
+        conn = connection or http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+        try:
+            conn.request(method, path, body, headers or {}, **kwargs)
+            response = conn.getresponse()
+            return Reply(response.status, response.msg, response.read())
+        finally:
+            if connection is None:
+                conn.close()
+
+    def wait_output(self, text: str, timeout: float = 10) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> int:
+        """SIGTERM (if still running), wait, and collect the rest of the output."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        code = self.process.wait()
+        self._reader.join(5)
+        return code
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Any:
+    emu = Emulator("app:app", "--timeout-ms", "1500", "--memory-mb", "256")
+    yield emu
+    emu.stop()
+
+
+def test_json_get_with_query_through_the_stage_url(emulator: Emulator) -> None:
+    reply = emulator.request("GET", "/release/json?a=1&a=2&b=x%20y", headers={"X-Custom": "v"})
+    assert reply.status == 200, reply.body
+    assert reply.headers["Content-Type"] == "application/json"
+    data = reply.json()
+    event = data["event"]
+    assert event["path"] == "/json"
+    assert event["httpMethod"] == "GET"
+    assert event["queryString"] == {"a": ["1", "2"], "b": "x y"}
+    assert event["requestContext"] == {
+        "httpMethod": "ANY",
+        "identity": {},
+        "path": "/",
+        "serviceId": "service-local",
+        "sourceIp": "127.0.0.1",
+        "stage": "release",
+    }
+    for key in ("headerParameters", "pathParameters", "queryStringParameters"):
+        assert event[key] == {}
+    assert event["headers"]["host"] == f"127.0.0.1:{emulator.port}"
+    assert event["headers"]["x-custom"] == "v"
+    assert all(name == name.lower() for name in event["headers"])
+    assert "body" not in event
+    # What the app saw: the core's reading of that event.
+    assert data["path"] == "/json"
+    assert data["root_path"] == ""
+    assert data["scheme"] == "http"
+    assert data["server"] == ["127.0.0.1", emulator.port]
+    assert data["query"] == {"a": ["1", "2"], "b": ["x y"]}
+    assert data["time_limit_in_ms"] == 1500
+    assert data["memory_limit_in_mb"] == 256
+    assert re.fullmatch(r"[0-9a-f-]{36}", data["request_id"])
+    assert emulator.wait_output(data["request_id"])  # the access log names the invocation
+    assert data["env"] == {
+        "SCF_FUNCTIONNAME": "scf-asgi-local",
+        "SCF_FUNCTIONVERSION": "$LATEST",
+        "SCF_NAMESPACE": "default",
+        "TENCENTCLOUD_REGION": "ap-guangzhou",
+        "TENCENTCLOUD_RUNENV": "SCF",
+        "USER_CODE_ROOT": str(APPS) + os.sep,
+        "_HANDLER": "app:app",
+        "SCF_RUNTIME_API": "127.0.0.1",
+    }
+    # Without the stage prefix the same app answers too (what a custom domain does).
+    assert emulator.request("GET", "/json").json()["path"] == "/json"
+
+
+def test_binary_post_round_trips_exact_bytes(emulator: Emulator) -> None:
+    payload = bytes(range(256)) * 64 + os.urandom(4096)
+    reply = emulator.request(
+        "POST", "/release/echo", payload, {"Content-Type": "application/octet-stream"}
+    )
+    assert reply.status == 200
+    assert reply.body == payload
+    assert reply.headers["X-Event-Base64"] == "True"
+    assert reply.headers["Content-Length"] == str(len(payload))
+
+
+def test_chunked_text_post_travels_as_text(emulator: Emulator) -> None:
+    parts = [b'{"greeting": ', '"héllo"}'.encode()]
+    reply = emulator.request(
+        "POST",
+        "/echo",
+        iter(parts),
+        {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        encode_chunked=True,
+    )
+    assert reply.status == 200
+    assert reply.body == b"".join(parts)
+    assert reply.headers["X-Event-Base64"] == "False"
+
+
+def test_two_set_cookie_headers_arrive_as_two_headers(emulator: Emulator) -> None:
+    reply = emulator.request("GET", "/release/cookies")
+    assert reply.status == 200
+    assert reply.headers.get_all("Set-Cookie") == [
+        "a=1; Path=/; HttpOnly",
+        "b=2, with a comma; Path=/",
+    ]
+
+
+def test_redirect_passes_through(emulator: Emulator) -> None:
+    reply = emulator.request("GET", "/release/redirect")
+    assert reply.status == 302
+    assert reply.headers["Location"] == "/release/json?from=redirect"
+    assert reply.body == b""
+
+
+def test_keep_alive_head_and_not_found(emulator: Emulator) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=20)
+    try:
+        first = emulator.request("GET", "/nowhere", connection=connection)
+        head = emulator.request("HEAD", "/api/hello", connection=connection)
+        second = emulator.request("GET", "/api/hello?who=you", connection=connection)
+    finally:
+        connection.close()
+    assert first.status == 404
+    assert first.json() == {"error": "not found", "path": "/nowhere"}
+    assert head.status == 200
+    assert head.body == b""
+    assert second.json() == {"message": "hello you from scf-asgi local"}
+
+
+def test_app_exception_is_a_500_without_details(emulator: Emulator) -> None:
+    reply = emulator.request("GET", "/release/boom")
+    assert reply.status == 500
+    assert b"Traceback" not in reply.body
+    assert b"secret" not in reply.body
+    # The instance's own output (the traceback) is passed through to the terminal.
+    assert emulator.wait_output("RuntimeError: secret detail that must not leak")
+
+
+def test_instance_output_is_passed_through(emulator: Emulator) -> None:
+    assert emulator.request("GET", "/print").status == 200
+    assert emulator.wait_output("PRINTED BY THE APP")
+
+
+def test_timeout_answers_502_kills_and_restarts(emulator: Emulator) -> None:
+    pid = emulator.request("GET", "/json").json()["pid"]
+    started = time.monotonic()
+    reply = emulator.request("GET", "/sleep?s=10")
+    elapsed = time.monotonic() - started
+    assert reply.status == 502
+    assert "timed out" in reply.json()["error"]
+    assert 1.4 < elapsed < 5
+    assert emulator.wait_output("function timed out after 1500 ms")
+    after = emulator.request("GET", "/json")
+    assert after.status == 200
+    assert after.json()["pid"] != pid
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert emulator.wait_output("cold start #")
+
+
+def test_instance_that_dies_is_restarted_on_the_next_request(emulator: Emulator) -> None:
+    reply = emulator.request("GET", "/exit")
+    assert reply.status == 502
+    assert "exited with code 3" in reply.json()["error"]
+    assert emulator.request("GET", "/json").status == 200
+
+
+def test_one_event_at_a_time_requests_queue(emulator: Emulator) -> None:
+    emulator.request("GET", "/json")  # a warm instance
+    results: list[Reply] = []
+
+    def call() -> None:
+        results.append(emulator.request("GET", "/sleep?s=0.4"))
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    elapsed = time.monotonic() - started
+    assert [r.status for r in results] == [200, 200]
+    assert results[0].json()["pid"] == results[1].json()["pid"]
+    assert elapsed >= 0.78  # one after the other, not side by side
+
+
+def test_payload_limits(emulator: Emulator) -> None:
+    too_big = b"\x00" * (6 * 1024 * 1024 + 1)
+    reply = emulator.request("POST", "/echo", too_big, {"Content-Type": "application/octet-stream"})
+    assert reply.status == 413
+    # Binary grows by a third as base64: the *event* must fit too.
+    grows = b"\x00" * (5 * 1024 * 1024)
+    reply = emulator.request("POST", "/echo", grows, {"Content-Type": "application/octet-stream"})
+    assert reply.status == 413
+    big = emulator.request("GET", "/big")  # 7 MB answer: the runtime API refuses it
+    assert big.status == 502
+    assert "413" in big.json()["errorMessage"]
+    assert emulator.request("GET", "/json").status == 200
+
+
+# -- the runtime API, seen by a hand-written bootstrap ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bootstrap_emulator(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    directory = tmp_path_factory.mktemp("code")
+    bootstrap = directory / "bootstrap"
+    script = APPS / "bootstrap_runtime.py"
+    bootstrap.write_text(
+        f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(script))}\n"
+    )
+    bootstrap.chmod(0o755)
+    emu = Emulator("--bootstrap", str(bootstrap), "--timeout-ms", "2000", cwd=ROOT)
+    emu.code_dir = directory  # type: ignore[attr-defined]
+    yield emu
+    emu.stop()
+
+
+def test_runtime_api_behaves_as_the_platform(bootstrap_emulator: Emulator) -> None:
+    reply = bootstrap_emulator.request("GET", "/probe")
+    assert reply.status == 200, reply.body
+    report = reply.json()
+    headers = report["headers"]
+    assert re.fullmatch(r"[0-9a-f-]{36}", headers["request_id"])
+    assert headers["memory_limit_in_mb"] == "128"
+    assert headers["time_limit_in_ms"] == "2000"
+    # Asking again before answering gives the same event.
+    assert report["again_status"] == 200
+    assert report["again_same_event"] is True
+    assert report["again_request_id"] == headers["request_id"]
+    assert report["unknown_status"] == 404
+    assert report["wrong_method_status"] == 405
+    code_dir = str(bootstrap_emulator.code_dir)  # type: ignore[attr-defined]
+    assert os.path.realpath(report["cwd"]) == os.path.realpath(code_dir)
+    env = report["env"]
+    assert env["SCF_RUNTIME_API"] == "127.0.0.1"
+    assert env["SCF_RUNTIME_API_PORT"].isdigit()
+    assert env["SCF_FUNCTIONVERSION"] == "$LATEST"
+    assert env["SCF_NAMESPACE"] == "default"
+    assert env["TENCENTCLOUD_RUNENV"] == "SCF"
+    assert env["USER_CODE_ROOT"] == os.path.join(code_dir, "")
+    assert "_HANDLER" not in env or env["_HANDLER"] == os.environ.get("_HANDLER")
+
+
+@pytest.mark.parametrize("path", ["/not-json", "/array", "/string-status", "/bad-header"])
+def test_malformed_result_is_the_gateway_error(bootstrap_emulator: Emulator, path: str) -> None:
+    reply = bootstrap_emulator.request("GET", path)
+    assert reply.status == 502
+    assert reply.body == MALFORMED_BODY
+    assert reply.json()["errno"] == 403
+
+
+def test_invocation_error_is_a_502_with_the_error_body(bootstrap_emulator: Emulator) -> None:
+    reply = bootstrap_emulator.request("GET", "/error")
+    assert reply.status == 502
+    assert reply.json() == {"errorMessage": "it broke"}
+
+
+def test_first_post_wins(bootstrap_emulator: Emulator) -> None:
+    reply = bootstrap_emulator.request("GET", "/first-wins")
+    assert reply.status == 201
+    assert reply.body == b"one"
+    assert reply.headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+    # The second post did not leak into the next request either.
+    assert bootstrap_emulator.request("GET", "/error").json() == {"errorMessage": "it broke"}
+
+
+# -- initialisation failures -----------------------------------------------------------------
+
+
+def test_init_failure_is_a_502_and_the_next_request_tries_again() -> None:
+    emu = Emulator("no_such_module:app")
+    try:
+        first = emu.request("GET", "/release/")
+        second = emu.request("GET", "/release/")
+    finally:
+        assert emu.stop() == 0
+    for reply in (first, second):
+        assert reply.status == 502
+        assert "during initialisation" in reply.json()["error"]
+    assert "cannot import module 'no_such_module'" in emu.output
+    assert "cold start #3" in emu.output  # the start-up one, then one per request
+
+
+def test_init_timeout_kills_an_instance_that_never_posts_ready(tmp_path: Path) -> None:
+    bootstrap = tmp_path / "bootstrap"
+    bootstrap.write_text("#!/bin/sh\nexec sleep 30\n")
+    bootstrap.chmod(0o755)
+    emu = Emulator("--bootstrap", str(bootstrap), "--init-timeout-ms", "300", cwd=ROOT)
+    try:
+        reply = emu.request("GET", "/")
+    finally:
+        assert emu.stop() == 0
+    assert reply.status == 502
+    assert "did not post /runtime/init/ready" in reply.json()["error"]
+
+
+def test_cli_local_refuses_a_bootstrap_that_is_not_executable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bootstrap = tmp_path / "bootstrap"
+    bootstrap.write_text("#!/bin/sh\n")
+    bootstrap.chmod(0o644)
+    assert cli.main(["local", "--bootstrap", str(bootstrap)]) == 1
+    assert "not executable" in capsys.readouterr().err
+
+
+# -- shutdown --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_everything_cleanly(signum: int) -> None:
+    emu = Emulator("app:app")
+    try:
+        pid = emu.request("GET", "/json").json()["pid"]
+        emu.process.send_signal(signum)
+        code = emu.process.wait(15)
+    finally:
+        emu.stop()
+    assert code == 0, emu.output
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert "shutting down" in emu.output
+    assert "Traceback" not in emu.output
+
+
+# -- one real browser ------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    not os.path.exists(CHROMIUM) and not os.environ.get("SCF_ASGI_REQUIRE_BROWSER"),
+    reason=f"{CHROMIUM} is absent (apt-get install chromium)",
+)
+def test_a_real_browser_works_through_the_emulator(emulator: Emulator, tmp_path: Path) -> None:
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        f"{emulator.url}/release/page",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    result = subprocess.run(command, capture_output=True, timeout=45, env=env)
+    dom = result.stdout.decode("utf-8", "replace")
+    assert "hello chromium from scf-asgi local" in dom, (dom, result.stderr[-2000:])
+    assert emulator.wait_output("GET /release/api/hello?who=chromium")
