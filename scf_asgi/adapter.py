@@ -24,6 +24,7 @@ from .gateway import (
 )
 from .logs import access, configure_logging, get_logger
 from .triggers import detect_trigger
+from .wsgi import build_environ, run_wsgi
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -122,7 +123,16 @@ class Adapter:
         self._lifespan: Lifespan | NullLifespan | None = None
         self._full_path = root_path_in_path == "on"
         if interface == "asgi":
-            from .asgi import Lifespan, NullLifespan, as_asgi3, routes_on_relative_path
+            from .asgi import (
+                HTTPCycle,
+                Lifespan,
+                NullLifespan,
+                as_asgi3,
+                build_scope,
+                routes_on_relative_path,
+            )
+
+            self._asgi_runner = (HTTPCycle, build_scope)
 
             if root_path_in_path == "auto":
                 self._full_path = not routes_on_relative_path(app)
@@ -262,8 +272,6 @@ class Adapter:
     def _wsgi_http(
         self, event: dict[str, Any], context: Context
     ) -> tuple[Response, Request | None]:
-        from .wsgi import build_environ, run_wsgi
-
         try:
             request = self._request(event)
         except InvalidEventError as exc:
@@ -283,8 +291,7 @@ class Adapter:
     ) -> Request | None:
         """Run the ASGI app on one event; `deliver` gets exactly one Response (unless this
         raises, which it does only for app errors under app_errors="invocation")."""
-        from .asgi import HTTPCycle, build_scope
-
+        http_cycle, build_scope = self._asgi_runner
         assert self._asgi_app is not None and self._lifespan is not None
         try:
             request = self._request(event)
@@ -300,7 +307,7 @@ class Adapter:
         # sends its own 500 first and only then re-raises.
         eager = self.app_errors == "response"
         held: list[Response] = []
-        cycle = HTTPCycle(request.body, deliver if eager else held.append)
+        cycle = http_cycle(request.body, deliver if eager else held.append)
         try:
             await self._asgi_app(scope, cycle.receive, cycle.send)
         except Exception as exc:

@@ -59,6 +59,13 @@ def _header_bytes(text: str) -> bytes:
         return text.encode("utf-8")
 
 
+def _headers_bytes(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    try:
+        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    except UnicodeEncodeError:
+        return [(_header_bytes(name), _header_bytes(value)) for name, value in headers]
+
+
 def build_scope(
     request: Request, state: dict[str, Any], extra: dict[str, Any], *, full_path: bool = True
 ) -> Scope:
@@ -78,7 +85,7 @@ def build_scope(
         "raw_path": request.raw_path(full_path),
         "root_path": request.root_path,
         "query_string": request.query_string,
-        "headers": [(_header_bytes(n), _header_bytes(v)) for n, v in request.headers],
+        "headers": _headers_bytes(request.headers),
         "client": request.client,
         "server": request.server,
         "state": state.copy(),

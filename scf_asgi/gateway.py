@@ -213,6 +213,16 @@ def encode_query(query: Mapping[str, Any] | None) -> bytes:
     return "&".join(parts).encode("ascii")
 
 
+# Headers with a role while copying; "" marks those dropped.
+_SPECIAL_HEADERS = {
+    "host": "host",
+    "x-forwarded-proto": "proto",
+    "x-forwarded-port": "port",
+    "content-length": "",
+    "transfer-encoding": "",
+}
+
+
 def request_from_event(
     event: Mapping[str, Any],
     *,
@@ -231,31 +241,32 @@ def request_from_event(
     method = str(event.get("httpMethod") or "GET").upper()
     request_context = event.get("requestContext") or {}
 
-    host = ""
-    forwarded_proto = ""
-    forwarded_port = ""
+    host = forwarded_proto = forwarded_port = ""
     headers: list[tuple[str, str]] = []
     raw_headers = event.get("headers")
     if raw_headers:
+        append = headers.append
         for raw_name, value in raw_headers.items():
             name = raw_name.lower()
-            if name == "content-length" or name == "transfer-encoding":
-                continue  # re-derived from the decoded body below
-            if isinstance(value, str):
-                headers.append((name, value))
-            elif isinstance(value, list):
-                headers.extend((name, str(item)) for item in value)
-                value = value[0] if value else ""
-            elif value is None:
+            role = _SPECIAL_HEADERS.get(name)
+            if role is None and value.__class__ is str:
+                append((name, value))  # the common case: one lookup, one append
                 continue
+            if value is None or role == "":
+                continue  # "": content-length, transfer-encoding, re-derived from the body
+            if isinstance(value, list):
+                if not value:
+                    continue
+                headers.extend([(name, str(item)) for item in value])
+                value = str(value[0])
             else:
-                value = str(value)
-                headers.append((name, value))
-            if name == "host":
+                value = value if value.__class__ is str else str(value)
+                append((name, value))
+            if role == "host":
                 host = value
-            elif name == "x-forwarded-proto":
+            elif role == "proto":
                 forwarded_proto = value
-            elif name == "x-forwarded-port":
+            elif role == "port":
                 forwarded_port = value
 
     body = _decode_body(event)
@@ -293,17 +304,8 @@ def request_from_event(
         ):
             root_path = "/" + stage + root_path
 
-    return Request(
-        method=method,
-        path=path,
-        root_path=root_path,
-        query_string=encode_query(event.get("queryString")),
-        headers=headers,
-        body=body,
-        scheme=scheme,
-        server=server,
-        client=client,
-    )
+    query_string = encode_query(event.get("queryString"))
+    return Request(method, path, root_path, query_string, headers, body, scheme, server, client)
 
 
 def _has_port(host: str) -> bool:

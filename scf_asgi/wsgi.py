@@ -24,8 +24,22 @@ if TYPE_CHECKING:
 
 __all__ = ["build_environ", "run_wsgi"]
 
-# CGI names for the two headers that PEP 3333 keeps out of the HTTP_* namespace.
-_CGI_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+# Header name -> environ key (None: dropped). Filled as names are met, up to a bound, since
+# header names come from clients.
+_ENVIRON_KEYS: dict[str, str | None] = {
+    "content-type": "CONTENT_TYPE",  # PEP 3333 keeps these two out of HTTP_*
+    "content-length": "CONTENT_LENGTH",
+}
+_MAX_CACHED_KEYS = 512
+
+
+def _environ_key(name: str) -> str | None:
+    # `X_Forwarded_For` would land on the same HTTP_X_FORWARDED_FOR key as the real header and
+    # could spoof it; WSGI servers drop such names, and so do we.
+    key = None if "_" in name else "HTTP_" + name.upper().replace("-", "_")
+    if len(_ENVIRON_KEYS) < _MAX_CACHED_KEYS:
+        _ENVIRON_KEYS[name] = key
+    return key
 
 
 def _wsgi_str(text: str) -> str:
@@ -33,34 +47,35 @@ def _wsgi_str(text: str) -> str:
     return text if text.isascii() else text.encode("utf-8").decode("latin-1")
 
 
+_STATIC_ENVIRON: dict[str, Any] = {
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "wsgi.version": (1, 0),
+    "wsgi.input_terminated": True,
+    "wsgi.multithread": False,
+    "wsgi.multiprocess": False,
+    "wsgi.run_once": False,
+}
+
+
 def build_environ(request: Request, extra: dict[str, Any]) -> dict[str, Any]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": request.method,
-        "SCRIPT_NAME": _wsgi_str(request.root_path),
-        "PATH_INFO": _wsgi_str(request.path),
-        "QUERY_STRING": request.query_string.decode("ascii"),
-        "SERVER_NAME": request.server[0],
-        "SERVER_PORT": str(request.server[1]),
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": request.client[0] if request.client else "",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": request.scheme,
-        "wsgi.input": io.BytesIO(request.body),
-        "wsgi.input_terminated": True,
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
+    environ = _STATIC_ENVIRON.copy()
+    environ["REQUEST_METHOD"] = request.method
+    environ["SCRIPT_NAME"] = _wsgi_str(request.root_path)
+    environ["PATH_INFO"] = _wsgi_str(request.path)
+    environ["QUERY_STRING"] = request.query_string.decode("ascii")
+    environ["SERVER_NAME"], port = request.server
+    environ["SERVER_PORT"] = str(port)
+    environ["REMOTE_ADDR"] = request.client[0] if request.client else ""
+    environ["wsgi.url_scheme"] = request.scheme
+    environ["wsgi.input"] = io.BytesIO(request.body)
+    environ["wsgi.errors"] = sys.stderr
+    keys = _ENVIRON_KEYS
     for name, value in request.headers:
-        key = _CGI_NAMES.get(name)
+        key = keys[name] if name in keys else _environ_key(name)
         if key is None:
-            if "_" in name:
-                # `X_Forwarded_For` would land on the same HTTP_X_FORWARDED_FOR key as the real
-                # header and could spoof it; WSGI servers drop such names, and so do we.
-                continue
-            key = "HTTP_" + name.upper().replace("-", "_")
-        value = _wsgi_str(value)
+            continue
+        if not value.isascii():
+            value = value.encode("utf-8").decode("latin-1")
         if key in environ:
             # Repeated header: fold into one value, as HTTP allows; cookies use their own separator.
             environ[key] += ("; " if key == "HTTP_COOKIE" else ", ") + value
