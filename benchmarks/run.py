@@ -1,0 +1,673 @@
+"""scf-asgi benchmarks: ratios against the adapters people use today, measured side by side.
+
+    python benchmarks/run.py              full run (well under 5 minutes on 2 cores)
+    python benchmarks/run.py --quick      a short run, for a smoke test
+    python benchmarks/run.py --markdown   the table with date and machine, to paste in the README
+    python benchmarks/run.py --only asgi,loop   some rows only (see ROWS)
+
+Every row is a ratio (or a difference) computed from repeated, interleaved runs: contenders take
+turns (ABAB..., the order rotated each round), each round gives one paired ratio, and the row
+reports the median of those. Before timing, every contender's answer is checked against the
+others', so a broken contender cannot look fast.
+
+Our side always goes through the public code paths: ``scf_asgi.Adapter(app)(event, None)`` in
+process, and the real ``python -m scf_asgi run module:app`` child process for the loop rows,
+against the fast loopback runtime API of runtime_api.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_apps  # noqa: E402
+import events  # noqa: E402
+from runtime_api import FakeRuntimeAPI  # noqa: E402
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+ROWS = ("asgi", "wsgi", "loop", "loop-wsgi", "cold", "binary", "memory", "import")
+PY = sys.executable
+PYCACHE = HERE.parent / ".bench" / "pycache"
+MB = 1024 * 1024
+
+
+class Settings:
+    def __init__(self, quick: bool) -> None:
+        self.quick = quick
+        self.inproc_rounds = 7 if quick else 31
+        self.inproc_batch = 200 if quick else 400
+        self.loop_rounds = 3 if quick else 11
+        self.loop_batch = 500 if quick else 2000
+        self.loop_warmup = 200 if quick else 500
+        self.cold_rounds = 5 if quick else 21
+        self.binary_rounds = 3 if quick else 7
+        self.binary_batch = 3 if quick else 6
+        self.binary_size = 5 * MB
+        self.memory_first = 100
+        self.memory_total = 10_000
+        self.import_rounds = 9 if quick else 31
+
+
+class Row:
+    """One line of the table. `value` is a ratio (`unit` "x") or a difference (MB, ms)."""
+
+    def __init__(
+        self,
+        what: str,
+        ours: str,
+        versus: str,
+        value: float,
+        unit: str,
+        goal: float | None,
+        spread: str = "",
+    ) -> None:
+        self.what = what
+        self.ours = ours
+        self.versus = versus
+        self.value = value
+        self.unit = unit
+        self.goal = goal
+        self.spread = spread
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.goal is None else self.value <= self.goal
+
+    def cells(self) -> list[str]:
+        if self.unit == "x":
+            value, goal = f"{self.value:.2f}x", f"<= {self.goal:g}x" if self.goal else "info"
+        else:
+            value = f"{self.value:+.2f} {self.unit}"
+            goal = f"<= +{self.goal:g} {self.unit}" if self.goal is not None else "info"
+        met = {True: "yes", False: "**NO**", None: "-"}[self.met]
+        return [self.what, self.ours, self.versus, value + self.spread, goal, met]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def paired(ours: Sequence[float], theirs: Sequence[float]) -> tuple[float, str]:
+    """Median of per-round ratios, and its spread (min-max of the middle half) as text."""
+    ratios = sorted(a / b for a, b in zip(ours, theirs))
+    quarter = len(ratios) // 4
+    low, high = ratios[quarter], ratios[-1 - quarter]
+    return statistics.median(ratios), f" ({low:.2f}-{high:.2f})"
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:.1f} µs"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms"
+
+
+def version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+# -- in process --------------------------------------------------------------------------------
+
+
+def interleave(
+    contenders: dict[str, Callable[[], Any]], rounds: int, batch: int
+) -> dict[str, list[float]]:
+    """Seconds per call of each contender, one figure per round; the order rotates each round."""
+    names = list(contenders)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for call in contenders.values():  # warm up: imports, caches, lifespan
+        for _ in range(50):
+            call()
+    clock = time.perf_counter
+    for round_ in range(rounds):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            call = contenders[name]
+            gc.collect()
+            started = clock()
+            for _ in range(batch):
+                call()
+            times[name].append((clock() - started) / batch)
+    return times
+
+
+def check_same(results: dict[str, dict[str, Any]], expected_body: bytes | None = None) -> None:
+    """Every contender answered the same status, body, content type and cookies."""
+    seen = {name: events.normalise(result) for name, result in results.items()}
+    reference_name, reference = next(iter(seen.items()))
+    if reference[0] != 200:
+        raise SystemExit(f"{reference_name} answered {reference[0]}: {reference[1][:300]!r}")
+    if expected_body is not None and reference[1] != expected_body:
+        raise SystemExit(f"{reference_name} answered an unexpected body {reference[1][:300]!r}")
+    for name, answer in seen.items():
+        ours = (answer[0], answer[1], answer[2].split(";")[0], answer[3])
+        theirs = (reference[0], reference[1], reference[2].split(";")[0], reference[3])
+        if ours != theirs:
+            raise SystemExit(
+                f"{name} answered differently from {reference_name}:\n{ours}\n{theirs}"
+            )
+
+
+def expected_json_body() -> bytes:
+    return json.dumps(bench_apps.expected_json(), separators=(",", ":")).encode("utf-8")
+
+
+def bench_asgi(settings: Settings) -> list[Row]:
+    from mangum import Mangum
+
+    from scf_asgi import Adapter
+
+    app = bench_apps.asgi_app
+    ours = Adapter(app)
+    mangum_off = Mangum(app, lifespan="off")
+    mangum_auto = Mangum(app)
+    tencent, aws = events.tencent_event(), events.aws_event()
+    context = _LambdaContext()
+    contenders = {
+        "ours": lambda: ours(tencent, None),
+        "mangum": lambda: mangum_off(aws, context),
+        "mangum-auto": lambda: mangum_auto(aws, context),
+    }
+    check_same({name: call() for name, call in contenders.items()}, expected_json_body())
+    try:
+        times = interleave(contenders, settings.inproc_rounds, settings.inproc_batch)
+    finally:
+        _close(ours)
+    mine = statistics.median(times["ours"])
+    rows = []
+    for name, label, goal in (
+        ("mangum", "Mangum(lifespan='off')", 0.5),
+        ("mangum-auto", "Mangum() default: lifespan per event", None),
+    ):
+        ratio, spread = paired(times["ours"], times[name])
+        rows.append(
+            Row(
+                "in-process gateway event, trivial ASGI app (JSON body, query, 2 cookies)",
+                f"{us(mine)}/event",
+                f"{label}, same app, AWS event: {us(statistics.median(times[name]))}",
+                ratio,
+                "x",
+                goal,
+                spread,
+            )
+        )
+    return rows
+
+
+def _close(adapter: Any) -> None:
+    """End the lifespan an in-process Adapter started (there is no public close yet), so that
+    its pending lifespan task does not warn when garbage-collected."""
+    shutdown = getattr(adapter, "_shutdown", None)
+    loop = getattr(adapter, "_loop", None)
+    if shutdown is not None and loop is not None and not loop.is_closed():
+        loop.run_until_complete(shutdown())
+        loop.close()
+
+
+class _LambdaContext:
+    function_name = "bench"
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+
+
+def bench_wsgi(settings: Settings) -> list[Row]:
+    import serverless_wsgi
+    from apig_wsgi import make_lambda_handler
+
+    from scf_asgi import Adapter
+
+    app = bench_apps.wsgi_app
+    ours = Adapter(app)
+    apig = make_lambda_handler(app)
+    tencent, aws = events.tencent_event(), events.aws_event()
+    context = _LambdaContext()
+    contenders = {
+        "ours": lambda: ours(tencent, None),
+        "apig-wsgi": lambda: apig(aws, context),
+        "serverless-wsgi": lambda: serverless_wsgi.handle_request(app, aws, context),
+    }
+    check_same({name: call() for name, call in contenders.items()}, expected_json_body())
+    times = interleave(contenders, settings.inproc_rounds, settings.inproc_batch)
+    mine = statistics.median(times["ours"])
+    rows = []
+    for name, goal in (("apig-wsgi", 0.9), ("serverless-wsgi", None)):
+        ratio, spread = paired(times["ours"], times[name])
+        rows.append(
+            Row(
+                "in-process gateway event, trivial WSGI app (same request)",
+                f"{us(mine)}/event",
+                f"{name}, same app, AWS event: {us(statistics.median(times[name]))}",
+                ratio,
+                "x",
+                goal,
+                spread,
+            )
+        )
+    return rows
+
+
+# -- child processes against the fast runtime API ---------------------------------------------
+
+
+class Child:
+    def __init__(self, name: str, api: FakeRuntimeAPI, process: subprocess.Popen[bytes]) -> None:
+        self.name = name
+        self.api = api
+        self.process = process
+        self.startup = 0.0  # spawn to POST /runtime/init/ready, seconds
+
+    def rss(self) -> int:
+        """Resident set size in bytes (the child is idle in the long poll when this is read)."""
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS")
+
+    async def run(self, count: int, timeout: float = 120.0) -> float:
+        """Serve `count` events; seconds per event, from release to the last answer."""
+        started = time.perf_counter()
+        done = self.api.grant(count)
+        try:
+            finished = await asyncio.wait_for(done, timeout)
+        except asyncio.TimeoutError:
+            raise SystemExit(f"{self.name}: timed out; {self.stderr()}") from None
+        if self.api.errors:
+            raise SystemExit(f"{self.name} posted an invocation error: {self.api.errors[0]!r}")
+        return (finished - started) / count
+
+    async def answer(self) -> dict[str, Any]:
+        """One event, capturing the integration response, for the correctness check."""
+        self.api.capture = True
+        self.api.responses.clear()
+        await self.run(1)
+        self.api.capture = False
+        return json.loads(self.api.responses[-1])  # type: ignore[no-any-return]
+
+    def stderr(self) -> str:
+        self.errors.seek(0)
+        return self.errors.read().decode("utf-8", "replace")[-2000:]
+
+    errors: Any = None
+
+
+def our_command(app: str, *extra: str) -> list[str]:
+    return [PY, "-m", "scf_asgi", "run", app, *extra]
+
+
+def floor_command(kind: str, app: str) -> list[str]:
+    return [PY, str(HERE / "floor.py"), kind, app]
+
+
+def child_env(bytecode: bool = True) -> dict[str, str]:
+    """The environment of every child. With `bytecode`, compiled modules are cached (under
+    .bench/, not beside the sources) as in a deployed package that ships its .pyc files; without,
+    every import compiles from source (a package without .pyc on SCF's read-only /var/user)."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key.lower() not in ("http_proxy", "https_proxy", "all_proxy", "pythonpath")
+        and not key.startswith(("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"))
+    }
+    if bytecode:
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+async def spawn(name: str, argv: list[str], event: bytes, *, bytecode: bool = True) -> Child:
+    api = await FakeRuntimeAPI(event).start()
+    env = child_env(bytecode)
+    env.update(
+        SCF_RUNTIME_API="127.0.0.1",
+        SCF_RUNTIME_API_PORT=str(api.port),
+        SCF_FUNCTIONNAME="bench",
+        SCF_FUNCTIONVERSION="$LATEST",
+        SCF_NAMESPACE="default",
+        TENCENTCLOUD_REGION="ap-guangzhou",
+    )
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        argv, cwd=HERE, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors
+    )
+    child = Child(name, api, process)
+    child.errors = errors
+    assert api.ready is not None
+    while not api.ready.done():
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited with {process.returncode}: {child.stderr()}")
+        await asyncio.wait([api.ready], timeout=0.05)
+    child.startup = api.ready.result() - started
+    return child
+
+
+async def stop(child: Child) -> None:
+    process = child.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        for _ in range(400):
+            if process.poll() is not None:
+                break
+            await asyncio.sleep(0.005)
+        else:
+            process.kill()
+            process.wait()
+    await child.api.close()
+    child.errors.close()
+
+
+async def interleave_children(
+    children: list[Child], rounds: int, batch: int, warmup: int
+) -> dict[str, list[float]]:
+    for child in children:
+        if warmup:
+            await child.run(warmup)
+    times: dict[str, list[float]] = {child.name: [] for child in children}
+    for round_ in range(rounds):
+        shift = round_ % len(children)
+        for child in children[shift:] + children[:shift]:
+            gc.collect()
+            times[child.name].append(await child.run(batch))
+    return times
+
+
+async def bench_loop(settings: Settings, interface: str) -> list[Row]:
+    app = "bench_apps:asgi_app" if interface == "asgi" else "bench_apps:wsgi_app"
+    event = json.dumps(events.tencent_event(), separators=(",", ":")).encode("utf-8")
+    ours = await spawn("scf-asgi run", our_command(app), event)
+    quiet = await spawn("scf-asgi run --no-access-log", our_command(app, "--no-access-log"), event)
+    floor = await spawn("floor", floor_command(interface, app), event)
+    children = [ours, quiet, floor]
+    try:
+        answers = {child.name: await child.answer() for child in children}
+        check_same(answers, expected_json_body())
+        times = await interleave_children(
+            children, settings.loop_rounds, settings.loop_batch, settings.loop_warmup
+        )
+    finally:
+        for child in children:
+            await stop(child)
+    floor_time = statistics.median(times["floor"])
+    rows = []
+    for child, goal in ((ours, 1.3), (quiet, None)):
+        mine = statistics.median(times[child.name])
+        ratio, spread = paired(times[child.name], times["floor"])
+        suffix = "" if child is ours else " --no-access-log"
+        rows.append(
+            Row(
+                f"invocations through the `scf-asgi run{suffix}` loop, trivial "
+                f"{interface.upper()} app (time per invocation)",
+                f"{1 / mine:,.0f}/s ({us(mine)})",
+                f"bare-socket floor client, same app: {1 / floor_time:,.0f}/s ({us(floor_time)})",
+                ratio,
+                "x",
+                goal,
+                spread,
+            )
+        )
+    return rows
+
+
+async def bench_cold(settings: Settings) -> list[Row]:
+    event = json.dumps(events.tencent_event(), separators=(",", ":")).encode("utf-8")
+    app = "bench_apps:asgi_app"
+    commands = {
+        "ours": our_command(app),
+        "floor": [PY, str(HERE / "floor_ready.py"), app],
+    }
+    rows = []
+    for bytecode in (True, False):
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        names = list(commands)
+        for round_ in range(settings.cold_rounds + 1):  # round 0 warms page cache and .pyc
+            for name in names if round_ % 2 == 0 else names[::-1]:
+                child = await spawn(name, commands[name], event, bytecode=bytecode)
+                await stop(child)
+                if round_:
+                    times[name].append(child.startup)
+        ratio, spread = paired(times["ours"], times["floor"])
+        rows.append(
+            Row(
+                "cold start: process spawn to `POST /runtime/init/ready`, trivial ASGI app"
+                + ("" if bytecode else " (no .pyc: every module compiled from source)"),
+                ms(statistics.median(times["ours"])),
+                "bare script: imports asyncio, http.client, json and the app, posts ready: "
+                + ms(statistics.median(times["floor"])),
+                ratio,
+                "x",
+                1.15 if bytecode else None,
+                spread,
+            )
+        )
+        if settings.quick:
+            break
+    return rows
+
+
+async def bench_binary(settings: Settings) -> list[Row]:
+    raw, event = events.binary_event_bytes(settings.binary_size)
+    app = "bench_apps:binary_app"
+    ours = await spawn("scf-asgi run", our_command(app), event)
+    floor = await spawn("floor", floor_command("asgi", app), event)
+    children = [ours, floor]
+    try:
+        answers = {child.name: await child.answer() for child in children}
+        check_same(answers, raw)
+        times = await interleave_children(
+            children, settings.binary_rounds, settings.binary_batch, warmup=2
+        )
+    finally:
+        for child in children:
+            await stop(child)
+    ratio, spread = paired(times["scf-asgi run"], times["floor"])
+    size = settings.binary_size // MB
+    return [
+        Row(
+            f"{size} MB binary request + {size} MB binary response through the loop",
+            ms(statistics.median(times["scf-asgi run"])),
+            "floor (base64 + JSON + the same socket writes): "
+            + ms(statistics.median(times["floor"])),
+            ratio,
+            "x",
+            1.5,
+            spread,
+        )
+    ]
+
+
+async def bench_memory(settings: Settings) -> list[Row]:
+    event = json.dumps(events.tencent_event(), separators=(",", ":")).encode("utf-8")
+    rows = []
+    for interface in ("asgi", "wsgi"):
+        child = await spawn("scf-asgi run", our_command(f"bench_apps:{interface}_app"), event)
+        try:
+            await child.run(settings.memory_first)
+            first = child.rss()
+            await child.run(settings.memory_total - settings.memory_first)
+            last = child.rss()
+        finally:
+            await stop(child)
+        rows.append(
+            Row(
+                f"resident memory after {settings.memory_total:,} invocations vs after the first "
+                f"{settings.memory_first}, {interface.upper()} app",
+                f"{last / MB:.2f} MB",
+                f"itself after {settings.memory_first}: {first / MB:.2f} MB",
+                (last - first) / MB,
+                "MB",
+                1.0,
+            )
+        )
+    return rows
+
+
+def bench_import(settings: Settings) -> list[Row]:
+    # `import scf_asgi` alone loads Adapter/serve lazily; a user who serves an app pays for those
+    # too, so the row imports them (and reports whether asyncio came along: it should not).
+    ours = "from scf_asgi import Adapter, serve; import sys; print('asyncio' in sys.modules)"
+    commands = {"ours": [PY, "-c", ours], "bare": [PY, "-c", "pass"]}
+    env = child_env()
+    probe = subprocess.run(
+        commands["ours"], check=True, cwd=HERE, env=env, capture_output=True, text=True
+    )
+    asyncio_loaded = probe.stdout.strip() == "True"
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    names = list(commands)
+    for round_ in range(settings.import_rounds + 1):
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            started = time.perf_counter()
+            subprocess.run(commands[name], check=True, cwd=HERE, env=env, capture_output=True)
+            if round_:
+                times[name].append(time.perf_counter() - started)
+    differences = sorted(a - b for a, b in zip(times["ours"], times["bare"]))
+    quarter = len(differences) // 4
+    spread = f" ({differences[quarter] * 1e3:+.1f}-{differences[-1 - quarter] * 1e3:+.1f})"
+    return [
+        Row(
+            "import of `scf_asgi` alone (what a WSGI-only user pays): `from scf_asgi import "
+            f"Adapter, serve`; asyncio imported: {'yes' if asyncio_loaded else 'no'}",
+            ms(statistics.median(times["ours"])),
+            f"`python -c pass`: {ms(statistics.median(times['bare']))}",
+            statistics.median(differences) * 1e3,
+            "ms",
+            10.0,
+            spread,
+        )
+    ]
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def machine() -> list[str]:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    packages = ", ".join(
+        f"{name} {version(name)}"
+        for name in ("scf-asgi", "mangum", "apig-wsgi", "serverless-wsgi", "werkzeug", "asgiref")
+    )
+    return [
+        f"CPU: {cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}",
+        f"Python {platform.python_version()} ({platform.python_implementation()})",
+        f"Packages: {packages}",
+    ]
+
+
+HEADER = ["what", "ours", "vs", "ratio (spread)", "goal", "met"]
+
+
+def render(rows: list[Row], markdown: bool, info: list[str], seconds: float) -> str:
+    lines = []
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    if markdown:
+        lines.append(f"Measured {date} with `make bench` ({seconds:.0f} s):")
+        lines.append("")
+        lines.extend(f"- {line}" for line in info)
+        lines.append("")
+    else:
+        lines.extend(info)
+        lines.append(f"Date: {date}; run time {seconds:.0f} s")
+        lines.append("")
+    for index, row in enumerate([HEADER, *[row.cells() for row in rows]]):
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+        if index == 0:
+            lines.append("|" + "---|" * len(row))
+    goals = [row for row in rows if row.goal is not None]
+    met = [row for row in goals if row.met]
+    missed = [row for row in goals if not row.met]
+    lines.append("")
+    lines.append(f"Goals met: {len(met)} of {len(goals)}.")
+    for row in missed:
+        lines.append(f"Not met: {row.what} vs {row.versus.split(':')[0]}: {row.cells()[3]}.")
+    lines.append(
+        "Ratios: median of per-round ratios of interleaved runs (interquartile range in "
+        "brackets); below 1.00x ours is faster."
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds: a smoke test")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the processes to one CPU")
+    parser.add_argument("--only", default="", help=f"comma-separated rows of {', '.join(ROWS)}")
+    args = parser.parse_args(argv)
+    selected = [name.strip() for name in args.only.split(",") if name.strip()] or list(ROWS)
+    unknown = sorted(set(selected) - set(ROWS))
+    if unknown:
+        parser.error(f"unknown rows {unknown}; choose from {', '.join(ROWS)}")
+    settings = Settings(args.quick)
+    info = machine()
+    if not args.no_pin and hasattr(os, "sched_setaffinity"):
+        # The runtime API and the child take turns on one core: the ping-pong then costs their
+        # CPU time plus two context switches, rather than cross-core wake-ups whose latency
+        # (large and erratic on VMs) would swamp the differences being measured.
+        cpu = max(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+        info.append(f"Benchmark processes pinned to CPU {cpu} (children inherit it)")
+    for line in info:
+        log(line)
+    started = time.perf_counter()
+    rows: list[Row] = []
+    loop = asyncio.new_event_loop()
+    steps: dict[str, Callable[[], list[Row]]] = {
+        "asgi": lambda: bench_asgi(settings),
+        "wsgi": lambda: bench_wsgi(settings),
+        "loop": lambda: loop.run_until_complete(bench_loop(settings, "asgi")),
+        "loop-wsgi": lambda: loop.run_until_complete(bench_loop(settings, "wsgi")),
+        "cold": lambda: loop.run_until_complete(bench_cold(settings)),
+        "binary": lambda: loop.run_until_complete(bench_binary(settings)),
+        "memory": lambda: loop.run_until_complete(bench_memory(settings)),
+        "import": lambda: bench_import(settings),
+    }
+    try:
+        for name in ROWS:
+            if name in selected:
+                log(f"running {name} ...")
+                step_started = time.perf_counter()
+                new = steps[name]()
+                rows.extend(new)
+                for row in new:
+                    log(f"  {row.cells()[3]:>22}  {row.what} / {row.versus.split(':')[0]}")
+                log(f"  ({time.perf_counter() - step_started:.1f} s)")
+    finally:
+        loop.close()
+    print(render(rows, args.markdown, info, time.perf_counter() - started))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
