@@ -29,7 +29,7 @@ from .wsgi import build_environ, run_wsgi
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Iterable
+    from collections.abc import Awaitable, Iterable
     from typing import Any, Callable
 
     from .asgi import ASGIApp, Lifespan, NullLifespan
@@ -216,11 +216,7 @@ class Adapter:
         if not is_http_event(event):
             result = self._call_event_handler(event, context, invocation)
             if hasattr(result, "__await__"):
-                try:
-                    result = self._event_loop().run_until_complete(result)
-                except Exception as exc:
-                    self._event_handler_failed(exc, context, invocation)
-                    return
+                result = self._event_loop().run_until_complete(_settle(result))
             self._post_result(result, context, invocation, started)
             return
         try:
@@ -238,11 +234,7 @@ class Adapter:
         if not is_http_event(event):
             result = self._call_event_handler(event, context, invocation)
             if hasattr(result, "__await__"):
-                try:
-                    result = await result
-                except Exception as exc:
-                    self._event_handler_failed(exc, context, invocation)
-                    return
+                result = await _settle(result)
             self._post_result(result, context, invocation, started)
             return
         # The response is posted from inside the app's final send(), before the app returns, so
@@ -399,6 +391,9 @@ class Adapter:
     ) -> None:
         if invocation.answered:
             return
+        if isinstance(result, _HandlerFailed):
+            self._event_handler_failed(result.error, context, invocation)
+            return
         try:
             payload = json.dumps(result, ensure_ascii=False).encode("utf-8")
         except (TypeError, ValueError) as exc:
@@ -530,6 +525,22 @@ def _unhandled_message(event: dict[str, Any]) -> str:
             f"cannot answer it through scf-asgi; {how}"
         )
     return f"a {trigger} trigger event arrived and no event_handler is set; {how}"
+
+
+class _HandlerFailed:
+    """What an async event handler's awaitable settled to when it raised."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+async def _settle(awaitable: Awaitable[Any]) -> Any:
+    try:
+        return await awaitable
+    except Exception as exc:
+        return _HandlerFailed(exc)
 
 
 def _plain(status: int, text: str) -> Response:

@@ -28,7 +28,7 @@ from .errors import ConfigurationError, RuntimeAPIError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Mapping
+    from collections.abc import Awaitable, Iterator, Mapping
     from typing import Any, Callable
 
     Handler = Callable[[bytes, Context, "Invocation"], None]
@@ -407,63 +407,62 @@ class ShutdownGuard:
             raise _Stop
 
 
-def _next(client: RuntimeClient, guard: ShutdownGuard) -> tuple[bytes, Context, Invocation] | None:
-    if guard.requested:
-        return None
-    guard.idle = True
-    try:
-        return client.next_invocation()
-    except _Stop:
-        return None
-    finally:
-        guard.idle = False
+def _invocations(client: RuntimeClient) -> Iterator[tuple[bytes, Context, Invocation]]:
+    """Post ready, then yield each event pulled until a shutdown signal."""
+    with ShutdownGuard() as guard:
+        client.ready()
+        while not guard.requested:
+            guard.idle = True
+            try:
+                pulled = client.next_invocation()
+            except _Stop:
+                return
+            finally:
+                guard.idle = False
+            yield pulled
 
 
-def _after_handle(invocation: Invocation, error: Exception | None) -> None:
-    """The safety net that keeps "exactly one answer per event" true whatever the handler did."""
-    if error is not None:
-        if isinstance(error, RuntimeAPIError):
-            raise error
-        logger.error(
-            "request %s: internal error in scf-asgi", invocation.request_id, exc_info=error
-        )
-    if not invocation.answered:
-        logger.error("request %s: the handler gave no answer", invocation.request_id)
-        invocation.fail(error_payload("InternalError", "scf-asgi: the event got no answer"))
+class _ExactlyOneAnswer:
+    """Around a handler: whatever it did, the event ends with exactly one answer."""
+
+    __slots__ = ("invocation",)
+
+    def __init__(self, invocation: Invocation) -> None:
+        self.invocation = invocation
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: object
+    ) -> bool:
+        invocation = self.invocation
+        if isinstance(error, RuntimeAPIError) or (
+            error is not None and not isinstance(error, Exception)
+        ):
+            return False  # the runtime API is gone, or the process is exiting: let it through
+        if error is not None:
+            logger.error(
+                "request %s: internal error in scf-asgi", invocation.request_id, exc_info=error
+            )
+        if not invocation.answered:
+            logger.error("request %s: the handler gave no answer", invocation.request_id)
+            invocation.fail(error_payload("InternalError", "scf-asgi: the event got no answer"))
+        return True
 
 
 def run_loop(client: RuntimeClient, handle: Handler) -> None:
     """Post ready, then answer events with `handle` until a shutdown signal."""
-    with ShutdownGuard() as guard:
-        client.ready()
-        while True:
-            pulled = _next(client, guard)
-            if pulled is None:
-                return
-            raw, context, invocation = pulled
-            error = None
-            try:
-                handle(raw, context, invocation)
-            except Exception as exc:
-                error = exc
-            _after_handle(invocation, error)
+    for raw, context, invocation in _invocations(client):
+        with _ExactlyOneAnswer(invocation):
+            handle(raw, context, invocation)
 
 
 async def run_loop_async(client: RuntimeClient, handle: AsyncHandler) -> None:
     """`run_loop` for ASGI apps: runs inside the process's one event loop, no task per event."""
-    with ShutdownGuard() as guard:
-        client.ready()
-        while True:
-            pulled = _next(client, guard)
-            if pulled is None:
-                return
-            raw, context, invocation = pulled
-            error = None
-            try:
-                await handle(raw, context, invocation)
-            except Exception as exc:
-                error = exc
-            _after_handle(invocation, error)
+    for raw, context, invocation in _invocations(client):
+        with _ExactlyOneAnswer(invocation):
+            await handle(raw, context, invocation)
 
 
 def _int_header(value: str | None) -> int:

@@ -405,3 +405,41 @@ def test_bad_app_references(api: FakeRuntimeAPI, reference: str, message: str) -
     assert result.returncode == 1
     assert message in result.stderr
     assert api.ready_count == 0
+
+
+# -- the loop's own contract, with plain handler functions ---------------------------------------
+
+
+def test_loop_answers_every_event_whatever_the_handler_does(api: FakeRuntimeAPI) -> None:
+    """`run_loop` takes any handler: one that raises or gives no answer still leaves the event
+    with exactly one answer, and the loop goes on to the next."""
+    import threading
+
+    from scf_asgi.context import Context
+    from scf_asgi.runtime import Invocation, RuntimeClient, run_loop
+
+    def handle(raw: bytes, context: Context, invocation: Invocation) -> None:
+        if raw == b'"raise"':
+            raise ValueError("a bug in a handler")
+        if raw == b'"answer twice"':
+            invocation.respond(b'"first"')
+            invocation.respond(b'"second"')
+        # anything else: returns without answering
+
+    client = RuntimeClient("127.0.0.1", api.port, retry_for=0.2)
+    loop = threading.Thread(target=run_loop, args=(client, handle), daemon=True)
+    loop.start()
+    answers = [api.invoke(event) for event in ("raise", "silent", "answer twice")]
+    assert [(a.kind, a.body) for a in answers] == [
+        (
+            "error",
+            b'{"errorType": "InternalError", "errorMessage": "scf-asgi: the event got no answer"}',
+        ),
+        (
+            "error",
+            b'{"errorType": "InternalError", "errorMessage": "scf-asgi: the event got no answer"}',
+        ),
+        ("response", b'"first"'),
+    ]
+    assert_one_answer_each(api)
+    # The loop thread is left in its long poll on /next (a daemon thread; no timeout by design).

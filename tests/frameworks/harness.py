@@ -18,6 +18,7 @@ import pytest
 
 from scf_asgi import Adapter
 
+from ..events import gateway_event
 from .matrix import FRAMEWORKS, Framework, frameworks_with
 
 DEFAULT_HOST = "service-abc-123.gz.apigw.tencentcs.com"  # the gateway's own domain: /release
@@ -44,45 +45,22 @@ def http_event(
     service_id: str = SERVICE_ID,
     source_ip: str = "203.0.113.7",
 ) -> dict[str, Any]:
-    """An API gateway event shaped like the captured ones in shared/spec/events."""
-    event_headers = {
-        "accept": "*/*",
-        "host": host,
-        "user-agent": "framework-matrix/1.0",
-        "x-anonymous-consumer": "true",
-        "x-api-requestid": "0123456789abcdef0123456789abcdef",
-        "x-qualifier": "$DEFAULT",
-    }
-    event_headers.update(headers or {})
-    event: dict[str, Any] = {
-        "headerParameters": {},
-        "headers": event_headers,
-        "httpMethod": method,
-        "path": path,
-        "pathParameters": {},
-        "queryString": query or {},
-        "queryStringParameters": {},
-        "requestContext": {
-            "httpMethod": "ANY",
-            "identity": {},
-            "path": "/",
-            "serviceId": service_id,
-            "sourceIp": source_ip,
-            "stage": stage,
-        },
-    }
-    if body is not None:
-        if base64:
-            raw = body.encode("utf-8") if isinstance(body, str) else body
-            event["body"] = _b64encode(raw)
-            event["isBase64Encoded"] = True
-        else:
-            event["body"] = body.decode("utf-8") if isinstance(body, bytes) else body
-    return event
-
-
-def _b64encode(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
+    """An API gateway event shaped like the captured ones in shared/spec/events; a bytes body is
+    sent as text unless `base64` is set."""
+    if isinstance(body, bytes) and not base64:
+        body = body.decode("utf-8")
+    return gateway_event(
+        method=method,
+        path=path,
+        query=query,
+        headers=headers,
+        body=body,
+        base64_body=base64,
+        host=host,
+        stage=stage,
+        source_ip=source_ip,
+        service_id=service_id,
+    )
 
 
 def load_app(framework: Framework) -> Any:
