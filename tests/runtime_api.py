@@ -56,6 +56,7 @@ class FakeRuntimeAPI:
         self.connections: set[tuple[str, int]] = set()
         self.invocations: list[_Invocation] = []
         self.fail_next_posts: list[int] = []  # statuses to answer the next posts with
+        self.fail_next_gets: list[int] = []  # statuses to answer the next long polls with
         self.close_after_reply = False  # drop the keep-alive connection after every reply
         self.ready_at = 0.0
         api = self
@@ -84,6 +85,9 @@ class FakeRuntimeAPI:
                 api.log.append(("GET", self.path))
                 if self.path != "/runtime/invocation/next":
                     self._reply(404)
+                    return
+                if api.fail_next_gets:
+                    self._reply(api.fail_next_gets.pop(0), b"temporarily unavailable")
                     return
                 with api.lock:
                     current = api.current

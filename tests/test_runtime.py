@@ -305,6 +305,18 @@ def test_rejected_response_becomes_an_invocation_error(api: FakeRuntimeAPI) -> N
     assert "POST /runtime/invocation/response answered 413" in runtime.output
 
 
+def test_non_200_from_next_is_logged_and_retried(api: FakeRuntimeAPI) -> None:
+    api.fail_next_gets = [503, 500]
+    runtime = start(api, "flask_app:app")
+    try:
+        answer = api.invoke(gateway_event(path="/items/4"))
+    finally:
+        runtime.stop()
+    assert json.loads(answer.json()["body"])["id"] == 4
+    assert "GET /runtime/invocation/next answered 503: temporarily unavailable" in runtime.output
+    assert "GET /runtime/invocation/next answered 500: temporarily unavailable" in runtime.output
+
+
 def test_secrets_are_never_logged(api: FakeRuntimeAPI) -> None:
     secret = "SECRETKEY-7f3a9c-do-not-log"
     token = "SESSIONTOKEN-41b2-do-not-log"
