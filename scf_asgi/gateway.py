@@ -177,6 +177,10 @@ class TextPolicy:
         )
 
 
+# One compact encoder, made once: json.dumps(..., separators=...) builds a new one per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def normalize_base_path(base_path: str | None) -> str:
     """'/api/' -> '/api', 'api' -> '/api', '' or '/' -> ''."""
     if not base_path:
@@ -415,13 +419,13 @@ def encode_integration_response(
             "headers": headers,
             "body": body,
         }
-        return json.dumps(document, separators=(",", ":")).encode("ascii")
+        return _COMPACT_JSON.encode(document).encode("ascii")
     return b"".join(
         (
             b'{"isBase64Encoded":true,"statusCode":',
             str(response.status).encode("ascii"),
             b',"headers":',
-            json.dumps(headers, separators=(",", ":")).encode("ascii"),
+            _COMPACT_JSON.encode(headers).encode("ascii"),
             b',"body":"',
             base64.b64encode(body),
             b'"}',
