@@ -46,6 +46,8 @@ __all__ = [
 
 logger = logging.getLogger("scf_asgi")
 
+# The platform's limit on the result of a synchronous invocation (the JSON document posted).
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 _ENV_HOST = "SCF_RUNTIME_API"
 _ENV_PORT = "SCF_RUNTIME_API_PORT"
 
@@ -332,6 +334,15 @@ class Invocation:
             logger.error("request %s: a second answer was dropped", self.request_id)
             return
         self.answered = True
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            # Posting it would only be refused (or the connection reset) by the platform.
+            message = (
+                f"the response is {len(payload)} bytes once encoded; the platform takes at most "
+                f"{MAX_PAYLOAD_BYTES} (6 MB, after base64 for binary bodies)"
+            )
+            logger.error("request %s: %s", self.request_id, message)
+            self._post_error(error_payload("ResponseTooLarge", message))
+            return
         status = self.client.post_response(payload)
         if status != 200:
             # Without an accepted answer the event would hang until the platform's timeout; a

@@ -317,6 +317,24 @@ def test_non_200_from_next_is_logged_and_retried(api: FakeRuntimeAPI) -> None:
     assert "GET /runtime/invocation/next answered 500: temporarily unavailable" in runtime.output
 
 
+def test_response_over_the_platform_limit_becomes_an_invocation_error(
+    api: FakeRuntimeAPI,
+) -> None:
+    runtime = start(api, "flask_app:app")
+    try:
+        fits = api.invoke(gateway_event(path="/large", query={"bytes": "4500000"}))
+        too_large = api.invoke(gateway_event(path="/large", query={"bytes": "5000000"}))
+    finally:
+        runtime.stop()
+    assert (fits.kind, len(fits.body) <= 6 * 1024 * 1024) == ("response", True)
+    assert too_large.kind == "error"
+    assert too_large.json() == {
+        "errorType": "ResponseTooLarge",
+        "errorMessage": "the response is 6666800 bytes once encoded; the platform takes at "
+        "most 6291456 (6 MB, after base64 for binary bodies)",
+    }
+
+
 def test_secrets_are_never_logged(api: FakeRuntimeAPI) -> None:
     secret = "SECRETKEY-7f3a9c-do-not-log"
     token = "SESSIONTOKEN-41b2-do-not-log"

@@ -40,6 +40,12 @@ def go():  # type: ignore[no-untyped-def]
     return redirect(url_for("item", item_id=7, _external=True))
 
 
+@app.get("/large")
+def large():  # type: ignore[no-untyped-def]
+    size = int(request.args.get("bytes", "0"))
+    return app.response_class(bytes(size), mimetype="application/octet-stream")
+
+
 @app.get("/boom")
 def boom():  # type: ignore[no-untyped-def]
     raise RuntimeError("secret detail that must not leak")
