@@ -289,6 +289,11 @@ def test_event_handler_sync_and_async(make_adapter: Callable[..., Adapter]) -> N
     assert adapter(sample_event("timer"), CONTEXT) == {
         "trigger_keys": ["Message", "Time", "TriggerName", "Type"],
         "request_id": "req-1",
+        "memory_limit_in_mb": 128,
+        "time_limit_in_ms": 3000,
+        "function": ["fn", "$LATEST", "default"],
+        "region": "ap-guangzhou",
+        "deadline_ahead": True,
     }
     async_adapter = make_adapter(fastapi_app.app, event_handler=handlers.async_handler)
     assert async_adapter(sample_event("cos"), CONTEXT) == {

@@ -247,7 +247,15 @@ def test_event_handlers(
     document = answer.json()
     assert (answer.kind, document.get("errorType")) == expected
     if handler.endswith(":sync_handler"):
-        assert document == {"trigger_keys": ["Records"], "request_id": answer.request_id}
+        assert document == {
+            "trigger_keys": ["Records"],
+            "request_id": answer.request_id,
+            "memory_limit_in_mb": 128,
+            "time_limit_in_ms": 3000,
+            "function": ["test-function", "$LATEST", "default"],
+            "region": "ap-guangzhou",
+            "deadline_ahead": True,
+        }
     elif handler.endswith(":async_handler"):
         assert document == {"async": True, "remaining_positive": True}
     elif handler.endswith(":failing_handler"):

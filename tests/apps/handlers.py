@@ -9,7 +9,15 @@ from scf_asgi import Context
 
 
 def sync_handler(event: dict[str, Any], context: Context) -> dict[str, Any]:
-    return {"trigger_keys": sorted(event), "request_id": context.request_id}
+    return {
+        "trigger_keys": sorted(event),
+        "request_id": context.request_id,
+        "memory_limit_in_mb": context.memory_limit_in_mb,
+        "time_limit_in_ms": context.time_limit_in_ms,
+        "function": [context.function_name, context.function_version, context.namespace],
+        "region": context.region,
+        "deadline_ahead": 0 < context.remaining_time_ms() <= context.time_limit_in_ms,
+    }
 
 
 async def async_handler(event: dict[str, Any], context: Context) -> dict[str, Any]:
