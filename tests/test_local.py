@@ -474,7 +474,8 @@ def test_timeout_answers_502_kills_and_restarts(emulator: Emulator) -> None:
     elapsed = time.monotonic() - started
     assert reply.status == 502
     assert "timed out" in reply.json()["error"]
-    assert 1.4 < elapsed < 5
+    # Not before the 1.5 s function timeout, and well before the app's own 10 s sleep ends.
+    assert 1.4 < elapsed < 10
     assert emulator.wait_output("function timed out after 1500 ms")
     after = emulator.request("GET", "/json")
     assert after.status == 200
@@ -499,15 +500,15 @@ def test_one_event_at_a_time_requests_queue(emulator: Emulator) -> None:
         results.append(emulator.request("GET", "/sleep?s=0.4"))
 
     threads = [threading.Thread(target=call) for _ in range(2)]
-    started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(20)
-    elapsed = time.monotonic() - started
     assert [r.status for r in results] == [200, 200]
     assert results[0].json()["pid"] == results[1].json()["pid"]
-    assert elapsed >= 0.78  # one after the other, not side by side
+    # One after the other, not side by side: the second began after the first ended.
+    first, second = sorted(r.json()["span"] for r in results)
+    assert first[1] <= second[0]
 
 
 def test_payload_limits(emulator: Emulator) -> None:
@@ -518,9 +519,9 @@ def test_payload_limits(emulator: Emulator) -> None:
     grows = b"\x00" * (5 * 1024 * 1024)
     reply = emulator.request("POST", "/echo", grows, {"Content-Type": "application/octet-stream"})
     assert reply.status == 413
-    big = emulator.request("GET", "/big")  # 7 MB answer: the runtime API refuses it
+    big = emulator.request("GET", "/big")  # a 7 MB answer: the instance reports it too large
     assert big.status == 502
-    assert "413" in big.json()["errorMessage"]
+    assert big.json()["errorType"] == "ResponseTooLarge"
     assert emulator.request("GET", "/json").status == 200
 
 

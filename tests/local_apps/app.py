@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import Awaitable
 from typing import Any, Callable
 from urllib.parse import parse_qs
@@ -113,8 +114,11 @@ async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     elif path == "/redirect":
         await respond(send, 302, b"", [(b"location", b"/release/json?from=redirect")])
     elif path == "/sleep":
+        began = time.time()
         await asyncio.sleep(float(query.get("s", ["5"])[0]))
-        await json_response(send, {"slept": query.get("s", ["5"])[0], "pid": os.getpid()})
+        slept = query.get("s", ["5"])[0]
+        ended = time.time()
+        await json_response(send, {"slept": slept, "pid": os.getpid(), "span": [began, ended]})
     elif path == "/boom":
         raise RuntimeError("secret detail that must not leak")
     elif path == "/exit":
