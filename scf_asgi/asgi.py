@@ -1,4 +1,4 @@
-"""Calling an ASGI app: the HTTP request/response cycle, the scope, lifespan, app detection.
+"""Calling an ASGI app: the HTTP request/response cycle, the scope, lifespan.
 
 `HTTPCycle` is a small state machine that checks the order of the app's messages and collects
 its response; when the last body chunk arrives it hands the finished `Response` to a callback
@@ -30,6 +30,7 @@ __all__ = [
     "NullLifespan",
     "as_asgi3",
     "build_scope",
+    "routes_on_relative_path",
 ]
 
 logger = logging.getLogger("scf_asgi")
@@ -45,7 +46,8 @@ def as_asgi3(app: Any) -> ASGIApp:
     call = app if hasattr(app, "__code__") else type(app).__call__
     code = getattr(call, "__code__", None)
     if not isinstance(app, type) and code is not None and code.co_flags & 0x80:
-        return app  # type: ignore[no-any-return]  # a coroutine function: ASGI 3 already
+        # A coroutine function (inspect.CO_COROUTINE): ASGI 3 already, no asgiref to import.
+        return app  # type: ignore[no-any-return]
     from asgiref.compatibility import guarantee_single_callable
 
     return guarantee_single_callable(app)  # type: ignore[no-untyped-call,no-any-return]
@@ -189,7 +191,7 @@ class HTTPCycle:
 
 
 class NullLifespan:
-    """Lifespan switched off (or a WSGI app): nothing to start, no shared state."""
+    """Lifespan switched off: nothing to start, no shared state."""
 
     def __init__(self) -> None:
         self.state: dict[str, Any] = {}
