@@ -193,7 +193,8 @@ class HTTPConnection:
         self._sock = sock
         self._buffer = b""
         self._open = True
-        self._host_line = f" HTTP/1.1\r\nHost: {host}:{port}\r\n".encode("ascii")
+        authority = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        self._host_line = f" HTTP/1.1\r\nHost: {authority}:{port}\r\n".encode("ascii")
 
     def close(self) -> None:
         self._open = False

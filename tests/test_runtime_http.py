@@ -174,3 +174,32 @@ def test_client_survives_an_abrupt_drop(serve: type[ScriptedServer]) -> None:
     assert client._exchange("GET", "/runtime/invocation/next") == (200, {}, b"")
     assert server.connections == 2
     client.close()
+
+
+def test_ipv6_runtime_api_host_is_bracketed_in_the_host_header() -> None:
+    try:
+        listener = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    port = listener.getsockname()[1]
+    received: list[bytes] = []
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            received.append(conn.recv(65536))
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    connection = HTTPConnection("::1", port)
+    assert connection.exchange("GET", "/runtime/invocation/next") == (
+        200,
+        {"content-length": "0"},
+        b"",
+    )
+    thread.join(5)
+    listener.close()
+    assert received == [
+        f"GET /runtime/invocation/next HTTP/1.1\r\nHost: [::1]:{port}\r\n\r\n".encode()
+    ]
