@@ -76,6 +76,8 @@ class Adapter:
             "on" or "off".
     """
 
+    app: Any  # the app as given (an Adapter passed in is unwrapped)
+
     def __init__(
         self,
         app: Any,
@@ -104,6 +106,8 @@ class Adapter:
             raise ConfigurationError("text_mime_types must be a list of media types, not a str")
         if event_handler is not None and not callable(event_handler):
             raise ConfigurationError("event_handler must be callable as (event, context)")
+        if isinstance(app, Adapter):
+            app = app.app  # e.g. `scf-asgi run index.main_handler` where that is an Adapter
         if interface == "auto":
             interface = detect_interface(app)
         elif not callable(app):
@@ -119,6 +123,7 @@ class Adapter:
         self.text_policy = TextPolicy(text_mime_types)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
+        self._startup_error: Exception | None = None
         self._asgi_app: ASGIApp | None = None
         self._lifespan: Lifespan | NullLifespan | None = None
         self._full_path = root_path_in_path == "on"
@@ -166,7 +171,7 @@ class Adapter:
         else:
             delivered: list[Response] = []
             loop = self._event_loop()
-            if not self._started:
+            if not self._started or self._startup_error is not None:
                 loop.run_until_complete(self._startup())
             request = loop.run_until_complete(self._asgi_http(event, ctx, delivered.append))
             response = delivered[0]
@@ -259,7 +264,13 @@ class Adapter:
     # -- HTTP: WSGI and ASGI -------------------------------------------------------------------
 
     def _request(self, event: dict[str, Any]) -> Request:
-        return request_from_event(event, base_path=self.base_path, stage_prefix=self.stage_prefix)
+        try:
+            return request_from_event(
+                event, base_path=self.base_path, stage_prefix=self.stage_prefix
+            )
+        except (AttributeError, TypeError, ValueError) as exc:
+            # A field of the wrong type (headers as a list, a number where text belongs ...).
+            raise InvalidEventError(f"malformed API gateway event: {exc}") from exc
 
     def _wsgi_http(
         self, event: dict[str, Any], context: Context
@@ -271,7 +282,9 @@ class Adapter:
         environ = build_environ(request, {"scf.event": event, "scf.context": context})
         try:
             return run_wsgi(self.app, environ), request
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: one request must not end the instance
             return self._app_failed(exc, context, request), request
 
     async def _asgi_http(
@@ -302,7 +315,9 @@ class Adapter:
         cycle = http_cycle(request.body, deliver if eager else held.append)
         try:
             await self._asgi_app(scope, cycle.receive, cycle.send)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit and CancelledError from the app too
             if cycle.complete and eager:
                 get_logger().error(
                     "request %s: the app raised after its response was sent",
@@ -320,7 +335,7 @@ class Adapter:
                 deliver(held[0])
         return request
 
-    def _app_failed(self, exc: Exception, context: Context, request: Request) -> Response:
+    def _app_failed(self, exc: BaseException, context: Context, request: Request) -> Response:
         get_logger().error(
             "request %s: %s %s failed",
             context.request_id,
@@ -329,7 +344,9 @@ class Adapter:
             exc_info=exc,
         )
         if self.app_errors == "invocation":
-            raise exc
+            if isinstance(exc, Exception):
+                raise exc
+            raise AppError(f"the app raised {type(exc).__name__}") from exc
         return _plain(500, "Internal Server Error")
 
     # -- answers -------------------------------------------------------------------------------
@@ -430,9 +447,15 @@ class Adapter:
         return self._loop
 
     async def _startup(self) -> None:
+        if self._startup_error is not None:
+            raise self._startup_error  # in process, every later event fails the same way
         if not self._started and self._lifespan is not None:
             self._started = True
-            await self._lifespan.startup()
+            try:
+                await self._lifespan.startup()
+            except Exception as exc:
+                self._startup_error = exc
+                raise
 
     async def _shutdown(self) -> None:
         if self._started and self._lifespan is not None:
@@ -455,11 +478,12 @@ def detect_interface(app: object) -> str:
     if isinstance(app, type):
         return "asgi"  # an ASGI 2 application class, instantiated once per scope
     function = app if hasattr(app, "__code__") else type(app).__call__
+    bound = hasattr(app, "__self__") and function is app  # a bound method: skip `self`
     code = getattr(function, "__code__", None)
     if code is not None:
         if code.co_flags & _CO_COROUTINE:
             return "asgi"
-        positional = code.co_argcount - (0 if function is app else 1)
+        positional = code.co_argcount - (0 if function is app and not bound else 1)
         defaults = getattr(function, "__defaults__", None) or ()
         if positional - len(defaults) == 2:
             return "wsgi"

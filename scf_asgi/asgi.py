@@ -53,19 +53,13 @@ def as_asgi3(app: Any) -> ASGIApp:
     return guarantee_single_callable(app)  # type: ignore[no-untyped-call,no-any-return]
 
 
-def _header_bytes(text: str) -> bytes:
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        # The gateway decoded the client's bytes as UTF-8; give the app those bytes back.
-        return text.encode("utf-8")
-
-
 def _headers_bytes(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     try:
-        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        return [(name.encode("ascii"), value.encode("ascii")) for name, value in headers]
     except UnicodeEncodeError:
-        return [(_header_bytes(name), _header_bytes(value)) for name, value in headers]
+        # Non-ASCII text: the gateway decoded the client's bytes as UTF-8, so the app gets
+        # those bytes back (the same bytes a WSGI app sees in its environ).
+        return [(name.encode(), value.encode()) for name, value in headers]
 
 
 def build_scope(
@@ -162,6 +156,8 @@ class HTTPCycle:
                 return
             if kind == "http.response.trailers":
                 return  # the gateway has no way to carry trailers
+        elif self.state == _COMPLETE and kind == "http.response.trailers":
+            return  # trailers come after the body; the gateway cannot carry them either
         elif self.state == _AWAITING_START:
             if kind == "http.response.start":
                 self.status = int(message["status"])
@@ -206,9 +202,10 @@ class NullLifespan:
 class Lifespan:
     """The ASGI lifespan protocol, run once per process around all invocations.
 
-    mode "auto": an app that raises before completing startup is taken not to support lifespan
-    (Django does this) and serving goes on; mode "on": that is a start-up failure. An explicit
-    `lifespan.startup.failed` is always a start-up failure.
+    mode "auto": an app that raises before reading the startup message is taken not to support
+    lifespan (Django does this) and serving goes on; mode "on": that is a start-up failure too.
+    An app that raises after reading it, or sends `lifespan.startup.failed`, has failed to
+    start, in either mode.
     """
 
     def __init__(self, app: ASGIApp, mode: str = "auto") -> None:
@@ -216,6 +213,7 @@ class Lifespan:
         self.mode = mode
         self.state: dict[str, Any] = {}
         self.supported = True
+        self._startup_received = False
         self._failure: str | None = None
         self._queue: asyncio.Queue[Message] | None = None
         self._startup_done: asyncio.Event | None = None
@@ -262,10 +260,12 @@ class Lifespan:
         except Exception as exc:
             if self._startup_done.is_set():
                 logger.exception("exception in the ASGI lifespan task")
-            elif self.mode == "on":
+            elif self.mode == "on" or self._startup_received:
+                # It took the startup message, so it speaks lifespan: its startup failed.
                 self._failure = f"{type(exc).__name__}: {exc}"
                 logger.exception("the app raised during ASGI lifespan startup")
             else:
+                # Raised before even reading a message (Django does): no lifespan support.
                 self.supported = False
                 logger.debug("ASGI lifespan unsupported by the app (%s); going on without", exc)
         else:
@@ -280,7 +280,9 @@ class Lifespan:
 
     async def _receive(self) -> Message:
         assert self._queue is not None
-        return await self._queue.get()
+        message = await self._queue.get()
+        self._startup_received = True
+        return message
 
     async def _send(self, message: Message) -> None:
         assert self._startup_done is not None and self._shutdown_done is not None

@@ -177,8 +177,10 @@ class TextPolicy:
         )
 
 
-# One compact encoder, made once: json.dumps(..., separators=...) builds a new one per call.
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+# One compact encoder, made once (json.dumps(..., separators=...) builds a new one per call).
+# Not ASCII-escaped: a CJK character is 3 bytes of UTF-8 but 6 as a \uXXXX escape, and the
+# platform's 6 MB limit counts bytes.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def normalize_base_path(base_path: str | None) -> str:
@@ -194,6 +196,14 @@ def is_http_event(event: Mapping[str, Any]) -> bool:
     return isinstance(event.get("httpMethod"), str)
 
 
+def _query_text(value: object) -> str:
+    if value.__class__ is str:
+        return value  # type: ignore[return-value]
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as the client wrote it, not Python's True
+    return str(value)
+
+
 def encode_query(query: Mapping[str, Any] | None) -> bytes:
     """Percent-encode the gateway's `queryString` back into a query string.
 
@@ -203,17 +213,19 @@ def encode_query(query: Mapping[str, Any] | None) -> bytes:
     """
     if not query:
         return b""
+    if not isinstance(query, dict):
+        raise InvalidEventError(f"queryString must be an object, got {type(query).__name__}")
     parts: list[str] = []
     append = parts.append
     for key, value in query.items():
         name = _quote_query(str(key))
         if isinstance(value, list):
             for item in value:
-                append(name if item is None else name + "=" + _quote_query(str(item)))
+                append(name if item is None else name + "=" + _quote_query(_query_text(item)))
         elif value is None:
             append(name)
         else:
-            append(name + "=" + _quote_query(value if isinstance(value, str) else str(value)))
+            append(name + "=" + _quote_query(_query_text(value)))
     return "&".join(parts).encode("ascii")
 
 
@@ -249,6 +261,8 @@ def request_from_event(
     headers: list[tuple[str, str]] = []
     raw_headers = event.get("headers")
     if raw_headers:
+        if not isinstance(raw_headers, dict):
+            raise InvalidEventError(f"headers must be an object, got {type(raw_headers).__name__}")
         append = headers.append
         for raw_name, value in raw_headers.items():
             name = raw_name.lower()
@@ -259,10 +273,11 @@ def request_from_event(
             if value is None or role == "":
                 continue  # "": content-length, transfer-encoding, re-derived from the body
             if isinstance(value, list):
-                if not value:
+                items = [str(item) for item in value if item is not None]
+                if not items:
                     continue
-                headers.extend([(name, str(item)) for item in value])
-                value = str(value[0])
+                headers.extend([(name, item) for item in items])
+                value = items[0]
             else:
                 value = value if value.__class__ is str else str(value)
                 append((name, value))
@@ -419,13 +434,13 @@ def encode_integration_response(
             "headers": headers,
             "body": body,
         }
-        return _COMPACT_JSON.encode(document).encode("ascii")
+        return _COMPACT_JSON.encode(document).encode("utf-8")
     return b"".join(
         (
             b'{"isBase64Encoded":true,"statusCode":',
             str(response.status).encode("ascii"),
             b',"headers":',
-            _COMPACT_JSON.encode(headers).encode("ascii"),
+            _COMPACT_JSON.encode(headers).encode("utf-8"),
             b',"body":"',
             base64.b64encode(body),
             b'"}',

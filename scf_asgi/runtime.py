@@ -87,7 +87,13 @@ class RuntimeClient:
         port = env[_ENV_PORT]
         if not port.isdigit():
             raise ConfigurationError(f"{_ENV_PORT} must be a port number, got {port!r}")
-        retry_for = float(env.get("SCF_ASGI_RUNTIME_RETRY_SECONDS", "10"))
+        retry_text = env.get("SCF_ASGI_RUNTIME_RETRY_SECONDS", "10")
+        try:
+            retry_for = float(retry_text)
+        except ValueError:
+            raise ConfigurationError(
+                f"SCF_ASGI_RUNTIME_RETRY_SECONDS must be a number of seconds, got {retry_text!r}"
+            ) from None
         return cls(env[_ENV_HOST], int(port), retry_for=retry_for)
 
     # -- the four endpoints ------------------------------------------------------------------
@@ -97,12 +103,17 @@ class RuntimeClient:
         if status != 200:
             raise RuntimeAPIError(f"POST /runtime/init/ready answered {status}: {_excerpt(body)}")
 
-    def next_invocation(self) -> tuple[bytes, Context, Invocation]:
-        """Wait (with no timeout) for the next event: its raw body, context and answer slot."""
+    def next_invocation(
+        self, on_answer: Callable[[], object] | None = None
+    ) -> tuple[bytes, Context, Invocation]:
+        """Wait (with no timeout) for the next event: its raw body, context and answer slot.
+        `on_answer` is called as soon as the event starts to arrive."""
         deadline = 0.0
         delay = 0.05
         while True:
-            status, headers, body = self._exchange("GET", "/runtime/invocation/next")
+            status, headers, body = self._exchange(
+                "GET", "/runtime/invocation/next", None, on_answer
+            )
             received_at = time.monotonic()
             if status == 200:
                 break
@@ -143,7 +154,11 @@ class RuntimeClient:
     # -- transport -----------------------------------------------------------------------------
 
     def _exchange(
-        self, method: str, path: str, body: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        on_answer: Callable[[], object] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         deadline = 0.0
         delay = 0.05
@@ -152,7 +167,7 @@ class RuntimeClient:
                 connection = self._connection
                 if connection is None:
                     connection = self._connection = HTTPConnection(self.host, self.port)
-                result = connection.exchange(method, path, body)
+                result = connection.exchange(method, path, body, on_answer)
                 if not connection.is_open:
                     self._connection = None  # the server ended it; the next call reconnects
                 return result
@@ -201,8 +216,13 @@ class HTTPConnection:
         self._sock.close()
 
     def exchange(
-        self, method: str, path: str, body: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        on_answer: Callable[[], object] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
+        """One request and its answer; `on_answer` is called once the answer's head is in."""
         if not self._open:
             raise ConnectionError("the connection was closed")
         head = method.encode("ascii") + b" " + path.encode("ascii") + self._host_line
@@ -217,6 +237,8 @@ class HTTPConnection:
                 self._sock.sendall(body)
         while True:
             status, headers, keep_alive = parse_response_head(self._read_head())
+            if on_answer is not None:
+                on_answer()
             data = self._read_body(method, status, headers)
             if status >= 200 or status == 101:
                 break  # a 1xx interim answer is followed by the real one
@@ -287,6 +309,8 @@ class HTTPConnection:
                 self._read_line()
         length = headers.get("content-length")
         if length is not None:
+            if not length.isdigit():
+                raise ConnectionError(f"the runtime API sent Content-Length {length!r}")
             return self._read_exactly(int(length))
         # Neither: the body runs until the server closes the connection.
         parts = [self._buffer]
@@ -411,6 +435,9 @@ class ShutdownGuard:
             signal.signal(signum, handler)
         self._previous.clear()
 
+    def busy(self) -> None:
+        self.idle = False
+
     def _on_signal(self, signum: int, frame: object) -> None:
         self.requested = True
         logger.info("received %s; shutting down", signal.Signals(signum).name)
@@ -426,7 +453,9 @@ def _invocations(client: RuntimeClient) -> Iterator[tuple[bytes, Context, Invoca
         while not guard.requested:
             guard.idle = True
             try:
-                pulled = client.next_invocation()
+                # No longer idle once the event starts to arrive: a signal then waits for the
+                # event's answer rather than dropping an event already pulled.
+                pulled = client.next_invocation(guard.busy)
             except _Stop:
                 return
             finally:
@@ -449,10 +478,21 @@ class _ExactlyOneAnswer:
         self, kind: type[BaseException] | None, error: BaseException | None, tb: object
     ) -> bool:
         invocation = self.invocation
-        if isinstance(error, RuntimeAPIError) or (
-            error is not None and not isinstance(error, Exception)
-        ):
-            return False  # the runtime API is gone, or the process is exiting: let it through
+        if isinstance(error, RuntimeAPIError):
+            return False  # the runtime API is gone: nothing more can be posted
+        if error is not None and not isinstance(error, Exception):
+            # The process is exiting (SystemExit, KeyboardInterrupt): answer on the way out.
+            if not invocation.answered:
+                try:
+                    invocation.fail(
+                        error_payload(
+                            "InternalError",
+                            f"the instance is exiting ({type(error).__name__}) during this event",
+                        )
+                    )
+                except Exception:
+                    pass
+            return False
         if error is not None:
             logger.error(
                 "request %s: internal error in scf-asgi", invocation.request_id, exc_info=error

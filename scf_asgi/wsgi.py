@@ -105,9 +105,16 @@ class _StartResponse:
                 raise exc_info[1].with_traceback(exc_info[2])
         elif self.status:
             raise AppError("start_response called a second time without exc_info")
-        code = status[:3]
+        code = status[:3] if isinstance(status, str) else ""
         if not code.isdigit():
             raise AppError(f"start_response got an invalid status {status!r}")
+        for header in headers:
+            if (
+                type(header) is not tuple
+                or len(header) != 2
+                or not all(type(part) is str for part in header)
+            ):
+                raise AppError(f"start_response got a header that is not (str, str): {header!r}")
         self.status = int(code)
         self.headers = list(headers)
         return self.write

@@ -17,6 +17,7 @@ import pytest
 
 from scf_asgi import (
     Adapter,
+    AppError,
     ConfigurationError,
     Context,
     InvalidEventError,
@@ -271,6 +272,64 @@ def test_exception_after_complete_response_keeps_the_response(
     assert (response["statusCode"], response["body"]) == (201, "done")
     assert "raised after its response was sent" in caplog.text
     assert "cleanup failed" in caplog.text
+
+
+async def exiting_app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "http":
+        raise SystemExit(3)  # e.g. argparse or click parsing something inside a view
+
+
+def exiting_wsgi_app(environ: Any, start_response: Any) -> list[bytes]:
+    raise SystemExit(3)
+
+
+@pytest.mark.parametrize("app", [exiting_app, exiting_wsgi_app])
+def test_system_exit_in_the_app_is_a_500_not_the_end_of_the_instance(
+    make_adapter: Callable[..., Adapter], app: Any
+) -> None:
+    adapter = make_adapter(app, lifespan="off")
+    assert adapter(gateway_event(), CONTEXT) == INTERNAL_ERROR
+    assert adapter(gateway_event(), CONTEXT) == INTERNAL_ERROR  # still serving
+
+
+async def failing_startup_app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "db down"})
+        return
+    headers = [(b"content-type", b"text/plain")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"served without startup"})
+
+
+def test_failed_lifespan_startup_fails_every_in_process_event(
+    make_adapter: Callable[..., Adapter],
+) -> None:
+    adapter = make_adapter(failing_startup_app, lifespan="on")
+    for _ in range(2):
+        with pytest.raises(AppError, match="ASGI lifespan startup failed: db down"):
+            adapter(gateway_event())
+
+
+def test_an_adapter_given_an_adapter_serves_the_inner_app() -> None:
+    inner = Adapter(flask_app.app)
+    response = Adapter(inner)(gateway_event(path="/items/8"))
+    assert body_json(response)["id"] == 8
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("headers", ["a", "b"]), ("queryString", "a=1"), ("httpMethod", "GET"), ("path", 42)],
+)
+def test_malformed_event_fields_are_a_400(field: str, value: Any) -> None:
+    event = gateway_event()
+    event[field] = value
+    response = Adapter(flask_app.app)(event)
+    if field in ("httpMethod", "path"):  # still readable: GET, "/42"
+        assert response["statusCode"] in (200, 404)
+    else:
+        assert response["statusCode"] == 400
+        assert response["body"].startswith("Bad Request: ")
 
 
 def test_app_errors_invocation_raises_for_the_platform(

@@ -11,6 +11,7 @@ from scf_asgi.adapter import detect_interface
 from scf_asgi.asgi import HTTPCycle, Lifespan, as_asgi3, build_scope
 from scf_asgi.errors import AppError, ConfigurationError
 from scf_asgi.gateway import Response, request_from_event
+from scf_asgi.wsgi import build_environ
 from tests.events import DEFAULT_HOST, gateway_event
 
 Message = dict[str, Any]
@@ -42,7 +43,7 @@ def test_scope_is_asgi_http_2_3_with_full_path() -> None:
             (b"accept", b"*/*"),
             (b"user-agent", b"curl/8.5.0"),
             (b"host", DEFAULT_HOST.encode()),
-            (b"x-name", b"\xe9"),  # latin-1 representable: one byte, as on the wire
+            (b"x-name", "é".encode()),  # non-ASCII: the UTF-8 bytes, as WSGI gets them
             (b"content-length", b"2"),
         ],
         "client": ("203.0.113.7", 0),
@@ -59,10 +60,12 @@ def test_scope_relative_to_root_path_for_frameworks_that_route_so() -> None:
     assert (scope["path"], scope["raw_path"], scope["root_path"]) == ("/x y", b"/x%20y", "/api")
 
 
-def test_non_latin1_header_value_becomes_utf8_bytes() -> None:
-    request = request_from_event(gateway_event(headers={"x-name": "日本"}))
-    headers = dict(build_scope(request, {}, {})["headers"])
-    assert headers[b"x-name"] == "日本".encode()
+@pytest.mark.parametrize("value", ["José", "日本", "José 北京"])
+def test_non_ascii_header_values_reach_asgi_and_wsgi_as_the_same_bytes(value: str) -> None:
+    request = request_from_event(gateway_event(headers={"x-name": value}))
+    asgi_value = dict(build_scope(request, {}, {})["headers"])[b"x-name"]
+    wsgi_value = build_environ(request, {})["HTTP_X_NAME"].encode("latin-1")
+    assert asgi_value == wsgi_value == value.encode("utf-8")
 
 
 def run_cycle(messages: list[Message], body: bytes = b"req") -> tuple[list[Response], list[Any]]:
@@ -94,6 +97,17 @@ def test_cycle_collects_chunks_and_delivers_once_at_the_end() -> None:
     )
     assert errors == []
     assert [(r.status, r.headers, r.body) for r in delivered] == [(200, [("x-a", "1")], b"one,two")]
+
+
+def test_trailers_are_dropped_wherever_they_come() -> None:
+    delivered, errors = run_cycle(
+        [
+            {"type": "http.response.start", "status": 200, "headers": [], "trailers": True},
+            {"type": "http.response.body", "body": b"x"},
+            {"type": "http.response.trailers", "headers": [(b"x-checksum", b"1")]},
+        ]
+    )
+    assert (errors, [r.body for r in delivered]) == ([], [b"x"])
 
 
 @pytest.mark.parametrize(
@@ -175,6 +189,14 @@ class ASGI2App:
         await send({"type": "http.response.body", "body": b"asgi2"})
 
 
+class Methods:
+    def wsgi(self, environ: Any, start_response: Any) -> list[bytes]:
+        return []
+
+    async def asgi(self, scope: Any, receive: Any, send: Any) -> None:
+        pass
+
+
 @pytest.mark.parametrize(
     ("app", "expected"),
     [
@@ -183,6 +205,8 @@ class ASGI2App:
         (ASGI2App, "asgi"),
         (wsgi_function, "wsgi"),
         (WSGIObject(), "wsgi"),
+        (Methods().wsgi, "wsgi"),  # e.g. serve(flask_app.wsgi_app)
+        (Methods().asgi, "asgi"),
     ],
 )
 def test_detect_interface(app: Any, expected: str) -> None:
@@ -261,6 +285,18 @@ def test_lifespan_auto_tolerates_apps_without_lifespan() -> None:
 
     asyncio.run(main())
     assert not lifespan.supported
+
+
+async def startup_raises_app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        await receive()
+        raise ConnectionRefusedError("database unreachable")
+
+
+def test_lifespan_auto_reports_a_startup_that_raises_after_reading_the_message() -> None:
+    lifespan = Lifespan(startup_raises_app, "auto")
+    with pytest.raises(AppError, match="ConnectionRefusedError: database unreachable"):
+        asyncio.run(lifespan.startup())
 
 
 def test_lifespan_on_requires_support() -> None:

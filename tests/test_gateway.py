@@ -124,6 +124,7 @@ def test_utf8_text_body() -> None:
         ({"q": "日本"}, b"q=%E6%97%A5%E6%9C%AC"),
         ({"key with space": "v"}, b"key%20with%20space=v"),
         ({"flag": None, "n": 3}, b"flag&n=3"),
+        ({"on": True, "off": [False, None, 1.5]}, b"on=true&off=false&off&off=1.5"),
         ({"empty": ""}, b"empty="),
     ],
 )
@@ -148,6 +149,25 @@ def test_header_names_lower_cased_values_kept_lists_expanded() -> None:
         ("x-multi", "b"),
         ("x-number", "5"),
     ]
+
+
+def test_nulls_inside_a_header_list_are_skipped() -> None:
+    request = request_from_event(gateway_event(headers={"x-multi": [None, "a", None], "x-e": []}))
+    assert request.headers[-1:] == [("x-multi", "a")]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("headers", ["host", "x"], "headers must be an object, got list"),
+        ("queryString", "a=1&b=2", "queryString must be an object, got str"),
+    ],
+)
+def test_fields_of_the_wrong_type_are_invalid_events(field: str, value: Any, message: str) -> None:
+    event = gateway_event()
+    event[field] = value
+    with pytest.raises(InvalidEventError, match=message):
+        request_from_event(event)
 
 
 def test_forwarded_proto_and_port_override_defaults() -> None:
@@ -313,6 +333,15 @@ def test_empty_body_and_head() -> None:
         "headers": {"Content-Type": "text/plain", "Content-Length": "5"},
         "body": "",
     }
+
+
+def test_text_body_is_sent_as_utf8_not_escaped() -> None:
+    page = "<p>你好 世界</p>" * 1000
+    response = Response(200, [("Content-Type", "text/html; charset=utf-8")], page.encode())
+    encoded = encode_integration_response(response, text_policy=TEXT)
+    assert page.encode() in encoded  # 3 bytes a character, not a 6-byte \uXXXX escape
+    assert len(encoded) < len(page.encode()) + 200
+    assert json.loads(encoded)["body"] == page
 
 
 @pytest.mark.parametrize(

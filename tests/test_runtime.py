@@ -343,6 +343,102 @@ def test_response_over_the_platform_limit_becomes_an_invocation_error(
     }
 
 
+def test_system_exit_in_a_view_does_not_end_the_instance(api: FakeRuntimeAPI) -> None:
+    runtime = start(api, "flask_app:app")
+    try:
+        exited = api.invoke(gateway_event(path="/exit"))
+        after = api.invoke(gateway_event(path="/items/2"))
+    finally:
+        assert runtime.stop() == 0
+    assert (exited.json()["statusCode"], after.json()["statusCode"]) == (500, 200)
+
+
+def test_sigterm_while_the_event_arrives_still_answers_it() -> None:
+    """A signal between the first bytes of the event and its end must not drop the event."""
+    import socket as socket_module
+    import threading
+
+    event = json.dumps(gateway_event(path="/items/5")).encode()
+    answers: list[bytes] = []
+    head_sent = threading.Event()
+    go_on = threading.Event()
+    listener = socket_module.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        buffer = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.lower() == b"content-length":
+                        length = int(value)
+                while len(buffer) < length:
+                    buffer += conn.recv(65536)
+                body, buffer = buffer[:length], buffer[length:]
+                if head.startswith(b"GET /runtime/invocation/next"):
+                    if answers or head_sent.is_set():
+                        return  # no second event: the instance should be on its way out
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nrequest_id: r-1\r\nContent-Length: %d\r\n\r\n"
+                        % len(event)
+                        + event[:10]
+                    )
+                    head_sent.set()
+                    go_on.wait(10)
+                    conn.sendall(event[10:])
+                else:
+                    if b"/runtime/invocation/" in head:
+                        answers.append(head.split(b" ")[1] + b" " + body)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    fake = FakeRuntimeAPI()  # only for the environment helper; its own server stays unused
+    env = runtime_env(fake, SCF_RUNTIME_API_PORT=str(port))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scf_asgi", "run", "flask_app:app"],
+        env=env,
+        cwd=ROOT / "tests" / "apps",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert head_sent.wait(30)
+        time.sleep(0.1)  # the runtime is now reading the event's body
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        go_on.set()
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        listener.close()
+        fake.close()
+    assert len(answers) == 1
+    path, _, document = answers[0].partition(b" ")
+    assert path == b"/runtime/invocation/response"
+    assert json.loads(json.loads(document)["body"])["id"] == 5
+
+
+def test_bad_retry_setting_is_a_clear_error(api: FakeRuntimeAPI) -> None:
+    result = run_cli(
+        ["run", "flask_app:app"], runtime_env(api, SCF_ASGI_RUNTIME_RETRY_SECONDS="10s")
+    )
+    assert (result.returncode, result.stderr) == (
+        1,
+        "scf-asgi: error: SCF_ASGI_RUNTIME_RETRY_SECONDS must be a number of seconds, got '10s'\n",
+    )
+
+
 def test_secrets_are_never_logged(api: FakeRuntimeAPI) -> None:
     secret = "SECRETKEY-7f3a9c-do-not-log"
     token = "SESSIONTOKEN-41b2-do-not-log"

@@ -203,3 +203,13 @@ def test_ipv6_runtime_api_host_is_bracketed_in_the_host_header() -> None:
     assert received == [
         f"GET /runtime/invocation/next HTTP/1.1\r\nHost: [::1]:{port}\r\n\r\n".encode()
     ]
+
+
+@pytest.mark.parametrize("length", [b"-1", b"ten"])
+def test_a_bad_content_length_is_a_broken_connection(
+    serve: type[ScriptedServer], length: bytes
+) -> None:
+    server = serve([b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nabc"])
+    connection = HTTPConnection("127.0.0.1", server.port)
+    with pytest.raises(ConnectionError, match="Content-Length"):
+        connection.exchange("GET", "/runtime/invocation/next")

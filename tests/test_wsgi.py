@@ -163,6 +163,7 @@ def test_exc_info_after_body_reraises() -> None:
         ("no_start", "without calling start_response"),
         ("twice", "second time"),
         ("bad_status", "invalid status"),
+        ("int_header", "header that is not \\(str, str\\)"),
     ],
 )
 def test_contract_violations_are_app_errors(app_body: str, message: str) -> None:
@@ -172,6 +173,8 @@ def test_contract_violations_are_app_errors(app_body: str, message: str) -> None
             start_response("200 OK", [])
         elif app_body == "bad_status":
             start_response("OK", [])
+        elif app_body == "int_header":
+            start_response("200 OK", [("Content-Length", 2)])
         return []
 
     with pytest.raises(AppError, match=message):

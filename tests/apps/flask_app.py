@@ -46,6 +46,11 @@ def large():  # type: ignore[no-untyped-def]
     return app.response_class(bytes(size), mimetype="application/octet-stream")
 
 
+@app.get("/exit")
+def exit_view():  # type: ignore[no-untyped-def]
+    raise SystemExit(3)  # what argparse or click do with bad input, inside a view
+
+
 @app.get("/boom")
 def boom():  # type: ignore[no-untyped-def]
     raise RuntimeError("secret detail that must not leak")
