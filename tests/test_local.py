@@ -519,9 +519,10 @@ def test_payload_limits(emulator: Emulator) -> None:
     grows = b"\x00" * (5 * 1024 * 1024)
     reply = emulator.request("POST", "/echo", grows, {"Content-Type": "application/octet-stream"})
     assert reply.status == 413
-    big = emulator.request("GET", "/big")  # a 7 MB answer: the instance reports it too large
+    big = emulator.request("GET", "/big")  # a 7 MB answer: the runtime API refuses it
     assert big.status == 502
-    assert big.json()["errorType"] == "ResponseTooLarge"
+    assert big.json()["errorType"] == "ResponseRejected"
+    assert "status 413" in big.json()["errorMessage"]
     assert emulator.request("GET", "/json").status == 200
 
 
