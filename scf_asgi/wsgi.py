@@ -108,13 +108,14 @@ class _StartResponse:
         code = status[:3] if isinstance(status, str) else ""
         if not code.isdigit():
             raise AppError(f"start_response got an invalid status {status!r}")
-        for header in headers:
-            if (
-                type(header) is not tuple
-                or len(header) != 2
-                or not all(type(part) is str for part in header)
-            ):
-                raise AppError(f"start_response got a header that is not (str, str): {header!r}")
+        try:
+            for name, value in headers:
+                if name.__class__ is not str or value.__class__ is not str:
+                    raise TypeError
+        except (TypeError, ValueError):
+            raise AppError(
+                f"start_response got headers that are not (str, str) pairs: {headers!r}"
+            ) from None
         self.status = int(code)
         self.headers = list(headers)
         return self.write

@@ -163,7 +163,7 @@ def test_exc_info_after_body_reraises() -> None:
         ("no_start", "without calling start_response"),
         ("twice", "second time"),
         ("bad_status", "invalid status"),
-        ("int_header", "header that is not \\(str, str\\)"),
+        ("int_header", "headers that are not \\(str, str\\) pairs"),
     ],
 )
 def test_contract_violations_are_app_errors(app_body: str, message: str) -> None:
