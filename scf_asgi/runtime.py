@@ -236,7 +236,7 @@ class HTTPConnection:
                 self._sock.sendall(head)
                 self._sock.sendall(body)
         while True:
-            status, headers, keep_alive = parse_response_head(self._read_head())
+            status, headers, keep_alive = parse_response_head(self._read_until(b"\r\n\r\n"))
             if on_answer is not None:
                 on_answer()
             data = self._read_body(method, status, headers)
@@ -256,16 +256,18 @@ class HTTPConnection:
             raise ConnectionError("the runtime API closed the connection")
         return chunk
 
-    def _read_head(self) -> bytes:
+    def _read_until(self, delimiter: bytes) -> bytes:
+        """The bytes up to `delimiter` (consumed, not returned)."""
         buffer = self._buffer
         while True:
-            end = buffer.find(b"\r\n\r\n")
+            end = buffer.find(delimiter)
             if end >= 0:
-                self._buffer = buffer[end + 4 :]
+                self._buffer = buffer[end + len(delimiter) :]
                 return buffer[:end]
             if len(buffer) > 65536:
-                raise ConnectionError("the runtime API sent an over-long response head")
+                raise ConnectionError("the runtime API sent an over-long response head or line")
             buffer += self._recv()
+            self._buffer = buffer
 
     def _read_exactly(self, length: int) -> bytes:
         buffer = self._buffer
@@ -284,29 +286,19 @@ class HTTPConnection:
             have += got
         return bytes(data)
 
-    def _read_line(self) -> bytes:
-        buffer = self._buffer
-        while True:
-            end = buffer.find(b"\r\n")
-            if end >= 0:
-                self._buffer = buffer[end + 2 :]
-                return buffer[:end]
-            buffer += self._recv()
-            self._buffer = buffer
-
     def _read_body(self, method: str, status: int, headers: dict[str, str]) -> bytes:
         if method == "HEAD" or status < 200 or status in (204, 304):
             return b""
         if "chunked" in headers.get("transfer-encoding", "").lower():
             parts: list[bytes] = []
             while True:
-                size = int(self._read_line().split(b";", 1)[0], 16)
+                size = int(self._read_until(b"\r\n").split(b";", 1)[0], 16)
                 if size == 0:
-                    while self._read_line():  # trailers, up to the empty line
+                    while self._read_until(b"\r\n"):  # trailers, up to the empty line
                         pass
                     return b"".join(parts)
                 parts.append(self._read_exactly(size))
-                self._read_line()
+                self._read_until(b"\r\n")
         length = headers.get("content-length")
         if length is not None:
             if not length.isdigit():
