@@ -65,8 +65,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "app", nargs="?", help="MODULE:ATTR of the app (default: the _HANDLER variable)"
     )
-    run.add_argument("--interface", choices=("auto", "asgi", "wsgi"), default="auto")
-    run.add_argument("--lifespan", choices=("auto", "on", "off"), default="auto")
+    run.add_argument(
+        "--interface",
+        choices=("auto", "asgi", "wsgi"),
+        default="auto",
+        help="how to call the app (auto: from the callable's shape)",
+    )
+    run.add_argument(
+        "--lifespan",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="ASGI lifespan once per instance (auto: if the app supports it)",
+    )
     run.add_argument("--base-path", default=None, help="public path prefix to strip, e.g. /api")
     run.add_argument(
         "--stage-prefix",
@@ -79,12 +89,21 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         dest="text_mime_types",
-        help="another response type to send as text (repeatable)",
+        metavar="TYPE",
+        help="another response type to send as text, e.g. application/x-ndjson (repeatable)",
     )
     run.add_argument(
-        "--event-handler", default=None, help="MODULE:ATTR of a handler for non-HTTP events"
+        "--event-handler",
+        default=None,
+        metavar="MODULE:ATTR",
+        help="a function(event, context) for non-HTTP events (timer, COS, CMQ, ...)",
     )
-    run.add_argument("--app-errors", choices=("response", "invocation"), default="response")
+    run.add_argument(
+        "--app-errors",
+        choices=("response", "invocation"),
+        default="response",
+        help="an exception in the app becomes a plain 500 (response) or an invocation error",
+    )
     run.add_argument("--no-access-log", action="store_true", help="no line per invocation")
     run.add_argument(
         "--root-path-in-path",
