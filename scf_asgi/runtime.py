@@ -108,8 +108,7 @@ class RuntimeClient:
     ) -> tuple[bytes, Context, Invocation]:
         """Wait (with no timeout) for the next event: its raw body, context and answer slot.
         `on_answer` is called as soon as the event starts to arrive."""
-        deadline = 0.0
-        delay = 0.05
+        backoff = _Backoff(self.retry_for)
         while True:
             status, headers, body = self._exchange(
                 "GET", "/runtime/invocation/next", None, on_answer
@@ -118,14 +117,10 @@ class RuntimeClient:
             if status == 200:
                 break
             logger.error("GET /runtime/invocation/next answered %d: %s", status, _excerpt(body))
-            if not deadline:
-                deadline = received_at + self.retry_for
-            elif received_at >= deadline:
+            if not backoff.wait():
                 raise RuntimeAPIError(
                     f"GET /runtime/invocation/next kept answering {status} for {self.retry_for}s"
                 )
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
         request_id = headers.get("request_id") or ""
         name, version, namespace, region = self._function
         context = Context(
@@ -160,8 +155,7 @@ class RuntimeClient:
         body: bytes | None = None,
         on_answer: Callable[[], object] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
-        deadline = 0.0
-        delay = 0.05
+        backoff = _Backoff(self.retry_for)
         while True:
             try:
                 connection = self._connection
@@ -173,9 +167,7 @@ class RuntimeClient:
                 return result
             except (OSError, ValueError) as exc:  # drops, refused connects, malformed answers
                 self.close()
-                now = time.monotonic()
-                if not deadline:
-                    deadline = now + self.retry_for
+                if not backoff.started:
                     logger.warning(
                         "runtime API at %s:%d unreachable (%s); retrying for up to %gs",
                         self.host,
@@ -183,13 +175,38 @@ class RuntimeClient:
                         exc,
                         self.retry_for,
                     )
-                elif now >= deadline:
+                if not backoff.wait():
                     raise RuntimeAPIError(
                         f"runtime API at {self.host}:{self.port} unreachable for "
                         f"{self.retry_for:g}s ({method} {path}): {exc}"
                     ) from exc
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+
+
+class _Backoff:
+    """Waits between retries: 50 ms, doubling up to 1 s, until `budget` seconds have passed
+    since the first failure."""
+
+    __slots__ = ("budget", "deadline", "delay")
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.deadline = 0.0
+        self.delay = 0.05
+
+    @property
+    def started(self) -> bool:
+        return self.deadline != 0.0
+
+    def wait(self) -> bool:
+        """Sleep before the next try; False (without sleeping) once the budget is spent."""
+        now = time.monotonic()
+        if not self.deadline:
+            self.deadline = now + self.budget
+        elif now >= self.deadline:
+            return False
+        time.sleep(self.delay)
+        self.delay = min(self.delay * 2, 1.0)
+        return True
 
 
 class HTTPConnection:
