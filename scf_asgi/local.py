@@ -56,6 +56,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import ConfigurationError
 from .gateway import TextPolicy
+from .runtime import MAX_PAYLOAD_BYTES, excerpt
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -74,7 +75,6 @@ __all__ = [
 logger = logging.getLogger("scf_asgi.local")
 
 # The synchronous invocation payload limit (event and result), "about 6 MB" in the docs.
-MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 # What the gateway answers when the function's result is not a valid integration response.
 MALFORMED_BODY = (
     b'{"errno":403,"error":"Invalid scf response format. please check your scf response format."}'
@@ -868,7 +868,7 @@ class FrontDoor:
             return answer
         kind, body = answer
         if kind == "error":
-            logger.error("request %s: invocation error: %s", request_id, _excerpt(body))
+            logger.error("request %s: invocation error: %s", request_id, excerpt(body))
             content_type = "text/plain; charset=utf-8"
             try:
                 json.loads(body)
@@ -883,7 +883,7 @@ class FrontDoor:
                 "request %s: the gateway rejects the function's result: %s; it was: %s",
                 request_id,
                 exc,
-                _excerpt(body),
+                excerpt(body),
             )
             return _Response(502, [("Content-Type", _JSON)], MALFORMED_BODY)
         kept: list[tuple[str, str]] = []
@@ -945,11 +945,6 @@ def _too_large(size: int, what: str) -> _Response:
         f"request entity too large: the {what} is {size} bytes; a synchronous SCF invocation "
         f"carries at most {MAX_PAYLOAD_BYTES} bytes (6 MB)",
     )
-
-
-def _excerpt(body: bytes, limit: int = 300) -> str:
-    text = body[:limit].decode("utf-8", "replace")
-    return text + ("..." if len(body) > limit else "")
 
 
 # -- putting it together ---------------------------------------------------------------------

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     AsyncHandler = Callable[[bytes, Context, "Invocation"], Awaitable[None]]
 
 __all__ = [
+    "MAX_PAYLOAD_BYTES",
     "HTTPConnection",
     "Invocation",
     "RuntimeClient",
@@ -101,7 +102,7 @@ class RuntimeClient:
     def ready(self) -> None:
         status, _, body = self._exchange("POST", "/runtime/init/ready", b'{"msg":"ready"}')
         if status != 200:
-            raise RuntimeAPIError(f"POST /runtime/init/ready answered {status}: {_excerpt(body)}")
+            raise RuntimeAPIError(f"POST /runtime/init/ready answered {status}: {excerpt(body)}")
 
     def next_invocation(
         self, on_answer: Callable[[], object] | None = None
@@ -116,7 +117,7 @@ class RuntimeClient:
             received_at = time.monotonic()
             if status == 200:
                 break
-            logger.error("GET /runtime/invocation/next answered %d: %s", status, _excerpt(body))
+            logger.error("GET /runtime/invocation/next answered %d: %s", status, excerpt(body))
             if not backoff.wait():
                 raise RuntimeAPIError(
                     f"GET /runtime/invocation/next kept answering {status} for {self.retry_for}s"
@@ -530,6 +531,7 @@ def _int_header(value: str | None) -> int:
     return int(value) if value and value.isdigit() else 0
 
 
-def _excerpt(body: bytes, limit: int = 200) -> str:
+def excerpt(body: bytes, limit: int = 300) -> str:
+    """The start of a body, as text, for a log line or an error message."""
     text = body[:limit].decode("utf-8", "replace")
     return text + ("..." if len(body) > limit else "")
