@@ -1,8 +1,9 @@
 """`Adapter`: one app, its options, its event loop and lifespan; `serve()` runs it on SCF.
 
-An event's path: raw bytes -> JSON -> (HTTP) `gateway.request_from_event` -> the ASGI or WSGI
-runner -> `Response` -> `gateway.encode_integration_response` -> the runtime API; or (any other
-trigger) -> `event_handler` -> its JSON result.
+An event's path: raw bytes -> JSON -> (HTTP) the ASGI scope or WSGI environ, read from the event
+in one pass (`asgi.scope_from_event`, `wsgi.environ_from_event`) -> the app -> `Response` ->
+`gateway.encode_integration_response` -> the runtime API; or (any other trigger) ->
+`event_handler` -> its JSON result.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ from .gateway import (
     integration_response,
     is_http_event,
     normalize_base_path,
-    request_from_event,
 )
-from .logs import access, configure_logging, get_logger
+from .logs import access, access_enabled, configure_logging, get_logger
 from .triggers import detect_trigger
-from .wsgi import build_environ, run_wsgi
+from .wsgi import environ_from_event, run_wsgi
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Iterable
     from typing import Any, Callable
 
-    from .asgi import ASGIApp, Lifespan, NullLifespan
+    from .asgi import ASGIApp, Lifespan, NullLifespan, TaskRunner
     from .runtime import Invocation, RuntimeClient
 
     EventHandler = Callable[[Any, Context], Any]
@@ -122,6 +122,7 @@ class Adapter:
         self.access_log = access_log
         self.text_policy = TextPolicy(text_mime_types)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._task_runner: TaskRunner | None = None  # in-process ASGI events, on self._loop
         self._started = False
         self._startup_error: Exception | None = None
         self._asgi_app: ASGIApp | None = None
@@ -133,11 +134,11 @@ class Adapter:
                 Lifespan,
                 NullLifespan,
                 as_asgi3,
-                build_scope,
                 routes_on_relative_path,
+                scope_from_event,
             )
 
-            self._asgi_runner = (HTTPCycle, build_scope)
+            self._asgi_runner = (HTTPCycle, scope_from_event)
 
             if root_path_in_path == "auto":
                 self._full_path = not routes_on_relative_path(app)
@@ -170,10 +171,14 @@ class Adapter:
             response, request = self._wsgi_http(event, ctx)
         else:
             delivered: list[Response] = []
-            loop = self._event_loop()
+            runner = self._task_runner
+            if runner is None:
+                from .asgi import TaskRunner
+
+                runner = self._task_runner = TaskRunner(self._event_loop())
             if not self._started or self._startup_error is not None:
-                loop.run_until_complete(self._startup())
-            request = loop.run_until_complete(self._asgi_http(event, ctx, delivered.append))
+                runner.run(self._startup())
+            request = runner.run(self._asgi_http(event, ctx, delivered.append))
             response = delivered[0]
         head = request is not None and request.method == "HEAD"
         self._log(ctx, request, response.status, started)
@@ -186,6 +191,7 @@ class Adapter:
             self._loop.run_until_complete(self._shutdown())
             self._loop.close()
         self._loop = None
+        self._task_runner = None
 
     # -- the Custom Runtime loop ---------------------------------------------------------------
 
@@ -263,23 +269,18 @@ class Adapter:
 
     # -- HTTP: WSGI and ASGI -------------------------------------------------------------------
 
-    def _request(self, event: dict[str, Any]) -> Request:
-        try:
-            return request_from_event(
-                event, base_path=self.base_path, stage_prefix=self.stage_prefix
-            )
-        except (AttributeError, TypeError, ValueError) as exc:
-            # A field of the wrong type (headers as a list, a number where text belongs ...).
-            raise InvalidEventError(f"malformed API gateway event: {exc}") from exc
-
     def _wsgi_http(
         self, event: dict[str, Any], context: Context
     ) -> tuple[Response, Request | None]:
         try:
-            request = self._request(event)
-        except InvalidEventError as exc:
-            return _plain(400, f"Bad Request: {exc}"), None
-        environ = build_environ(request, {"scf.event": event, "scf.context": context})
+            environ, request = environ_from_event(
+                event,
+                {"scf.event": event, "scf.context": context},
+                base_path=self.base_path,
+                stage_prefix=self.stage_prefix,
+            )
+        except (InvalidEventError, AttributeError, TypeError, ValueError) as exc:
+            return _bad_request(exc), None
         try:
             return run_wsgi(self.app, environ), request
         except KeyboardInterrupt:
@@ -296,17 +297,22 @@ class Adapter:
     ) -> Request | None:
         """Run the ASGI app on one event; `deliver` gets exactly one Response (unless this
         raises, which it does only for app errors under app_errors="invocation")."""
-        http_cycle, build_scope = self._asgi_runner
+        http_cycle, scope_from_event = self._asgi_runner
         assert self._asgi_app is not None and self._lifespan is not None
         try:
-            request = self._request(event)
-        except InvalidEventError as exc:
-            deliver(_plain(400, f"Bad Request: {exc}"))
+            scope, request = scope_from_event(
+                event,
+                self._lifespan.state,
+                {"scf.event": event, "scf.context": context},
+                base_path=self.base_path,
+                stage_prefix=self.stage_prefix,
+                full_path=self._full_path,
+            )
+        except (InvalidEventError, AttributeError, TypeError, ValueError) as exc:
+            deliver(_bad_request(exc))
             return None
         if request_box is not None:
             request_box[0] = request
-        extra = {"scf.event": event, "scf.context": context}
-        scope = build_scope(request, self._lifespan.state, extra, full_path=self._full_path)
         # With app_errors="response" the answer goes out from inside the app's last send();
         # with "invocation" it waits for the app to return, because Starlette's error middleware
         # sends its own 500 first and only then re-raises.
@@ -426,7 +432,7 @@ class Adapter:
             access(f"{context.request_id} event ok {elapsed:.1f}ms")
 
     def _log(self, context: Context, request: Request | None, status: int, started: float) -> None:
-        if self.access_log:
+        if self.access_log and access_enabled():
             elapsed = (time.perf_counter() - started) * 1000
             if request is None:
                 access(f"{context.request_id} - - {status} {elapsed:.1f}ms")
@@ -565,6 +571,13 @@ async def _settle(awaitable: Awaitable[Any]) -> Any:
         return await awaitable
     except Exception as exc:
         return _HandlerFailed(exc)
+
+
+def _bad_request(exc: Exception) -> Response:
+    if isinstance(exc, InvalidEventError):
+        return _plain(400, f"Bad Request: {exc}")
+    # A field of the wrong type (headers as a list, a number where text belongs ...).
+    return _plain(400, f"Bad Request: malformed API gateway event: {exc}")
 
 
 def _plain(status: int, text: str) -> Response:

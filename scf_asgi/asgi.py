@@ -9,14 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+from asyncio.events import _set_running_loop
+from collections import deque
 
 from .errors import AppError
-from .gateway import Request, Response
+from .gateway import (
+    DROPPED_HEADERS,
+    FORWARDING_HEADERS,
+    METHODS_WITH_BODY,
+    Request,
+    Response,
+    event_headers,
+    header_values,
+    quote_path,
+    request_from_event,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, MutableMapping
-    from typing import Any, Callable
+    from collections.abc import Awaitable, Coroutine, Mapping, MutableMapping
+    from typing import Any, Callable, TypeVar
+
+    T = TypeVar("T")
 
     Scope = MutableMapping[str, Any]
     Message = dict[str, Any]
@@ -28,9 +43,10 @@ __all__ = [
     "HTTPCycle",
     "Lifespan",
     "NullLifespan",
+    "TaskRunner",
     "as_asgi3",
-    "build_scope",
     "routes_on_relative_path",
+    "scope_from_event",
 ]
 
 logger = logging.getLogger("scf_asgi")
@@ -53,41 +69,115 @@ def as_asgi3(app: Any) -> ASGIApp:
     return guarantee_single_callable(app)  # type: ignore[no-untyped-call,no-any-return]
 
 
-def _headers_bytes(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    try:
-        return [(name.encode("ascii"), value.encode("ascii")) for name, value in headers]
-    except UnicodeEncodeError:
-        # Non-ASCII text: the gateway decoded the client's bytes as UTF-8, so the app gets
-        # those bytes back (the same bytes a WSGI app sees in its environ).
-        return [(name.encode(), value.encode()) for name, value in headers]
+# Header name as sent -> lower-case bytes (b"": dropped), and the names that are "plain":
+# lower-case as the gateway sends them and kept. Filled as names are met, up to a bound, since
+# header names come from clients.
+_HEADER_NAMES: dict[str, bytes] = {}
+_PLAIN_NAMES: set[str] = set()
+_MAX_CACHED_NAMES = 512
+_HOST, _PROTO, _PORT = FORWARDING_HEADERS
+_CONTENT_LENGTH = b"content-length"
 
 
-def build_scope(
-    request: Request, state: dict[str, Any], extra: dict[str, Any], *, full_path: bool = True
-) -> Scope:
-    """The ASGI HTTP connection scope (spec 2.3).
+def _header_name(name: str) -> bytes:
+    lower = str(name).lower()
+    encoded = b"" if lower in DROPPED_HEADERS else lower.encode("utf-8")
+    if len(_HEADER_NAMES) < _MAX_CACHED_NAMES:
+        _HEADER_NAMES[name] = encoded
+        if encoded and name == lower:
+            _PLAIN_NAMES.add(name)
+    return encoded
 
+
+def _read_headers(
+    headers: dict[str, Any],
+) -> tuple[list[tuple[bytes, bytes]], tuple[str, str, str]]:
+    """Header by header: any name, list and null values. The pairs, and the values of Host,
+    X-Forwarded-Proto and X-Forwarded-Port."""
+    pairs: list[tuple[bytes, bytes]] = []
+    forwarding = ["", "", ""]
+    names = _HEADER_NAMES
+    for name, value in headers.items():
+        encoded = names.get(name)
+        if encoded is None:
+            encoded = _header_name(name)
+        if not encoded:
+            continue
+        values = [value] if value.__class__ is str else header_values(value)
+        if not values:
+            continue
+        pairs.extend([(encoded, item.encode("utf-8")) for item in values])
+        lower = encoded.decode("utf-8")
+        if lower in FORWARDING_HEADERS:
+            at = FORWARDING_HEADERS.index(lower)
+            forwarding[at] = forwarding[at] or values[0]
+    return pairs, (forwarding[0], forwarding[1], forwarding[2])
+
+
+def scope_from_event(
+    event: Mapping[str, Any],
+    state: dict[str, Any],
+    extra: dict[str, Any],
+    *,
+    base_path: str = "",
+    stage_prefix: str = "auto",
+    full_path: bool = True,
+) -> tuple[Scope, Request]:
+    """The ASGI HTTP connection scope (spec 2.3) for a gateway event, and the `Request` read
+    from it.
+
+    Headers are read in one pass into (lower-case name, value) byte pairs, in event order; a
+    list value gives one pair per item. Non-ASCII text becomes UTF-8: the gateway decoded the
+    client's bytes as UTF-8, so the app gets those bytes back (the same bytes a WSGI app sees).
     With `full_path`, `path` and `raw_path` include `root_path`, as uvicorn sends them and as
     Starlette, FastAPI, Quart, Litestar and Django expect; without it they are relative to
-    `root_path`, the older reading of the spec that Falcon still routes on.
+    `root_path`, the older reading of the spec that Falcon still routes on. `state` is copied
+    (shallowly) into the scope; `extra` entries are added last. Raises InvalidEventError for an
+    event that cannot be read (see `request_from_event`).
     """
+    raw_headers = event_headers(event)
+    headers: list[tuple[bytes, bytes]] | None = None
+    if _PLAIN_NAMES.issuperset(raw_headers):
+        try:
+            # The usual event (names met before, text values): read at C speed.
+            headers = list(
+                zip(
+                    map(_HEADER_NAMES.__getitem__, raw_headers),
+                    map(str.encode, raw_headers.values()),  # UTF-8
+                )
+            )
+        except TypeError:  # a list, null or number among the values
+            pass
+    if headers is not None:
+        get = raw_headers.get
+        forwarding = (get(_HOST, ""), get(_PROTO, ""), get(_PORT, ""))
+    else:
+        headers, forwarding = _read_headers(raw_headers)
+    request = request_from_event(
+        event, base_path=base_path, stage_prefix=stage_prefix, forwarding=forwarding
+    )
+    if request.body or request.method in METHODS_WITH_BODY:
+        headers.append((_CONTENT_LENGTH, str(len(request.body)).encode("ascii")))
+    root_path = request.root_path
+    path = root_path + request.path if full_path else request.path
     scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1",
         "method": request.method,
         "scheme": request.scheme,
-        "path": request.root_path + request.path if full_path else request.path,
-        "raw_path": request.raw_path(full_path),
-        "root_path": request.root_path,
+        "path": path,
+        "raw_path": quote_path(path),
+        "root_path": root_path,
         "query_string": request.query_string,
-        "headers": _headers_bytes(request.headers),
+        "headers": headers,
         "client": request.client,
         "server": request.server,
         "state": state.copy(),
     }
-    scope.update(extra)
-    return scope
+    if extra:
+        scope.update(extra)
+    return scope, request
 
 
 # HTTPCycle states
@@ -184,6 +274,69 @@ class HTTPCycle:
         parts = self.parts
         body = parts[0] if len(parts) == 1 else b"".join(parts)
         self.on_complete(Response(self.status, self.headers, bytes(body)))
+
+
+class TaskRunner:
+    """Runs coroutines as Tasks on a loop that is not running, one at a time; `run` returns the
+    result, as ``loop.run_until_complete`` does, and is cheaper when the coroutine never waits.
+
+    For SCF's built-in runtime, which calls the handler once per event, entering the loop costs
+    about as much as a small app's whole request: run_forever's setup, then a selector poll per
+    iteration, twice. So `run` takes the Task's first steps itself, from the loop's ready queue,
+    with the loop set as the running one: the app still runs in a real Task (`current_task()`,
+    sniffio and anyio, contextvars all behave). Only when the Task waits for something (I/O, a
+    timer, a thread), or other work is pending on the loop, is the loop run as usual. A loop
+    without the expected internals (another implementation) always takes the usual way.
+    """
+
+    __slots__ = ("loop", "_steppable")
+
+    _INTERNALS = (
+        "_ready",
+        "_scheduled",
+        "_selector",
+        "_asyncgen_firstiter_hook",
+        "_asyncgen_finalizer_hook",
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._steppable = (
+            isinstance(loop, asyncio.BaseEventLoop)
+            and all(hasattr(loop, name) for name in self._INTERNALS)
+            and isinstance(loop._ready, deque)  # type: ignore[attr-defined]
+        )
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        loop: Any = self.loop
+        if not self._steppable or loop.get_debug() or loop.is_running():
+            return loop.run_until_complete(coroutine)  # type: ignore[no-any-return]
+        ready: deque[asyncio.Handle] = loop._ready
+        task = loop.create_task(coroutine)
+        hooks = sys.get_asyncgen_hooks()
+        # As run_forever does: async generators the app starts are the loop's to finalise.
+        sys.set_asyncgen_hooks(
+            firstiter=loop._asyncgen_firstiter_hook, finalizer=loop._asyncgen_finalizer_hook
+        )
+        _set_running_loop(loop)
+        try:
+            while ready and not task.done():
+                handle = ready.popleft()
+                if not handle._cancelled:
+                    handle._run()
+        finally:
+            _set_running_loop(None)
+            sys.set_asyncgen_hooks(*hooks)
+        if (
+            task.done()
+            and not ready
+            and not loop._scheduled
+            and len(loop._selector.get_map()) <= 1  # only the loop's own wake-up pipe
+        ):
+            return task.result()  # type: ignore[no-any-return]
+        # Waiting, or the loop has other work (callbacks, timers, sockets): the usual turn, as
+        # run_until_complete would always give.
+        return loop.run_until_complete(task)  # type: ignore[no-any-return]
 
 
 class NullLifespan:

@@ -1,10 +1,10 @@
 """API gateway event <-> neutral request/response, with no I/O.
 
-`request_from_event` reads a gateway event into a `Request`; the ASGI and WSGI runners build
-their scope/environ from it. The runners hand back a `Response`, which `integration_response`
-(a dict, for SCF's built-in runtime) or `encode_integration_response` (JSON bytes, for the
-runtime loop) serialise. Whether a body travels as text or base64 is decided by `TextPolicy`,
-which is plain data.
+`request_from_event` reads what a gateway event asks for into a `Request`; the ASGI and WSGI
+runners read the headers in their own form, in the same pass that builds the scope or environ.
+The runners hand back a `Response`, which `integration_response` (a dict, for SCF's built-in
+runtime) or `encode_integration_response` (JSON bytes, for the runtime loop) serialise. Whether
+a body travels as text or base64 is decided by `TextPolicy`, which is plain data.
 """
 
 from __future__ import annotations
@@ -24,14 +24,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_GATEWAY_DOMAINS",
+    "DROPPED_HEADERS",
+    "FORWARDING_HEADERS",
+    "METHODS_WITH_BODY",
     "Request",
     "Response",
     "TextPolicy",
     "encode_integration_response",
     "encode_query",
+    "event_headers",
+    "forwarding_headers",
+    "header_values",
     "integration_response",
     "is_http_event",
     "normalize_base_path",
+    "quote_path",
     "request_from_event",
 ]
 
@@ -56,14 +63,16 @@ def _quote_query(text: str) -> str:
     return "".join([_QUERY_ESCAPES[b] for b in text.encode("utf-8")])
 
 
-def _quote_path(text: str) -> str:
-    if _PATH_SAFE.issuperset(text):
-        return text
-    return "".join([_PATH_ESCAPES[b] for b in text.encode("utf-8")])
+def quote_path(path: str) -> bytes:
+    """A decoded path percent-encoded as on the wire (the ASGI `raw_path`)."""
+    if _PATH_SAFE.issuperset(path):
+        return path.encode("ascii")
+    return "".join([_PATH_ESCAPES[b] for b in path.encode("utf-8")]).encode("ascii")
 
 
 class Request:
-    """One HTTP request, as read from a gateway event.
+    """What one gateway event asks for, apart from its headers (which each interface reads in
+    its own form, in one pass: see `asgi.scope_from_event` and `wsgi.environ_from_event`).
 
     `path` is the decoded path the app routes on (after `base_path` is stripped); `root_path` is
     the public prefix the app is mounted under (stage and/or base path), "" when none.
@@ -74,7 +83,6 @@ class Request:
         "path",
         "root_path",
         "query_string",
-        "headers",
         "body",
         "scheme",
         "server",
@@ -87,7 +95,6 @@ class Request:
         path: str,
         root_path: str,
         query_string: bytes,
-        headers: list[tuple[str, str]],
         body: bytes,
         scheme: str,
         server: tuple[str, int],
@@ -97,7 +104,6 @@ class Request:
         self.path = path
         self.root_path = root_path
         self.query_string = query_string
-        self.headers = headers  # (lower-case name, value) in event order
         self.body = body
         self.scheme = scheme
         self.server = server
@@ -106,8 +112,7 @@ class Request:
     def raw_path(self, full: bool = True) -> bytes:
         """The path percent-encoded as on the wire: the public one (root_path + path), or
         without root_path."""
-        path = self.root_path + self.path if full else self.path
-        return _quote_path(path).encode("ascii")
+        return quote_path(self.root_path + self.path if full else self.path)
 
     def __repr__(self) -> str:
         return f"Request({self.method} {self.root_path}{self.path})"
@@ -135,7 +140,7 @@ class TextPolicy:
     (``application/vnd.api``) or whole families (``application/*``).
     """
 
-    __slots__ = ("exact", "prefixes", "suffixes")
+    __slots__ = ("exact", "prefixes", "suffixes", "_known")
 
     TYPES = frozenset(
         {
@@ -167,14 +172,23 @@ class TextPolicy:
         self.exact = frozenset(exact)
         self.prefixes = tuple(prefixes)
         self.suffixes = self.SUFFIXES
+        # Content-Type values already judged: an app answers with a handful of them. Bounded,
+        # in case an app puts ever-changing parameters in them.
+        self._known: dict[str, bool] = {}
 
     def is_text_type(self, content_type: str) -> bool:
+        known = self._known.get(content_type)
+        if known is not None:
+            return known
         media_type = content_type.partition(";")[0].strip().lower()
-        return (
+        text = (
             media_type in self.exact
             or media_type.startswith(self.prefixes)
             or media_type.endswith(self.suffixes)
         )
+        if len(self._known) < 256:
+            self._known[content_type] = text
+        return text
 
 
 # One compact encoder, made once (json.dumps(..., separators=...) builds a new one per call).
@@ -213,30 +227,64 @@ def encode_query(query: Mapping[str, Any] | None) -> bytes:
     """
     if not query:
         return b""
-    if not isinstance(query, dict):
+    if query.__class__ is not dict and not isinstance(query, dict):
         raise InvalidEventError(f"queryString must be an object, got {type(query).__name__}")
     parts: list[str] = []
     append = parts.append
+    safe = _QUERY_SAFE.issuperset
     for key, value in query.items():
-        name = _quote_query(str(key))
-        if isinstance(value, list):
-            for item in value:
-                append(name if item is None else name + "=" + _quote_query(_query_text(item)))
+        name = key if key.__class__ is str and safe(key) else _quote_query(str(key))
+        if value.__class__ is str:  # the common case, inline
+            append(name + "=" + (value if safe(value) else _quote_query(value)))
         elif value is None:
             append(name)
+        elif isinstance(value, list):
+            for item in value:
+                append(name if item is None else name + "=" + _quote_query(_query_text(item)))
         else:
             append(name + "=" + _quote_query(_query_text(value)))
     return "&".join(parts).encode("ascii")
 
 
-# Headers with a role while copying; "" marks those dropped.
-_SPECIAL_HEADERS = {
-    "host": "host",
-    "x-forwarded-proto": "proto",
-    "x-forwarded-port": "port",
-    "content-length": "",
-    "transfer-encoding": "",
-}
+METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+# Request headers the translation reads (host and forwarding, for the scheme and server) and
+# those it drops: Content-Length and Transfer-Encoding describe the client's body on the wire,
+# not the decoded body the app gets, so Content-Length is re-derived.
+FORWARDING_HEADERS = ("host", "x-forwarded-proto", "x-forwarded-port")
+DROPPED_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
+
+def event_headers(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The event's header object ({} when absent); InvalidEventError if it is not an object."""
+    headers = event.get("headers")
+    if not headers:
+        return {}
+    if headers.__class__ is not dict and not isinstance(headers, dict):
+        raise InvalidEventError(f"headers must be an object, got {type(headers).__name__}")
+    return headers  # type: ignore[no-any-return]
+
+
+def header_values(value: object) -> list[str]:
+    """The values of a header whose event value is not a plain string: a list (a repeated
+    header) gives its items, null gives none, a number or boolean its text."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [item if item.__class__ is str else str(item) for item in value if item is not None]
+    return [value if value.__class__ is str else str(value)]  # type: ignore[list-item]
+
+
+def forwarding_headers(headers: Mapping[str, Any]) -> tuple[str, str, str]:
+    """The first values of Host, X-Forwarded-Proto and X-Forwarded-Port, whatever their case."""
+    found = ["", "", ""]
+    for name, value in headers.items():
+        lower = str(name).lower()
+        if lower in FORWARDING_HEADERS and not found[FORWARDING_HEADERS.index(lower)]:
+            values = [value] if value.__class__ is str else header_values(value)
+            if values:
+                found[FORWARDING_HEADERS.index(lower)] = values[0]
+    return found[0], found[1], found[2]
 
 
 def request_from_event(
@@ -244,65 +292,48 @@ def request_from_event(
     *,
     base_path: str = "",
     stage_prefix: str = "auto",
+    forwarding: tuple[str, str, str] | None = None,
 ) -> Request:
     """Read an API gateway event into a `Request`.
 
     ``base_path`` (normalised, see `normalize_base_path`) is stripped from the path on a segment
     boundary and becomes part of `root_path`. ``stage_prefix`` says when ``/<stage>`` is put in
     front of `root_path`: "auto" only when the request came through the gateway's default domain
-    (whose public URLs carry the stage), "on" always, "off" never.
+    (whose public URLs carry the stage), "on" always, "off" never. ``forwarding`` is the
+    (Host, X-Forwarded-Proto, X-Forwarded-Port) values when the caller has read the headers
+    already; otherwise they are read from the event.
 
-    Raises `InvalidEventError` when the body claims base64 but is not.
+    Raises `InvalidEventError` when the body claims base64 but is not, or a field is not of a
+    usable type.
     """
-    method = str(event.get("httpMethod") or "GET").upper()
-    request_context = event.get("requestContext") or {}
+    method: str = event.get("httpMethod") or "GET"
+    if method.__class__ is not str or not method.isupper():
+        method = str(method).upper()
+    host, forwarded_proto, forwarded_port = (
+        forwarding_headers(event_headers(event)) if forwarding is None else forwarding
+    )
 
-    host = forwarded_proto = forwarded_port = ""
-    headers: list[tuple[str, str]] = []
-    raw_headers = event.get("headers")
-    if raw_headers:
-        if not isinstance(raw_headers, dict):
-            raise InvalidEventError(f"headers must be an object, got {type(raw_headers).__name__}")
-        append = headers.append
-        for raw_name, value in raw_headers.items():
-            name = raw_name.lower()
-            role = _SPECIAL_HEADERS.get(name)
-            if role is None and value.__class__ is str:
-                append((name, value))  # the common case: one lookup, one append
-                continue
-            if value is None or role == "":
-                continue  # "": content-length, transfer-encoding, re-derived from the body
-            if isinstance(value, list):
-                items = [str(item) for item in value if item is not None]
-                if not items:
-                    continue
-                headers.extend([(name, item) for item in items])
-                value = items[0]
-            else:
-                value = value if value.__class__ is str else str(value)
-                append((name, value))
-            if role == "host":
-                host = value
-            elif role == "proto":
-                forwarded_proto = value
-            elif role == "port":
-                forwarded_port = value
-
-    body = _decode_body(event)
-    if body or method in ("POST", "PUT", "PATCH"):
-        headers.append(("content-length", str(len(body))))
-
-    scheme = forwarded_proto.partition(",")[0].strip().lower() or "https"
-    server_name, _, host_port = host.rpartition(":") if _has_port(host) else (host, "", "")
-    port_text = forwarded_port.partition(",")[0].strip() or host_port
+    scheme = forwarded_proto.partition(",")[0].strip().lower() if forwarded_proto else ""
+    scheme = scheme or "https"
+    server_name = host
+    port_text = ""
+    colon = host.rfind(":")
+    if colon != -1 and host.rfind("]") < colon:  # "[::1]:8080" has a port, "[::1]" has not
+        server_name, port_text = host[:colon], host[colon + 1 :]
+    if forwarded_port:
+        port_text = forwarded_port.partition(",")[0].strip()
     port = int(port_text) if port_text.isdigit() else (443 if scheme == "https" else 80)
     server = (server_name or "localhost", port)
 
-    source_ip = request_context.get("sourceIp") if isinstance(request_context, dict) else None
-    client = (source_ip, 0) if isinstance(source_ip, str) and source_ip else None
+    request_context: dict[str, Any] = event.get("requestContext")  # type: ignore[assignment]
+    if request_context.__class__ is not dict:
+        request_context = request_context if isinstance(request_context, dict) else {}
+    source_ip = request_context.get("sourceIp")
+    client = (source_ip, 0) if source_ip and source_ip.__class__ is str else None
 
-    path = event.get("path")
-    path = path if isinstance(path, str) and path.startswith("/") else "/" + str(path or "")
+    path: str = event.get("path")  # type: ignore[assignment]
+    if path.__class__ is not str or not path.startswith("/"):
+        path = "/" + str(path or "")
     root_path = ""
     if base_path:
         if path == base_path:
@@ -311,11 +342,11 @@ def request_from_event(
         elif path.startswith(base_path) and path[len(base_path)] == "/":
             path = path[len(base_path) :]
             root_path = base_path
-    if stage_prefix != "off" and isinstance(request_context, dict):
+    if stage_prefix != "off":
         stage = request_context.get("stage")
         if (
             stage
-            and isinstance(stage, str)
+            and stage.__class__ is str
             and (
                 stage_prefix == "on"
                 or _is_default_domain(server_name, request_context.get("serviceId"))
@@ -323,21 +354,38 @@ def request_from_event(
         ):
             root_path = "/" + stage + root_path
 
-    query_string = encode_query(event.get("queryString"))
-    return Request(method, path, root_path, query_string, headers, body, scheme, server, client)
+    return Request(
+        method,
+        path,
+        root_path,
+        encode_query(event.get("queryString")),
+        _decode_body(event),
+        scheme,
+        server,
+        client,
+    )
 
 
-def _has_port(host: str) -> bool:
-    # "[::1]:8080" has a port, "[::1]" does not; "example.com:443" has one.
-    colon = host.rfind(":")
-    return colon != -1 and host.rfind("]") < colon
+# Hosts (with the service id) already judged by _is_default_domain: every event of a function
+# comes through the same few domains. Bounded, since Host comes from the client.
+_DEFAULT_DOMAIN_CACHE: dict[tuple[str, object], bool] = {}
 
 
 def _is_default_domain(host: str, service_id: object) -> bool:
-    host = host.lower()
-    if isinstance(service_id, str) and service_id and host.startswith(service_id.lower() + "-"):
-        return True
-    return host.startswith("service-") and any(label in host for label in DEFAULT_GATEWAY_DOMAINS)
+    key = (host, service_id if service_id.__class__ is str else None)
+    known = _DEFAULT_DOMAIN_CACHE.get(key)
+    if known is not None:
+        return known
+    lower = host.lower()
+    if isinstance(service_id, str) and service_id and lower.startswith(service_id.lower() + "-"):
+        answer = True
+    else:
+        answer = lower.startswith("service-") and any(
+            label in lower for label in DEFAULT_GATEWAY_DOMAINS
+        )
+    if len(_DEFAULT_DOMAIN_CACHE) < 64:
+        _DEFAULT_DOMAIN_CACHE[key] = answer
+    return answer
 
 
 def _decode_body(event: Mapping[str, Any]) -> bytes:

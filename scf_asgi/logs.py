@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import logging
     from typing import TextIO
 
-__all__ = ["access", "configure_logging", "get_logger"]
+__all__ = ["access", "access_enabled", "configure_logging", "get_logger"]
 
 _logger: logging.Logger | None = None
 # The handler configure_logging() installed, when scf-asgi owns the output.
@@ -42,6 +42,11 @@ def configure_logging() -> None:
         handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
         logger.addHandler(handler)
         _own_handler = handler
+
+
+def access_enabled() -> bool:
+    """Whether an access line would be logged (checked before building one)."""
+    return get_logger().isEnabledFor(20)  # logging.INFO
 
 
 def access(line: str) -> None:

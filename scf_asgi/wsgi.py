@@ -10,11 +10,19 @@ import io
 import sys
 
 from .errors import AppError
-from .gateway import Request, Response
+from .gateway import (
+    DROPPED_HEADERS,
+    METHODS_WITH_BODY,
+    Request,
+    Response,
+    event_headers,
+    header_values,
+    request_from_event,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
     from types import TracebackType
     from typing import Any, Callable, Optional
 
@@ -22,29 +30,55 @@ if TYPE_CHECKING:
     StartResponse = Callable[..., Callable[[bytes], object]]
     WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-__all__ = ["build_environ", "run_wsgi"]
+__all__ = ["environ_from_event", "run_wsgi"]
 
-# Header name -> environ key (None: dropped). Filled as names are met, up to a bound, since
-# header names come from clients.
-_ENVIRON_KEYS: dict[str, str | None] = {
-    "content-type": "CONTENT_TYPE",  # PEP 3333 keeps these two out of HTTP_*
-    "content-length": "CONTENT_LENGTH",
-}
-_MAX_CACHED_KEYS = 512
+# Header name as sent -> environ key ("": dropped), and the names that are "plain": lower-case
+# as the gateway sends them, kept, and free of "_", so that no two of them share a key. Filled
+# as names are met, up to a bound, since header names come from clients.
+_ENVIRON_KEYS: dict[str, str] = {}
+_PLAIN_NAMES: set[str] = set()
+_MAX_CACHED_NAMES = 512
 
 
-def _environ_key(name: str) -> str | None:
-    # `X_Forwarded_For` would land on the same HTTP_X_FORWARDED_FOR key as the real header and
-    # could spoof it; WSGI servers drop such names, and so do we.
-    key = None if "_" in name else "HTTP_" + name.upper().replace("-", "_")
-    if len(_ENVIRON_KEYS) < _MAX_CACHED_KEYS:
+def _environ_key(name: str) -> str:
+    lower = str(name).lower()
+    if lower in DROPPED_HEADERS or "_" in lower:
+        # `X_Forwarded_For` would land on the same HTTP_X_FORWARDED_FOR key as the real header
+        # and could spoof it; WSGI servers drop such names, and so do we.
+        key = ""
+    elif lower == "content-type":
+        key = "CONTENT_TYPE"  # PEP 3333 keeps it (and CONTENT_LENGTH) out of HTTP_*
+    else:
+        key = "HTTP_" + lower.upper().replace("-", "_")
+    if len(_ENVIRON_KEYS) < _MAX_CACHED_NAMES:
         _ENVIRON_KEYS[name] = key
+        if key and name == lower:
+            _PLAIN_NAMES.add(name)
     return key
 
 
-def _wsgi_str(text: str) -> str:
-    """PEP 3333 "bytes as unicode": the UTF-8 bytes of `text`, each as one latin-1 character."""
-    return text if text.isascii() else text.encode("utf-8").decode("latin-1")
+def _copy_headers(environ: dict[str, Any], headers: dict[str, Any]) -> None:
+    """Header by header: any name, list and null values, non-ASCII text, repeated names."""
+    keys = _ENVIRON_KEYS
+    for name, value in headers.items():
+        key = keys.get(name)
+        if key is None:
+            key = _environ_key(name)
+        if not key:
+            continue
+        if value.__class__ is str:
+            if not value.isascii():
+                value = value.encode("utf-8").decode("latin-1")
+        else:
+            values = header_values(value)
+            if not values:
+                continue
+            value = ("; " if key == "HTTP_COOKIE" else ", ").join(_wsgi_str(v) for v in values)
+        if key in environ:
+            # A name given twice in different case: fold, as HTTP allows (cookies with "; ").
+            environ[key] += ("; " if key == "HTTP_COOKIE" else ", ") + value
+        else:
+            environ[key] = value
 
 
 _STATIC_ENVIRON: dict[str, Any] = {
@@ -57,8 +91,52 @@ _STATIC_ENVIRON: dict[str, Any] = {
 }
 
 
-def build_environ(request: Request, extra: dict[str, Any]) -> dict[str, Any]:
+def _all_ascii_text(values: Iterable[Any]) -> bool:
+    try:
+        return "".join(values).isascii()
+    except TypeError:  # a list, null or number among them
+        return False
+
+
+def _wsgi_str(text: str) -> str:
+    """PEP 3333 "bytes as unicode": the UTF-8 bytes of `text`, each as one latin-1 character."""
+    return text if text.isascii() else text.encode("utf-8").decode("latin-1")
+
+
+def environ_from_event(
+    event: Mapping[str, Any],
+    extra: dict[str, Any],
+    *,
+    base_path: str = "",
+    stage_prefix: str = "auto",
+) -> tuple[dict[str, Any], Request]:
+    """The PEP 3333 environ for a gateway event, and the `Request` read from it.
+
+    The headers are copied into the environ in one pass; a repeated header is folded into one
+    value, as HTTP allows (cookies with "; "). `extra` entries are added last. Raises
+    InvalidEventError for an event that cannot be read (see `request_from_event`).
+    """
     environ = _STATIC_ENVIRON.copy()
+    headers = event_headers(event)
+    if _PLAIN_NAMES.issuperset(headers) and _all_ascii_text(headers.values()):
+        # The usual event (names met before, ASCII text values): copied at C speed.
+        environ.update(zip(map(_ENVIRON_KEYS.__getitem__, headers), headers.values()))
+    else:
+        _copy_headers(environ, headers)
+    get = environ.get
+    request = request_from_event(
+        event,
+        base_path=base_path,
+        stage_prefix=stage_prefix,
+        forwarding=(
+            get("HTTP_HOST", ""),
+            get("HTTP_X_FORWARDED_PROTO", ""),
+            get("HTTP_X_FORWARDED_PORT", ""),
+        ),
+    )
+    body = request.body
+    if body or request.method in METHODS_WITH_BODY:
+        environ["CONTENT_LENGTH"] = str(len(body))
     environ["REQUEST_METHOD"] = request.method
     environ["SCRIPT_NAME"] = _wsgi_str(request.root_path)
     environ["PATH_INFO"] = _wsgi_str(request.path)
@@ -67,22 +145,10 @@ def build_environ(request: Request, extra: dict[str, Any]) -> dict[str, Any]:
     environ["SERVER_PORT"] = str(port)
     environ["REMOTE_ADDR"] = request.client[0] if request.client else ""
     environ["wsgi.url_scheme"] = request.scheme
-    environ["wsgi.input"] = io.BytesIO(request.body)
+    environ["wsgi.input"] = io.BytesIO(body)
     environ["wsgi.errors"] = sys.stderr
-    keys = _ENVIRON_KEYS
-    for name, value in request.headers:
-        key = keys[name] if name in keys else _environ_key(name)
-        if key is None:
-            continue
-        if not value.isascii():
-            value = value.encode("utf-8").decode("latin-1")
-        if key in environ:
-            # Repeated header: fold into one value, as HTTP allows; cookies use their own separator.
-            environ[key] += ("; " if key == "HTTP_COOKIE" else ", ") + value
-        else:
-            environ[key] = value
     environ.update(extra)
-    return environ
+    return environ, request
 
 
 class _StartResponse:
@@ -132,20 +198,28 @@ def run_wsgi(app: WSGIApp, environ: dict[str, Any]) -> Response:
     """Call the app and collect its whole response. The iterable's close() is always called."""
     start_response = _StartResponse()
     result = app(environ, start_response)
-    try:
+    parts: list[bytes]
+    if result.__class__ is list:
+        # The usual answer (Flask, Django, ...): the whole body, after start_response.
+        if not start_response.status:
+            raise AppError("the app returned without calling start_response")
+        parts = result  # type: ignore[assignment]
+        if start_response.parts:  # written with write() first
+            parts = start_response.parts + parts
+    else:
         parts = start_response.parts
-        for chunk in result:
-            if chunk:
-                if not start_response.status:
-                    raise AppError("the app yielded body data before calling start_response")
-                start_response.body_started = True
-                parts.append(chunk)
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
-    if not start_response.status:
-        raise AppError("the app returned without calling start_response")
-    parts = start_response.parts
+        try:
+            for chunk in result:
+                if chunk:
+                    if not start_response.status:
+                        raise AppError("the app yielded body data before calling start_response")
+                    start_response.body_started = True
+                    parts.append(chunk)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        if not start_response.status:
+            raise AppError("the app returned without calling start_response")
     body = parts[0] if len(parts) == 1 else b"".join(parts)
     return Response(start_response.status, start_response.headers, bytes(body))

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from scf_asgi.adapter import detect_interface
-from scf_asgi.asgi import HTTPCycle, Lifespan, as_asgi3, build_scope
-from scf_asgi.errors import AppError, ConfigurationError
-from scf_asgi.gateway import Response, request_from_event
-from scf_asgi.wsgi import build_environ
-from tests.events import DEFAULT_HOST, gateway_event
+from scf_asgi.asgi import HTTPCycle, Lifespan, TaskRunner, as_asgi3, scope_from_event
+from scf_asgi.errors import AppError, ConfigurationError, InvalidEventError
+from scf_asgi.gateway import Response
+from scf_asgi.wsgi import environ_from_event
+from tests.events import CUSTOM_HOST, DEFAULT_HOST, gateway_event, sample_event
 
 Message = dict[str, Any]
 
@@ -26,9 +26,9 @@ def test_scope_is_asgi_http_2_3_with_full_path() -> None:
         body="hi",
         host=DEFAULT_HOST,
     )
-    request = request_from_event(event, base_path="/api")
     state = {"db": "pool"}
-    scope = build_scope(request, state, {"scf.event": "EVENT"})
+    scope, request = scope_from_event(event, state, {"scf.event": "EVENT"}, base_path="/api")
+    assert (request.method, request.path, request.root_path) == ("PUT", "/x y", "/release/api")
     assert scope == {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -55,17 +55,98 @@ def test_scope_is_asgi_http_2_3_with_full_path() -> None:
 
 
 def test_scope_relative_to_root_path_for_frameworks_that_route_so() -> None:
-    request = request_from_event(gateway_event(path="/api/x y"), base_path="/api")
-    scope = build_scope(request, {}, {}, full_path=False)
+    event = gateway_event(path="/api/x y")
+    scope, _ = scope_from_event(event, {}, {}, base_path="/api", full_path=False)
     assert (scope["path"], scope["raw_path"], scope["root_path"]) == ("/x y", b"/x%20y", "/api")
 
 
 @pytest.mark.parametrize("value", ["José", "日本", "José 北京"])
 def test_non_ascii_header_values_reach_asgi_and_wsgi_as_the_same_bytes(value: str) -> None:
-    request = request_from_event(gateway_event(headers={"x-name": value}))
-    asgi_value = dict(build_scope(request, {}, {})["headers"])[b"x-name"]
-    wsgi_value = build_environ(request, {})["HTTP_X_NAME"].encode("latin-1")
+    event = gateway_event(headers={"x-name": value})
+    asgi_value = dict(scope_from_event(event, {}, {})[0]["headers"])[b"x-name"]
+    wsgi_value = environ_from_event(event, {})[0]["HTTP_X_NAME"].encode("latin-1")
     assert asgi_value == wsgi_value == value.encode("utf-8")
+
+
+def test_captured_event_headers_in_event_order() -> None:
+    scope, _ = scope_from_event(sample_event("apigw-captured-get"), {}, {})
+    assert scope["headers"] == [
+        (b"accept", b"*/*"),
+        (b"host", b"service-k0fbs6ox-1259160091.gz.apigw.tencentcs.com"),
+        (b"user-agent", b"curl/7.68.0"),
+        (b"x-anonymous-consumer", b"true"),
+        (b"x-api-requestid", b"5f5b0e0c7b2e4c1f9a1c2d3e4f506172"),
+        (b"x-b3-traceid", b"5f5b0e0c7b2e4c1f9a1c2d3e4f506172"),
+        (b"x-qualifier", b"$DEFAULT"),
+    ]
+
+
+def test_content_length_is_rederived_from_the_decoded_body() -> None:
+    scope, _ = scope_from_event(sample_event("apigw-base64-upload"), {}, {})
+    assert scope["headers"] == [
+        (b"content-type", b"application/octet-stream"),
+        (b"host", b"service-k0fbs6ox-1259160091.gz.apigw.tencentcs.com"),
+        (b"content-length", b"8"),
+    ]
+
+
+# Every header shape the slow path reads, in an event whose names have been met before (so the
+# fast path would be tried) and in one with names it has not met: both read the same.
+ODD_HEADERS = {
+    "X-Custom": "Value With Case",
+    "X-Multi": ["a", None, "b"],
+    "X-Number": 5,
+    "X-Null": None,
+    "X-Empty": [],
+    "Transfer-Encoding": "chunked",
+    "Content-Length": "999",
+    "Host": "api.example.com:8443",
+    "X-Forwarded-Proto": "http",
+}
+
+
+@pytest.mark.parametrize("suffix", ["", "-unseen-1", "-unseen-2"])
+def test_header_shapes_and_case(suffix: str) -> None:
+    headers = {
+        f"{name}{suffix}" if name.startswith("X-C") else name: value
+        for name, value in ODD_HEADERS.items()
+    }
+    event = gateway_event(host=None, headers=headers)
+    for _ in range(2):  # the second time, every name is known
+        scope, _ = scope_from_event(event, {}, {})
+        assert scope["headers"] == [
+            (b"accept", b"*/*"),
+            (b"user-agent", b"curl/8.5.0"),
+            (f"x-custom{suffix}".encode(), b"Value With Case"),
+            (b"x-multi", b"a"),
+            (b"x-multi", b"b"),
+            (b"x-number", b"5"),
+            (b"host", b"api.example.com:8443"),
+            (b"x-forwarded-proto", b"http"),
+        ]
+        assert (scope["scheme"], scope["server"]) == ("http", ("api.example.com", 8443))
+
+
+def test_plain_event_after_its_names_are_known_reads_the_same() -> None:
+    event = gateway_event(
+        headers={"x-forwarded-port": "8080", "x-forwarded-proto": "http", "cookie": "a=1"}
+    )
+    first, _ = scope_from_event(event, {}, {})
+    second, _ = scope_from_event(event, {}, {})
+    assert first == second
+    assert first["headers"][-3:] == [
+        (b"x-forwarded-port", b"8080"),
+        (b"x-forwarded-proto", b"http"),
+        (b"cookie", b"a=1"),
+    ]
+    assert (first["scheme"], first["server"]) == ("http", (CUSTOM_HOST, 8080))
+
+
+def test_headers_that_are_not_an_object_are_an_invalid_event() -> None:
+    event = gateway_event()
+    event["headers"] = ["host", "x"]
+    with pytest.raises(InvalidEventError, match="headers must be an object, got list"):
+        scope_from_event(event, {}, {})
 
 
 def run_cycle(messages: list[Message], body: bytes = b"req") -> tuple[list[Response], list[Any]]:
@@ -303,3 +384,133 @@ def test_lifespan_on_requires_support() -> None:
     lifespan = Lifespan(http_only_app, "on")
     with pytest.raises(AppError, match="ValueError: only http"):
         asyncio.run(lifespan.startup())
+
+
+# -- TaskRunner: in-process events without entering the loop when nothing waits ----------------
+
+
+class PollCounter:
+    """Counts the loop's selector polls (asyncio's own object, observed, not replaced)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.polls = 0
+        selector = loop._selector  # type: ignore[attr-defined]
+        select = selector.select
+
+        def counted(timeout: float | None = None) -> Any:
+            self.polls += 1
+            return select(timeout)
+
+        selector.select = counted
+
+
+@pytest.fixture
+def loop() -> Any:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
+
+
+def test_task_runner_runs_a_coroutine_that_never_waits_in_a_real_task_without_polling(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    import contextvars
+
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="outside")
+    counter = PollCounter(loop)
+
+    async def handler() -> tuple[bool, bool, str]:
+        marker.set("inside")
+        task = asyncio.current_task()
+        return task is not None, asyncio.get_running_loop() is loop, marker.get()
+
+    runner = TaskRunner(loop)
+    assert [runner.run(handler()) for _ in range(3)] == [(True, True, "inside")] * 3
+    assert counter.polls == 0
+    assert marker.get() == "outside"  # the task ran in its own context
+    with pytest.raises(RuntimeError, match="no running event loop"):
+        asyncio.get_running_loop()
+
+
+def test_task_runner_hands_a_waiting_coroutine_to_the_loop(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    counter = PollCounter(loop)
+
+    async def handler() -> str:
+        await asyncio.sleep(0.01)
+        return await loop.run_in_executor(None, lambda: "from a thread")
+
+    assert TaskRunner(loop).run(handler()) == "from a thread"
+    assert counter.polls > 0
+
+
+def test_task_runner_raises_what_the_coroutine_raised(loop: asyncio.AbstractEventLoop) -> None:
+    async def fails_at_once() -> None:
+        raise ValueError("at once")
+
+    async def fails_later() -> None:
+        await asyncio.sleep(0)
+        raise KeyError("later")
+
+    runner = TaskRunner(loop)
+    with pytest.raises(ValueError, match="at once"):
+        runner.run(fails_at_once())
+    with pytest.raises(KeyError, match="later"):
+        runner.run(fails_later())
+
+
+def test_task_runner_gives_pending_background_work_the_usual_turn(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    done: list[str] = []
+
+    async def background() -> None:
+        done.append("background")
+
+    async def handler() -> str:
+        asyncio.get_running_loop().create_task(background())
+        return "answered"
+
+    runner = TaskRunner(loop)
+    assert runner.run(handler()) == "answered"
+    # The background task was ready, so the loop had work: it ran as run_until_complete would.
+    assert done == ["background"]
+
+
+def test_task_runner_leaves_unfinished_async_generators_to_the_loop(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    closed: list[str] = []
+
+    async def numbers() -> Any:
+        try:
+            yield 1
+            yield 2
+        finally:
+            closed.append("closed")
+
+    kept: list[Any] = []
+
+    async def handler() -> int:
+        generator = numbers()
+        kept.append(generator)
+        return await generator.__anext__()
+
+    assert TaskRunner(loop).run(handler()) == 1
+    assert closed == []
+    loop.run_until_complete(loop.shutdown_asyncgens())  # what closing the loop runs
+    assert closed == ["closed"]
+
+
+def test_task_runner_works_for_anyio_and_sniffio(loop: asyncio.AbstractEventLoop) -> None:
+    sniffio = pytest.importorskip("sniffio")
+    anyio = pytest.importorskip("anyio")
+
+    async def handler() -> tuple[str, str]:
+        library = sniffio.current_async_library()
+        in_thread = await anyio.to_thread.run_sync(lambda: "thread")
+        return library, in_thread
+
+    assert TaskRunner(loop).run(handler()) == ("asyncio", "thread")

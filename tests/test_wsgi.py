@@ -8,17 +8,19 @@ from typing import Any, Callable
 
 import pytest
 
-from scf_asgi.errors import AppError
-from scf_asgi.gateway import request_from_event
-from scf_asgi.wsgi import build_environ, run_wsgi
+from scf_asgi.errors import AppError, InvalidEventError
+from scf_asgi.wsgi import environ_from_event, run_wsgi
 from tests.events import gateway_event
 
 StartResponse = Callable[..., Any]
 
 
 def environ_for(**event_options: Any) -> dict[str, Any]:
-    request = request_from_event(gateway_event(**event_options), base_path="/api")
-    return build_environ(request, {"scf.event": "EVENT", "scf.context": "CONTEXT"})
+    event = gateway_event(**event_options)
+    extra = {"scf.event": "EVENT", "scf.context": "CONTEXT"}
+    environ, request = environ_from_event(event, extra, base_path="/api")
+    assert request.method == environ["REQUEST_METHOD"]
+    return environ
 
 
 def test_environ_is_pep_3333() -> None:
@@ -71,6 +73,61 @@ def test_get_without_body_has_no_content_length() -> None:
     environ = environ_for(path="/api/")
     assert "CONTENT_LENGTH" not in environ
     assert (environ["SCRIPT_NAME"], environ["PATH_INFO"]) == ("/api", "/")
+
+
+def header_environ(headers: dict[str, Any]) -> dict[str, Any]:
+    environ = environ_for(host=None, headers=headers)
+    return {key: value for key, value in environ.items() if key.startswith(("HTTP_", "CONTENT_"))}
+
+
+@pytest.mark.parametrize("suffix", ["", "-unseen-a", "-unseen-b"])
+def test_header_shapes_and_case(suffix: str) -> None:
+    headers = {
+        f"X-Custom{suffix}": "Value With Case",
+        "X-Multi": ["a", None, "b"],
+        "X-Number": 5,
+        "X-Null": None,
+        "X-Empty": [],
+        "Transfer-Encoding": "chunked",
+        "Content-Length": "999",
+        "X-Name": "José",
+    }
+    for _ in range(2):  # the second time, every name is known
+        assert header_environ(headers) == {
+            "HTTP_ACCEPT": "*/*",
+            "HTTP_USER_AGENT": "curl/8.5.0",
+            f"HTTP_X_CUSTOM{suffix.upper().replace('-', '_')}": "Value With Case",
+            "HTTP_X_MULTI": "a, b",
+            "HTTP_X_NUMBER": "5",
+            "HTTP_X_NAME": "Jos\u00c3\u00a9",
+        }
+
+
+def test_plain_event_after_its_names_are_known_reads_the_same() -> None:
+    headers = {"cookie": "a=1", "x-forwarded-port": "8080", "x-forwarded-proto": "http"}
+    first = environ_for(headers=headers)
+    second = environ_for(headers=headers)
+    first.pop("wsgi.input"), second.pop("wsgi.input")
+    assert first == second
+    assert (first["HTTP_COOKIE"], first["SERVER_PORT"], first["wsgi.url_scheme"]) == (
+        "a=1",
+        "8080",
+        "http",
+    )
+
+
+def test_a_name_given_twice_in_different_case_is_folded() -> None:
+    headers = {"Cookie": "a=1", "cookie": "b=2", "X-Tag": "x", "x-tag": "y"}
+    for _ in range(2):
+        environ = header_environ(headers)
+        assert (environ["HTTP_COOKIE"], environ["HTTP_X_TAG"]) == ("a=1; b=2", "x, y")
+
+
+def test_headers_that_are_not_an_object_are_an_invalid_event() -> None:
+    event = gateway_event()
+    event["headers"] = "host: x"
+    with pytest.raises(InvalidEventError, match="headers must be an object, got str"):
+        environ_from_event(event, {})
 
 
 class ClosingBody:
