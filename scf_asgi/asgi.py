@@ -135,7 +135,9 @@ def scope_from_event(
     (shallowly) into the scope; `extra` entries are added last. Raises InvalidEventError for an
     event that cannot be read (see `request_from_event`).
     """
-    raw_headers = event_headers(event)
+    raw_headers = event.get("headers") or {}
+    if raw_headers.__class__ is not dict:
+        raw_headers = event_headers(event)  # a mapping of another type, or an error
     headers: list[tuple[bytes, bytes]] | None = None
     if _PLAIN_NAMES.issuperset(raw_headers):
         try:

@@ -18,7 +18,7 @@ from .errors import InvalidEventError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-    from typing import Any
+    from typing import Any, Callable
 
     from .types import HeaderValue, IntegrationResponse
 
@@ -38,6 +38,7 @@ __all__ = [
     "integration_response",
     "is_http_event",
     "normalize_base_path",
+    "parse_json",
     "quote_path",
     "request_from_event",
 ]
@@ -191,10 +192,46 @@ class TextPolicy:
         return text
 
 
-# One compact encoder, made once (json.dumps(..., separators=...) builds a new one per call).
-# Not ASCII-escaped: a CJK character is 3 bytes of UTF-8 but 6 as a \uXXXX escape, and the
-# platform's 6 MB limit counts bytes.
+# JSON in and out of the runtime API, on the json module's C scanner and encoder made once:
+# json.loads and JSONEncoder.encode wrap them in several Python calls (encoding detection, two
+# regex matches, a new C encoder per call) that cost more than a small event's whole parse.
+# Output is compact and not ASCII-escaped: a CJK character is 3 bytes of UTF-8 but 6 as a
+# \uXXXX escape, and the platform's 6 MB limit counts bytes.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_JSON_DECODER = json.JSONDecoder()
+
+
+def _made_encoder() -> Callable[[Any], str]:
+    def default(value: object) -> object:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is not None:
+        try:
+            encoder = make(
+                None, default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+            )
+        except TypeError:  # another signature: use the public path
+            pass
+        else:
+            return lambda value: "".join(encoder(value, 0))
+    return _COMPACT_JSON.encode
+
+
+_json_text = _made_encoder()
+
+
+def parse_json(raw: bytes) -> Any:
+    """Decode the JSON document in `raw` (an event); ValueError if it is not one."""
+    try:
+        text = raw.decode("utf-8")
+        value, end = _JSON_DECODER.scan_once(text, 0)  # type: ignore[attr-defined]
+    except (UnicodeDecodeError, StopIteration, ValueError):
+        pass  # json.loads gives the error its own message (or reads UTF-16/32)
+    else:
+        if end == len(text):
+            return value
+    return json.loads(raw)
 
 
 def normalize_base_path(base_path: str | None) -> str:
@@ -354,12 +391,17 @@ def request_from_event(
         ):
             root_path = "/" + stage + root_path
 
+    text = event.get("body")
+    if isinstance(text, str) and event.get("isBase64Encoded") is False:
+        body = text.encode("utf-8")  # the usual text body, inline
+    else:
+        body = _decode_body(event)
     return Request(
         method,
         path,
         root_path,
         encode_query(event.get("queryString")),
-        _decode_body(event),
+        body,
         scheme,
         server,
         client,
@@ -482,13 +524,13 @@ def encode_integration_response(
             "headers": headers,
             "body": body,
         }
-        return _COMPACT_JSON.encode(document).encode("utf-8")
+        return _json_text(document).encode("utf-8")
     return b"".join(
         (
             b'{"isBase64Encoded":true,"statusCode":',
             str(response.status).encode("ascii"),
             b',"headers":',
-            _COMPACT_JSON.encode(headers).encode("utf-8"),
+            _json_text(headers).encode("utf-8"),
             b',"body":"',
             base64.b64encode(body),
             b'"}',

@@ -109,7 +109,7 @@ class RuntimeClient:
     ) -> tuple[bytes, Context, Invocation]:
         """Wait (with no timeout) for the next event: its raw body, context and answer slot.
         `on_answer` is called as soon as the event starts to arrive."""
-        backoff = _Backoff(self.retry_for)
+        backoff: _Backoff | None = None
         while True:
             status, headers, body = self._exchange(
                 "GET", "/runtime/invocation/next", None, on_answer
@@ -118,6 +118,8 @@ class RuntimeClient:
             if status == 200:
                 break
             logger.error("GET /runtime/invocation/next answered %d: %s", status, excerpt(body))
+            if backoff is None:
+                backoff = _Backoff(self.retry_for)
             if not backoff.wait():
                 raise RuntimeAPIError(
                     f"GET /runtime/invocation/next kept answering {status} for {self.retry_for}s"
@@ -156,7 +158,7 @@ class RuntimeClient:
         body: bytes | None = None,
         on_answer: Callable[[], object] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
-        backoff = _Backoff(self.retry_for)
+        backoff: _Backoff | None = None
         while True:
             try:
                 connection = self._connection
@@ -168,7 +170,8 @@ class RuntimeClient:
                 return result
             except (OSError, ValueError) as exc:  # drops, refused connects, malformed answers
                 self.close()
-                if not backoff.started:
+                if backoff is None:
+                    backoff = _Backoff(self.retry_for)
                     logger.warning(
                         "runtime API at %s:%d unreachable (%s); retrying for up to %gs",
                         self.host,
@@ -194,10 +197,6 @@ class _Backoff:
         self.deadline = 0.0
         self.delay = 0.05
 
-    @property
-    def started(self) -> bool:
-        return self.deadline != 0.0
-
     def wait(self) -> bool:
         """Sleep before the next try; False (without sleeping) once the budget is spent."""
         now = time.monotonic()
@@ -218,7 +217,7 @@ class HTTPConnection:
     No timeout: the long poll on /next may wait for hours.
     """
 
-    __slots__ = ("_buffer", "_host_line", "_open", "_sock")
+    __slots__ = ("_buffer", "_host_line", "_open", "_request_heads", "_sock")
 
     def __init__(self, host: str, port: int) -> None:
         sock = socket.create_connection((host, port))
@@ -228,6 +227,7 @@ class HTTPConnection:
         self._open = True
         authority = f"[{host}]" if ":" in host and not host.startswith("[") else host
         self._host_line = f" HTTP/1.1\r\nHost: {authority}:{port}\r\n".encode("ascii")
+        self._request_heads: dict[tuple[str, str], bytes] = {}  # request line and Host
 
     def close(self) -> None:
         self._open = False
@@ -243,7 +243,10 @@ class HTTPConnection:
         """One request and its answer; `on_answer` is called once the answer's head is in."""
         if not self._open:
             raise ConnectionError("the connection was closed")
-        head = method.encode("ascii") + b" " + path.encode("ascii") + self._host_line
+        head = self._request_heads.get((method, path))
+        if head is None:
+            head = method.encode("ascii") + b" " + path.encode("ascii") + self._host_line
+            self._request_heads[(method, path)] = head
         if body is None:
             self._sock.sendall(head + b"\r\n")
         else:
@@ -338,19 +341,22 @@ def parse_response_head(head: bytes) -> tuple[int, dict[str, str], bool]:
     bytes of an HTTP/1.x response head (without the blank line). Raises ConnectionError if
     it is not one."""
     lines = head.decode("latin-1").split("\r\n")
-    version, _, rest = lines[0].partition(" ")
-    code = rest[:3]
-    if not version.startswith("HTTP/1.") or not code.isdigit():
-        raise ConnectionError(f"not an HTTP/1.x response from the runtime API: {lines[0]!r}")
+    status_line = lines[0]
+    version, code = status_line[:8], status_line[9:12]
+    if not version.startswith("HTTP/1.") or status_line[8:9] != " " or not code.isdigit():
+        raise ConnectionError(f"not an HTTP/1.x response from the runtime API: {status_line!r}")
     headers: dict[str, str] = {}
     for line in lines[1:]:
+        # No white space may come between a field name and its colon (RFC 9112, 5.1).
         name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    connection = headers.get("connection", "").lower()
-    if version == "HTTP/1.0":
-        keep_alive = "keep-alive" in connection
+        headers[name.lower()] = value.strip()
+    connection = headers.get("connection")
+    if connection is None:
+        keep_alive = version != "HTTP/1.0"
+    elif version == "HTTP/1.0":
+        keep_alive = "keep-alive" in connection.lower()
     else:
-        keep_alive = "close" not in connection
+        keep_alive = "close" not in connection.lower()
     return int(code), headers, keep_alive
 
 

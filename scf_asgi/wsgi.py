@@ -117,7 +117,9 @@ def environ_from_event(
     InvalidEventError for an event that cannot be read (see `request_from_event`).
     """
     environ = _STATIC_ENVIRON.copy()
-    headers = event_headers(event)
+    headers = event.get("headers") or {}
+    if headers.__class__ is not dict:
+        headers = event_headers(event)  # a mapping of another type, or an error
     if _PLAIN_NAMES.issuperset(headers) and _all_ascii_text(headers.values()):
         # The usual event (names met before, ASCII text values): copied at C speed.
         environ.update(zip(map(_ENVIRON_KEYS.__getitem__, headers), headers.values()))

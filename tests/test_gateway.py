@@ -24,6 +24,7 @@ from scf_asgi.gateway import (
     integration_response,
     is_http_event,
     normalize_base_path,
+    parse_json,
     request_from_event,
 )
 from tests.events import CUSTOM_HOST, DEFAULT_HOST, gateway_event, sample_event
@@ -361,3 +362,56 @@ def test_encoded_bytes_are_the_same_document_as_the_dict(response: Response) -> 
     for head in (False, True):
         encoded = encode_integration_response(response, head=head, text_policy=TEXT)
         assert json.loads(encoded) == integration_response(response, head=head, text_policy=TEXT)
+
+
+# -- JSON in and out ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"httpMethod":"GET","path":"/caf\xc3\xa9","n":[1,2.5,null,true],"x":"\\u65e5"}',
+        b'  {"a": 1}\n',  # white space around: json.loads's way
+        '{"a": "\u00e9"}'.encode("utf-16"),  # another Unicode encoding json accepts
+        b"[1, 2]",
+        b'"text"',
+    ],
+)
+def test_parse_json_reads_what_json_loads_reads(raw: bytes) -> None:
+    assert parse_json(raw) == json.loads(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b'{"a": 1} trailing', "Extra data"),
+        (b'{"a": ', "Expecting value"),
+        (b"", "Expecting value"),
+        (b'{"a": "\xff"}', "invalid start byte"),
+    ],
+)
+def test_parse_json_rejects_what_json_loads_rejects(raw: bytes, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        parse_json(raw)
+
+
+def test_encoded_response_is_compact_unescaped_json() -> None:
+    headers = [
+        ("Content-Type", "text/plain"),
+        ("X-Values", "日本"),
+        ("Set-Cookie", "a=1"),
+        ("set-cookie", 'b="q"\\'),
+    ]
+    response = Response(201, headers, "日本 \u2028 \x00".encode())
+    document = {
+        "isBase64Encoded": False,
+        "statusCode": 201,
+        "headers": {
+            "Content-Type": "text/plain",
+            "X-Values": "日本",
+            "Set-Cookie": ["a=1", 'b="q"\\'],
+        },
+        "body": "日本 \u2028 \x00",
+    }
+    encoded = encode_integration_response(response, text_policy=TEXT)
+    assert encoded == json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()

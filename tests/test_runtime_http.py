@@ -93,14 +93,16 @@ def serve() -> Iterator[type[ScriptedServer]]:
             (200, {"connection": "Keep-Alive", "content-length": "0"}, True),
         ),
         (b"HTTP/1.1 500", (500, {}, True)),
-        (b"HTTP/1.1 200 OK\r\nX-Spaced :  v  ", (200, {"x-spaced": "v"}, True)),
+        (b"HTTP/1.1 200 OK\r\nX-Spaced:  v  ", (200, {"x-spaced": "v"}, True)),
     ],
 )
 def test_parse_response_head(head: bytes, expected: tuple[int, dict[str, str], bool]) -> None:
     assert parse_response_head(head) == expected
 
 
-@pytest.mark.parametrize("head", [b"SSH-2.0-OpenSSH", b"HTTP/2 200", b"HTTP/1.1 abc"])
+@pytest.mark.parametrize(
+    "head", [b"SSH-2.0-OpenSSH", b"HTTP/2 200", b"HTTP/1.1 abc", b"HTTP/1.1200 OK"]
+)
 def test_parse_response_head_rejects_non_http(head: bytes) -> None:
     with pytest.raises(ConnectionError, match=r"not an HTTP/1\.x response"):
         parse_response_head(head)
