@@ -54,7 +54,11 @@ DEFAULT_GATEWAY_DOMAINS = (".apigw.", ".apigateway.")
 _UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 _QUERY_SAFE = frozenset(_UNRESERVED)
 _PATH_SAFE = frozenset(_UNRESERVED + "/:@!$&'()*+,;=")
-_QUERY_ESCAPES = tuple(chr(b) if chr(b) in _QUERY_SAFE else f"%{b:02X}" for b in range(256))
+# A space in a query becomes "+", as form encoding writes it (browsers, urlencode): every query
+# parser reads it back as a space, and Python's does so without its slower %-decoding pass.
+_QUERY_ESCAPES = tuple(
+    "+" if b == 0x20 else chr(b) if chr(b) in _QUERY_SAFE else f"%{b:02X}" for b in range(256)
+)
 _PATH_ESCAPES = tuple(chr(b) if chr(b) in _PATH_SAFE else f"%{b:02X}" for b in range(256))
 
 
@@ -259,8 +263,9 @@ def encode_query(query: Mapping[str, Any] | None) -> bytes:
     """Percent-encode the gateway's `queryString` back into a query string.
 
     The gateway hands over decoded values; re-encoding every reserved character means `+`, `&`,
-    `=`, `%`, spaces and non-ASCII reach the app's parser exactly as the client meant them. A
-    value may be a list (a repeated key): every value is kept, in order. ``None`` is a bare key.
+    `=`, `%`, spaces and non-ASCII reach the app's parser exactly as the client meant them (a
+    space as "+", the form encoding). A value may be a list (a repeated key): every value is
+    kept, in order. ``None`` is a bare key.
     """
     if not query:
         return b""

@@ -77,7 +77,7 @@ def test_flask_json_query_client_and_public_url() -> None:
         "q": ["a+b", "100%", "hello world", "日本"],
         "root": "/release",
         "url": f"https://{DEFAULT_HOST}/release/items/42"
-        "?q=a%2Bb&q=100%25&q=hello%20world&q=日本",  # werkzeug shows the IRI form
+        "?q=a%2Bb&q=100%25&q=hello+world&q=日本",  # werkzeug shows the IRI form
         "client": "203.0.113.7",
     }
 

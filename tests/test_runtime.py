@@ -78,7 +78,7 @@ def test_django_wsgi_and_asgi(api: FakeRuntimeAPI, app: str, headers: dict[str, 
     assert json.loads(document["body"]) == {
         "name": "abc",
         "q": ["1", "two words"],
-        "absolute": f"https://{DEFAULT_HOST}/release/info/abc?q=1&q=two%20words",
+        "absolute": f"https://{DEFAULT_HOST}/release/info/abc?q=1&q=two+words",
         "secure": True,
         "script_name": "/release",
     }

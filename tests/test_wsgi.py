@@ -45,7 +45,7 @@ def test_environ_is_pep_3333() -> None:
         "REQUEST_METHOD": "POST",
         "SCRIPT_NAME": "/api",
         "PATH_INFO": "/caf\u00c3\u00a9",  # UTF-8 bytes as latin-1 characters
-        "QUERY_STRING": "q=a%20b",
+        "QUERY_STRING": "q=a+b",
         "SERVER_NAME": "api.example.com",
         "SERVER_PORT": "443",
         "SERVER_PROTOCOL": "HTTP/1.1",
