@@ -159,7 +159,7 @@ class Adapter:
         Raises InvalidEventError for a non-object event and UnhandledEventError for a non-HTTP
         event with no handler; the built-in runtime reports either as an invocation error.
         """
-        ctx = _as_context(context)
+        ctx: Context = context if context.__class__ is Context else _as_context(context)  # type: ignore[assignment]
         if not isinstance(event, dict):
             raise InvalidEventError(f"the event must be a JSON object, got {type(event).__name__}")
         if not is_http_event(event):
@@ -167,7 +167,9 @@ class Adapter:
             if hasattr(result, "__await__"):
                 result = self._event_loop().run_until_complete(result)
             return result
-        started = time.perf_counter()
+        # In the built-in runtime nobody may be listening at INFO: then no clock, no line.
+        logged = self.access_log and access_enabled()
+        started = time.perf_counter() if logged else 0.0
         if self.interface == "wsgi":
             response, request = self._wsgi_http(event, ctx)
         else:
@@ -181,8 +183,9 @@ class Adapter:
                 runner.run(self._startup())
             request = runner.run(self._asgi_http(event, ctx, delivered.append))
             response = delivered[0]
+        if logged:
+            self._log(ctx, request, response.status, started)
         head = request is not None and request.method == "HEAD"
-        self._log(ctx, request, response.status, started)
         return integration_response(response, head=head, text_policy=self.text_policy)
 
     def close(self) -> None:

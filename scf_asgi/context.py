@@ -63,19 +63,16 @@ class Context:
     @classmethod
     def from_platform(cls, context: Mapping[str, Any]) -> Context:
         """Build from the dict SCF's built-in Python runtime passes as ``context``."""
-        environ = os.environ
+        get = context.get
+        name, version, namespace, region = _function_facts()
         return cls(
-            request_id=str(context.get("request_id", "")),
-            memory_limit_in_mb=_int(context.get("memory_limit_in_mb")),
-            time_limit_in_ms=_int(context.get("time_limit_in_ms")),
-            function_name=str(context.get("function_name") or environ.get("SCF_FUNCTIONNAME", "")),
-            function_version=str(
-                context.get("function_version") or environ.get("SCF_FUNCTIONVERSION", "")
-            ),
-            namespace=str(context.get("namespace") or environ.get("SCF_NAMESPACE", "")),
-            region=str(
-                context.get("tencentcloud_region") or environ.get("TENCENTCLOUD_REGION", "")
-            ),
+            str(get("request_id", "")),
+            _int(get("memory_limit_in_mb")),
+            _int(get("time_limit_in_ms")),
+            str(get("function_name") or name),
+            str(get("function_version") or version),
+            str(get("namespace") or namespace),
+            str(get("tencentcloud_region") or region),
         )
 
     def __repr__(self) -> str:
@@ -85,7 +82,27 @@ class Context:
         )
 
 
+_FUNCTION_FACTS: tuple[str, str, str, str] | None = None
+
+
+def _function_facts() -> tuple[str, str, str, str]:
+    """Function name, version, namespace and region from the environment, read once: they are
+    the same for every invocation of a process."""
+    global _FUNCTION_FACTS
+    if _FUNCTION_FACTS is None:
+        environ = os.environ
+        _FUNCTION_FACTS = (
+            environ.get("SCF_FUNCTIONNAME", ""),
+            environ.get("SCF_FUNCTIONVERSION", ""),
+            environ.get("SCF_NAMESPACE", ""),
+            environ.get("TENCENTCLOUD_REGION", ""),
+        )
+    return _FUNCTION_FACTS
+
+
 def _int(value: Any) -> int:
+    if value.__class__ is int:
+        return value  # type: ignore[no-any-return]
     try:
         return int(value)
     except (TypeError, ValueError):

@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -434,6 +436,24 @@ def test_context_from_platform_dict() -> None:
     ) == ("req-1", 128, 3000, "fn", "$LATEST", "default", "ap-guangzhou")
     assert 2900 < context.remaining_time_ms() <= 3000
     assert Context().remaining_time_ms() == 0
+
+
+def test_context_from_a_sparse_platform_dict_falls_back_to_the_environment() -> None:
+    code = (
+        "from scf_asgi import Context; c = Context.from_platform({'request_id': 'r'}); "
+        "print(c.function_name, c.function_version, c.namespace, c.region, c.memory_limit_in_mb)"
+    )
+    environ = {
+        **os.environ,
+        "SCF_FUNCTIONNAME": "fn-env",
+        "SCF_FUNCTIONVERSION": "3",
+        "SCF_NAMESPACE": "ns",
+        "TENCENTCLOUD_REGION": "ap-shanghai",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["fn-env", "3", "ns", "ap-shanghai", "0"]
 
 
 def test_context_deadline_counts_from_receipt() -> None:
