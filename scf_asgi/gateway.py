@@ -355,23 +355,28 @@ def request_from_event(
         forwarding_headers(event_headers(event)) if forwarding is None else forwarding
     )
 
-    scheme = forwarded_proto.partition(",")[0].strip().lower() if forwarded_proto else ""
-    scheme = scheme or "https"
-    server_name = host
-    port_text = ""
-    colon = host.rfind(":")
-    if colon != -1 and host.rfind("]") < colon:  # "[::1]:8080" has a port, "[::1]" has not
-        server_name, port_text = host[:colon], host[colon + 1 :]
-    if forwarded_port:
-        port_text = forwarded_port.partition(",")[0].strip()
-    port = int(port_text) if port_text.isdigit() else (443 if scheme == "https" else 80)
-    server = (server_name or "localhost", port)
-
     request_context: dict[str, Any] = event.get("requestContext")  # type: ignore[assignment]
     if request_context.__class__ is not dict:
         request_context = request_context if isinstance(request_context, dict) else {}
     source_ip = request_context.get("sourceIp")
     client = (source_ip, 0) if source_ip and source_ip.__class__ is str else None
+
+    stage: Any = request_context.get("stage")
+    service_id: Any = request_context.get("serviceId")
+    key: tuple[str, str, str, str, str, str] = (
+        host,
+        forwarded_proto,
+        forwarded_port,
+        stage if stage.__class__ is str else "",
+        service_id if service_id.__class__ is str else "",
+        stage_prefix,
+    )
+    origin = _ORIGINS.get(key)
+    if origin is None:
+        origin = _origin(*key)
+        if len(_ORIGINS) < 256:
+            _ORIGINS[key] = origin
+    scheme, server, stage_root = origin
 
     path: str = event.get("path")  # type: ignore[assignment]
     if path.__class__ is not str or not path.startswith("/"):
@@ -384,17 +389,8 @@ def request_from_event(
         elif path.startswith(base_path) and path[len(base_path)] == "/":
             path = path[len(base_path) :]
             root_path = base_path
-    if stage_prefix != "off":
-        stage = request_context.get("stage")
-        if (
-            stage
-            and stage.__class__ is str
-            and (
-                stage_prefix == "on"
-                or _is_default_domain(server_name, request_context.get("serviceId"))
-            )
-        ):
-            root_path = "/" + stage + root_path
+    if stage_root:
+        root_path = stage_root + root_path
 
     text = event.get("body")
     if isinstance(text, str) and event.get("isBase64Encoded") is False:
@@ -413,26 +409,43 @@ def request_from_event(
     )
 
 
-# Hosts (with the service id) already judged by _is_default_domain: every event of a function
-# comes through the same few domains. Bounded, since Host comes from the client.
-_DEFAULT_DOMAIN_CACHE: dict[tuple[str, object], bool] = {}
+# Where requests come from (Host, forwarding headers, stage, service) -> (scheme, server, stage
+# prefix of root_path): a function's events come through the same few, so each is worked out
+# once. Bounded, since Host comes from the client.
+_ORIGINS: dict[tuple[str, str, str, str, str, str], tuple[str, tuple[str, int], str]] = {}
 
 
-def _is_default_domain(host: str, service_id: object) -> bool:
-    key = (host, service_id if service_id.__class__ is str else None)
-    known = _DEFAULT_DOMAIN_CACHE.get(key)
-    if known is not None:
-        return known
+def _origin(
+    host: str,
+    forwarded_proto: str,
+    forwarded_port: str,
+    stage: str,
+    service_id: str,
+    stage_prefix: str,
+) -> tuple[str, tuple[str, int], str]:
+    scheme = forwarded_proto.partition(",")[0].strip().lower() or "https"
+    server_name = host
+    port_text = ""
+    colon = host.rfind(":")
+    if colon != -1 and host.rfind("]") < colon:  # "[::1]:8080" has a port, "[::1]" has not
+        server_name, port_text = host[:colon], host[colon + 1 :]
+    if forwarded_port:
+        port_text = forwarded_port.partition(",")[0].strip()
+    port = int(port_text) if port_text.isdigit() else (443 if scheme == "https" else 80)
+    stage_root = ""
+    if stage and (
+        stage_prefix == "on"
+        or (stage_prefix == "auto" and _is_default_domain(server_name, service_id))
+    ):
+        stage_root = "/" + stage
+    return scheme, (server_name or "localhost", port), stage_root
+
+
+def _is_default_domain(host: str, service_id: str) -> bool:
     lower = host.lower()
-    if isinstance(service_id, str) and service_id and lower.startswith(service_id.lower() + "-"):
-        answer = True
-    else:
-        answer = lower.startswith("service-") and any(
-            label in lower for label in DEFAULT_GATEWAY_DOMAINS
-        )
-    if len(_DEFAULT_DOMAIN_CACHE) < 64:
-        _DEFAULT_DOMAIN_CACHE[key] = answer
-    return answer
+    if service_id and lower.startswith(service_id.lower() + "-"):
+        return True
+    return lower.startswith("service-") and any(label in lower for label in DEFAULT_GATEWAY_DOMAINS)
 
 
 def _decode_body(event: Mapping[str, Any]) -> bytes:

@@ -415,3 +415,14 @@ def test_encoded_response_is_compact_unescaped_json() -> None:
     }
     encoded = encode_integration_response(response, text_policy=TEXT)
     assert encoded == json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_stage_and_service_id_of_other_types_are_ignored() -> None:
+    event = gateway_event(host=DEFAULT_HOST)
+    event["requestContext"]["stage"] = ["release"]
+    assert request_from_event(event).root_path == ""
+    event = gateway_event(host="service-k0fbs6ox-1259160091.example.com")
+    event["requestContext"]["serviceId"] = {"id": "service-k0fbs6ox"}
+    assert request_from_event(event).root_path == ""  # neither the service id nor a known domain
+    event["requestContext"]["serviceId"] = "service-k0fbs6ox"
+    assert request_from_event(event).root_path == "/release"
