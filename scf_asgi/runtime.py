@@ -125,11 +125,13 @@ class RuntimeClient:
                     f"GET /runtime/invocation/next kept answering {status} for {self.retry_for}s"
                 )
         request_id = headers.get("request_id") or ""
+        memory = headers.get("memory_limit_in_mb", "")
+        time_limit = headers.get("time_limit_in_ms", "")
         name, version, namespace, region = self._function
         context = Context(
             request_id,
-            _int_header(headers.get("memory_limit_in_mb")),
-            _int_header(headers.get("time_limit_in_ms")),
+            int(memory) if memory.isdigit() else 0,
+            int(time_limit) if time_limit.isdigit() else 0,
             name,
             version,
             namespace,
@@ -271,12 +273,6 @@ class HTTPConnection:
     def is_open(self) -> bool:
         return self._open
 
-    def _recv(self) -> bytes:
-        chunk = self._sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("the runtime API closed the connection")
-        return chunk
-
     def _read_until(self, delimiter: bytes) -> bytes:
         """The bytes up to `delimiter` (consumed, not returned)."""
         buffer = self._buffer
@@ -287,7 +283,10 @@ class HTTPConnection:
                 return buffer[:end]
             if len(buffer) > 65536:
                 raise ConnectionError("the runtime API sent an over-long response head or line")
-            buffer += self._recv()
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the runtime API closed the connection")
+            buffer += chunk
             self._buffer = buffer
 
     def _read_exactly(self, length: int) -> bytes:
@@ -480,12 +479,13 @@ def _invocations(client: RuntimeClient) -> Iterator[tuple[bytes, Context, Invoca
 
 
 class _ExactlyOneAnswer:
-    """Around a handler: whatever it did, the event ends with exactly one answer."""
+    """Around a handler: whatever it did, the event ends with exactly one answer. One is made
+    per loop and pointed at each invocation in turn."""
 
     __slots__ = ("invocation",)
 
-    def __init__(self, invocation: Invocation) -> None:
-        self.invocation = invocation
+    def __init__(self) -> None:
+        self.invocation: Invocation | None = None
 
     def __enter__(self) -> None:
         return None
@@ -494,6 +494,7 @@ class _ExactlyOneAnswer:
         self, kind: type[BaseException] | None, error: BaseException | None, tb: object
     ) -> bool:
         invocation = self.invocation
+        assert invocation is not None
         if isinstance(error, RuntimeAPIError):
             return False  # the runtime API is gone: nothing more can be posted
         if error is not None and not isinstance(error, Exception):
@@ -521,20 +522,20 @@ class _ExactlyOneAnswer:
 
 def run_loop(client: RuntimeClient, handle: Handler) -> None:
     """Post ready, then answer events with `handle` until a shutdown signal."""
+    guard = _ExactlyOneAnswer()
     for raw, context, invocation in _invocations(client):
-        with _ExactlyOneAnswer(invocation):
+        guard.invocation = invocation
+        with guard:
             handle(raw, context, invocation)
 
 
 async def run_loop_async(client: RuntimeClient, handle: AsyncHandler) -> None:
     """`run_loop` for ASGI apps: runs inside the process's one event loop, no task per event."""
+    guard = _ExactlyOneAnswer()
     for raw, context, invocation in _invocations(client):
-        with _ExactlyOneAnswer(invocation):
+        guard.invocation = invocation
+        with guard:
             await handle(raw, context, invocation)
-
-
-def _int_header(value: str | None) -> int:
-    return int(value) if value and value.isdigit() else 0
 
 
 def excerpt(body: bytes, limit: int = 300) -> str:
