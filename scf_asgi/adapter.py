@@ -439,7 +439,7 @@ class Adapter:
             access(f"{context.request_id} event ok {elapsed:.1f}ms")
 
     def _log(self, context: Context, request: Request | None, status: int, started: float) -> None:
-        if self.access_log and access_enabled():
+        if self.access_log:  # access() itself checks that INFO is on
             elapsed = (time.perf_counter() - started) * 1000
             if request is None:
                 access(f"{context.request_id} - - {status} {elapsed:.1f}ms")

@@ -291,7 +291,7 @@ class TaskRunner:
     without the expected internals (another implementation) always takes the usual way.
     """
 
-    __slots__ = ("loop", "_steppable")
+    __slots__ = ("loop", "_steppable", "_selector_map")
 
     _INTERNALS = (
         "_ready",
@@ -308,6 +308,9 @@ class TaskRunner:
             and all(hasattr(loop, name) for name in self._INTERNALS)
             and isinstance(loop._ready, deque)  # type: ignore[attr-defined]
         )
+        # A live view of the file descriptors the loop watches (its own wake-up pipe at least).
+        selector: Any = getattr(loop, "_selector", None)
+        self._selector_map: Any = selector.get_map() if self._steppable else {}
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         loop: Any = self.loop
@@ -329,12 +332,8 @@ class TaskRunner:
         finally:
             _set_running_loop(None)
             sys.set_asyncgen_hooks(*hooks)
-        if (
-            task.done()
-            and not ready
-            and not loop._scheduled
-            and len(loop._selector.get_map()) <= 1  # only the loop's own wake-up pipe
-        ):
+        # Done, and nothing else to do: no callbacks, no timers, no sockets but the wake-up pipe.
+        if task.done() and not ready and not loop._scheduled and len(self._selector_map) <= 1:
             return task.result()  # type: ignore[no-any-return]
         # Waiting, or the loop has other work (callbacks, timers, sockets): the usual turn, as
         # run_until_complete would always give.

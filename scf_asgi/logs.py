@@ -51,11 +51,12 @@ def access_enabled() -> bool:
 
 def access(line: str) -> None:
     """Log one access line at INFO."""
-    logger = get_logger()
+    logger = _logger or get_logger()
     if not logger.isEnabledFor(20):  # logging.INFO
         return
     handler = _own_handler
-    if handler is not None and logger.handlers == [handler] and not logger.filters:
+    handlers = logger.handlers
+    if handler is not None and len(handlers) == 1 and handlers[0] is handler and not logger.filters:
         # Our own handler is the only output: write the line in its format directly. Going
         # through logging (record, lock, formatter, flush) measured 25-40 us per invocation.
         stream = handler.stream
