@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from asyncio.events import _set_running_loop
+from _thread import get_ident
+from asyncio.events import _get_running_loop, _set_running_loop
 from collections import deque
 
 from .errors import AppError
@@ -81,7 +82,8 @@ _CONTENT_LENGTH = b"content-length"
 
 def _header_name(name: str) -> bytes:
     lower = str(name).lower()
-    encoded = b"" if lower in DROPPED_HEADERS else lower.encode("utf-8")
+    # Field names are ASCII tokens (RFC 9110, 5.1); anything else cannot come from a client.
+    encoded = b"" if lower in DROPPED_HEADERS or not lower.isascii() else lower.encode("ascii")
     if len(_HEADER_NAMES) < _MAX_CACHED_NAMES:
         _HEADER_NAMES[name] = encoded
         if encoded and name == lower:
@@ -107,10 +109,9 @@ def _read_headers(
         if not values:
             continue
         pairs.extend([(encoded, item.encode("utf-8")) for item in values])
-        lower = encoded.decode("utf-8")
-        if lower in FORWARDING_HEADERS:
-            at = FORWARDING_HEADERS.index(lower)
-            forwarding[at] = forwarding[at] or values[0]
+        lower = encoded.decode("ascii")
+        if lower in FORWARDING_HEADERS:  # as in gateway.forwarding_headers: the last name wins
+            forwarding[FORWARDING_HEADERS.index(lower)] = values[0]
     return pairs, (forwarding[0], forwarding[1], forwarding[2])
 
 
@@ -285,10 +286,11 @@ class TaskRunner:
     For SCF's built-in runtime, which calls the handler once per event, entering the loop costs
     about as much as a small app's whole request: run_forever's setup, then a selector poll per
     iteration, twice. So `run` takes the Task's first steps itself, from the loop's ready queue,
-    with the loop set as the running one: the app still runs in a real Task (`current_task()`,
-    sniffio and anyio, contextvars all behave). Only when the Task waits for something (I/O, a
-    timer, a thread), or other work is pending on the loop, is the loop run as usual. A loop
-    without the expected internals (another implementation) always takes the usual way.
+    with the loop marked as running in this thread, as run_forever marks it: the app runs in a
+    real Task (`current_task()`, sniffio and anyio, contextvars, `is_running()` all behave). As
+    soon as anything needs the loop proper (a timer, a socket, a wake-up from a thread, or more
+    than a few steps), the loop runs as usual. A loop without the expected internals (another
+    implementation) always takes the usual way.
     """
 
     __slots__ = ("loop", "_steppable", "_selector_map")
@@ -297,9 +299,12 @@ class TaskRunner:
         "_ready",
         "_scheduled",
         "_selector",
+        "_thread_id",
         "_asyncgen_firstiter_hook",
         "_asyncgen_finalizer_hook",
     )
+    # Steps taken here at most; an app that keeps yielding (a polling loop) gets the real loop.
+    _MAX_STEPS = 32
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -314,29 +319,49 @@ class TaskRunner:
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         loop: Any = self.loop
-        if not self._steppable or loop.get_debug() or loop.is_running():
+        if (
+            not self._steppable
+            or loop.get_debug()
+            or loop.is_running()
+            or _get_running_loop() is not None
+        ):
+            # Including the error cases: run_until_complete says what is wrong.
             return loop.run_until_complete(coroutine)  # type: ignore[no-any-return]
         ready: deque[asyncio.Handle] = loop._ready
+        scheduled = loop._scheduled
+        selector_map = self._selector_map
         task = loop.create_task(coroutine)
         hooks = sys.get_asyncgen_hooks()
-        # As run_forever does: async generators the app starts are the loop's to finalise.
+        # As run_forever does: this thread runs the loop, and async generators the app starts
+        # are the loop's to finalise.
+        loop._thread_id = get_ident()
         sys.set_asyncgen_hooks(
             firstiter=loop._asyncgen_firstiter_hook, finalizer=loop._asyncgen_finalizer_hook
         )
         _set_running_loop(loop)
         try:
-            while ready and not task.done():
+            steps = self._MAX_STEPS
+            while ready and steps and not scheduled and len(selector_map) <= 1:
+                steps -= 1
                 handle = ready.popleft()
                 if not handle._cancelled:
                     handle._run()
+                if task.done():
+                    break
+        except BaseException:
+            # KeyboardInterrupt and SystemExit come out of the task's step; as run_until_complete
+            # does, the task's copy counts as seen (no "exception was never retrieved" later).
+            if task.done() and not task.cancelled():
+                task.exception()
+            raise
         finally:
             _set_running_loop(None)
             sys.set_asyncgen_hooks(*hooks)
+            loop._thread_id = None
         # Done, and nothing else to do: no callbacks, no timers, no sockets but the wake-up pipe.
-        if task.done() and not ready and not loop._scheduled and len(self._selector_map) <= 1:
+        if task.done() and not ready and not scheduled and len(selector_map) <= 1:
             return task.result()  # type: ignore[no-any-return]
-        # Waiting, or the loop has other work (callbacks, timers, sockets): the usual turn, as
-        # run_until_complete would always give.
+        # Waiting, or the loop has other work: the usual turn, as run_until_complete always gives.
         return loop.run_until_complete(task)  # type: ignore[no-any-return]
 
 

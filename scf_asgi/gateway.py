@@ -318,11 +318,12 @@ def header_values(value: object) -> list[str]:
 
 
 def forwarding_headers(headers: Mapping[str, Any]) -> tuple[str, str, str]:
-    """The first values of Host, X-Forwarded-Proto and X-Forwarded-Port, whatever their case."""
+    """The values of Host, X-Forwarded-Proto and X-Forwarded-Port, whatever the case of their
+    names: of a name given twice (in different case) the last, of a list value its first item."""
     found = ["", "", ""]
     for name, value in headers.items():
         lower = str(name).lower()
-        if lower in FORWARDING_HEADERS and not found[FORWARDING_HEADERS.index(lower)]:
+        if lower in FORWARDING_HEADERS:
             values = [value] if value.__class__ is str else header_values(value)
             if values:
                 found[FORWARDING_HEADERS.index(lower)] = values[0]
@@ -430,7 +431,7 @@ def _origin(
     if colon != -1 and host.rfind("]") < colon:  # "[::1]:8080" has a port, "[::1]" has not
         server_name, port_text = host[:colon], host[colon + 1 :]
     if forwarded_port:
-        port_text = forwarded_port.partition(",")[0].strip()
+        port_text = forwarded_port.partition(",")[0].strip() or port_text
     port = int(port_text) if port_text.isdigit() else (443 if scheme == "https" else 80)
     stage_root = ""
     if stage and (

@@ -60,7 +60,10 @@ def access(line: str) -> None:
         # Our own handler is the only output: write the line in its format directly. Going
         # through logging (record, lock, formatter, flush) measured 25-40 us per invocation.
         stream = handler.stream
-        stream.write("[INFO] " + line + "\n")
-        stream.flush()
+        try:
+            stream.write("[INFO] " + line + "\n")
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a broken or closed stdout must not cost the invocation its answer
     else:
         logger.info("%s", line)

@@ -346,9 +346,8 @@ def parse_response_head(head: bytes) -> tuple[int, dict[str, str], bool]:
         raise ConnectionError(f"not an HTTP/1.x response from the runtime API: {status_line!r}")
     headers: dict[str, str] = {}
     for line in lines[1:]:
-        # No white space may come between a field name and its colon (RFC 9112, 5.1).
         name, _, value = line.partition(":")
-        headers[name.lower()] = value.strip()
+        headers[name.strip().lower()] = value.strip()
     connection = headers.get("connection")
     if connection is None:
         keep_alive = version != "HTTP/1.0"

@@ -12,10 +12,12 @@ import sys
 from .errors import AppError
 from .gateway import (
     DROPPED_HEADERS,
+    FORWARDING_HEADERS,
     METHODS_WITH_BODY,
     Request,
     Response,
     event_headers,
+    forwarding_headers,
     header_values,
     request_from_event,
 )
@@ -38,13 +40,16 @@ __all__ = ["environ_from_event", "run_wsgi"]
 _ENVIRON_KEYS: dict[str, str] = {}
 _PLAIN_NAMES: set[str] = set()
 _MAX_CACHED_NAMES = 512
+_HOST, _PROTO, _PORT = FORWARDING_HEADERS
 
 
 def _environ_key(name: str) -> str:
     lower = str(name).lower()
-    if lower in DROPPED_HEADERS or "_" in lower:
+    if lower in DROPPED_HEADERS or "_" in lower or not lower.isascii():
         # `X_Forwarded_For` would land on the same HTTP_X_FORWARDED_FOR key as the real header
-        # and could spoof it; WSGI servers drop such names, and so do we.
+        # and could spoof it; WSGI servers drop such names, and so do we. Field names are ASCII
+        # tokens (RFC 9110, 5.1): a non-ASCII one cannot come from a client, and could spoof
+        # too ("ho\u017ft".upper() is "HOST").
         key = ""
     elif lower == "content-type":
         key = "CONTENT_TYPE"  # PEP 3333 keeps it (and CONTENT_LENGTH) out of HTTP_*
@@ -123,18 +128,13 @@ def environ_from_event(
     if _PLAIN_NAMES.issuperset(headers) and _all_ascii_text(headers.values()):
         # The usual event (names met before, ASCII text values): copied at C speed.
         environ.update(zip(map(_ENVIRON_KEYS.__getitem__, headers), headers.values()))
+        get = headers.get
+        forwarding = (get(_HOST, ""), get(_PROTO, ""), get(_PORT, ""))
     else:
         _copy_headers(environ, headers)
-    get = environ.get
+        forwarding = forwarding_headers(headers)
     request = request_from_event(
-        event,
-        base_path=base_path,
-        stage_prefix=stage_prefix,
-        forwarding=(
-            get("HTTP_HOST", ""),
-            get("HTTP_X_FORWARDED_PROTO", ""),
-            get("HTTP_X_FORWARDED_PORT", ""),
-        ),
+        event, base_path=base_path, stage_prefix=stage_prefix, forwarding=forwarding
     )
     body = request.body
     if body or request.method in METHODS_WITH_BODY:

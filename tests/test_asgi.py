@@ -514,3 +514,64 @@ def test_task_runner_works_for_anyio_and_sniffio(loop: asyncio.AbstractEventLoop
         return library, in_thread
 
     assert TaskRunner(loop).run(handler()) == ("asyncio", "thread")
+
+
+def test_task_runner_gives_a_polling_app_its_timers(loop: asyncio.AbstractEventLoop) -> None:
+    async def poll_forever() -> None:
+        while True:
+            await asyncio.sleep(0)
+
+    async def handler() -> str:
+        try:
+            await asyncio.wait_for(poll_forever(), 0.05)
+        except asyncio.TimeoutError:
+            return "timed out"
+        return "never"
+
+    assert TaskRunner(loop).run(handler()) == "timed out"
+
+
+def test_task_runner_marks_the_loop_running_only_while_it_steps(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    async def handler() -> bool:
+        return asyncio.get_running_loop().is_running()
+
+    assert TaskRunner(loop).run(handler()) is True
+    assert loop.is_running() is False
+
+
+def test_task_runner_inside_a_running_loop_refuses_as_asyncio_does(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    runner = TaskRunner(loop)
+
+    async def handler() -> str:
+        return "ran"
+
+    async def caller() -> str:
+        inner = handler()
+        with pytest.raises(RuntimeError, match="another loop is running"):
+            runner.run(inner)
+        inner.close()
+        await asyncio.sleep(0)  # the caller's own loop still works
+        return "caller done"
+
+    assert asyncio.run(caller()) == "caller done"
+
+
+def test_task_runner_lets_keyboard_interrupt_through_and_leaves_nothing_unretrieved(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    import gc
+
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+
+    async def handler() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        TaskRunner(loop).run(handler())
+    gc.collect()
+    assert reported == []

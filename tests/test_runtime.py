@@ -469,6 +469,26 @@ def test_access_log_can_be_turned_off(api: FakeRuntimeAPI) -> None:
     assert answer.request_id not in runtime.output
 
 
+def test_a_broken_stdout_does_not_cost_an_answer(api: FakeRuntimeAPI) -> None:
+    # stdout is a pipe nobody reads any more: every access line fails with BrokenPipeError.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scf_asgi", "run", "flask_app:app"],
+        env=runtime_env(api),
+        cwd=str(ROOT / "tests" / "apps"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    process.stdout.close()
+    try:
+        assert api.ready.wait(30)
+        answers = [api.invoke(gateway_event(path=f"/items/{n}")) for n in (1, 2)]
+    finally:
+        process.terminate()
+        process.wait(20)
+    assert [(a.kind, a.json()["statusCode"]) for a in answers] == [("response", 200)] * 2
+
+
 # -- start-up failures ---------------------------------------------------------------------------
 
 

@@ -93,7 +93,7 @@ def serve() -> Iterator[type[ScriptedServer]]:
             (200, {"connection": "Keep-Alive", "content-length": "0"}, True),
         ),
         (b"HTTP/1.1 500", (500, {}, True)),
-        (b"HTTP/1.1 200 OK\r\nX-Spaced:  v  ", (200, {"x-spaced": "v"}, True)),
+        (b"HTTP/1.1 200 OK\r\nX-Spaced :  v  ", (200, {"x-spaced": "v"}, True)),
     ],
 )
 def test_parse_response_head(head: bytes, expected: tuple[int, dict[str, str], bool]) -> None:

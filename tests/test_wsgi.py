@@ -236,3 +236,40 @@ def test_contract_violations_are_app_errors(app_body: str, message: str) -> None
 
     with pytest.raises(AppError, match=message):
         run_wsgi(app, environ_for())
+
+
+@pytest.mark.parametrize(
+    ("headers", "server", "scheme"),
+    [
+        ({"host": ["a.com:8080", "b.com"]}, ("a.com", 8080), "https"),  # a list: its first
+        ({"Host": "a.com", "host": "b.com"}, ("b.com", 443), "https"),  # two names: the last
+        ({"host": "a.com:8080", "x-forwarded-port": " "}, ("a.com", 8080), "https"),
+        ({"HOST": ["", "c.com"]}, ("localhost", 443), "https"),
+        ({"host": "bücher.de", "X-Forwarded-Proto": ["http", "https"]}, ("bücher.de", 80), "http"),
+    ],
+)
+def test_server_and_scheme_are_read_alike_by_asgi_and_wsgi(
+    headers: dict[str, Any], server: tuple[str, int], scheme: str
+) -> None:
+    from scf_asgi.asgi import scope_from_event
+
+    event = gateway_event(host=None, headers=headers)
+    for _ in range(2):  # names met before or not
+        environ, wsgi_request = environ_from_event(event, {})
+        scope, asgi_request = scope_from_event(event, {}, {})
+        assert (scope["server"], scope["scheme"]) == (server, scheme)
+        assert wsgi_request.server == asgi_request.server == server
+        assert (environ["SERVER_PORT"], environ["wsgi.url_scheme"]) == (str(server[1]), scheme)
+
+
+def test_non_ascii_header_names_are_dropped_by_asgi_and_wsgi() -> None:
+    from scf_asgi.asgi import scope_from_event
+
+    # "\u017f" (long s) upper-cases to "S": "ho\u017ft" would otherwise become HTTP_HOST.
+    event = gateway_event(host="a.com", headers={"ho\u017ft": "evil.com", "x-\u00e9": "v"})
+    for _ in range(2):
+        environ, _ = environ_from_event(event, {})
+        scope, _ = scope_from_event(event, {}, {})
+        assert (environ["HTTP_HOST"], environ["SERVER_NAME"]) == ("a.com", "a.com")
+        assert [name for name, _ in scope["headers"]] == [b"accept", b"user-agent", b"host"]
+        assert not any(not key.isascii() for key in environ)
