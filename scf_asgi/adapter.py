@@ -48,6 +48,7 @@ _CHOICES = {
     "root_path_in_path": ("auto", "on", "off"),
 }
 _TEXT_PLAIN = "text/plain; charset=utf-8"
+_NO_EXTRA: dict[str, Any] = {}  # the raw event and Context are put in scope/environ directly
 
 
 class Adapter:
@@ -278,13 +279,12 @@ class Adapter:
     ) -> tuple[Response, Request | None]:
         try:
             environ, request = environ_from_event(
-                event,
-                {"scf.event": event, "scf.context": context},
-                base_path=self.base_path,
-                stage_prefix=self.stage_prefix,
+                event, _NO_EXTRA, base_path=self.base_path, stage_prefix=self.stage_prefix
             )
         except (InvalidEventError, AttributeError, TypeError, ValueError) as exc:
             return _bad_request(exc), None
+        environ["scf.event"] = event
+        environ["scf.context"] = context
         try:
             return run_wsgi(self.app, environ), request
         except KeyboardInterrupt:
@@ -307,7 +307,7 @@ class Adapter:
             scope, request = scope_from_event(
                 event,
                 self._lifespan.state,
-                {"scf.event": event, "scf.context": context},
+                _NO_EXTRA,
                 base_path=self.base_path,
                 stage_prefix=self.stage_prefix,
                 full_path=self._full_path,
@@ -315,6 +315,8 @@ class Adapter:
         except (InvalidEventError, AttributeError, TypeError, ValueError) as exc:
             deliver(_bad_request(exc))
             return None
+        scope["scf.event"] = event
+        scope["scf.context"] = context
         if request_box is not None:
             request_box[0] = request
         # With app_errors="response" the answer goes out from inside the app's last send();

@@ -149,7 +149,8 @@ def environ_from_event(
     environ["wsgi.url_scheme"] = request.scheme
     environ["wsgi.input"] = io.BytesIO(body)
     environ["wsgi.errors"] = sys.stderr
-    environ.update(extra)
+    if extra:
+        environ.update(extra)
     return environ, request
 
 
