@@ -16,9 +16,9 @@ from collections import deque
 
 from .errors import AppError
 from .gateway import (
-    DROPPED_HEADERS,
     FORWARDING_HEADERS,
     METHODS_WITH_BODY,
+    HeaderNames,
     Request,
     Response,
     event_headers,
@@ -70,25 +70,10 @@ def as_asgi3(app: Any) -> ASGIApp:
     return guarantee_single_callable(app)  # type: ignore[no-untyped-call,no-any-return]
 
 
-# Header name as sent -> lower-case bytes (b"": dropped), and the names that are "plain":
-# lower-case as the gateway sends them and kept. Filled as names are met, up to a bound, since
-# header names come from clients.
-_HEADER_NAMES: dict[str, bytes] = {}
-_PLAIN_NAMES: set[str] = set()
-_MAX_CACHED_NAMES = 512
+# Header name as sent -> lower-case bytes (b"": dropped).
+_NAMES = HeaderNames(lambda lower: lower.encode("ascii"), b"")
 _HOST, _PROTO, _PORT = FORWARDING_HEADERS
 _CONTENT_LENGTH = b"content-length"
-
-
-def _header_name(name: str) -> bytes:
-    lower = str(name).lower()
-    # Field names are ASCII tokens (RFC 9110, 5.1); anything else cannot come from a client.
-    encoded = b"" if lower in DROPPED_HEADERS or not lower.isascii() else lower.encode("ascii")
-    if len(_HEADER_NAMES) < _MAX_CACHED_NAMES:
-        _HEADER_NAMES[name] = encoded
-        if encoded and name == lower:
-            _PLAIN_NAMES.add(name)
-    return encoded
 
 
 def _read_headers(
@@ -98,11 +83,9 @@ def _read_headers(
     X-Forwarded-Proto and X-Forwarded-Port."""
     pairs: list[tuple[bytes, bytes]] = []
     forwarding = ["", "", ""]
-    names = _HEADER_NAMES
+    form = _NAMES.form
     for name, value in headers.items():
-        encoded = names.get(name)
-        if encoded is None:
-            encoded = _header_name(name)
+        encoded: bytes = form(name)
         if not encoded:
             continue
         values = [value] if value.__class__ is str else header_values(value)
@@ -140,12 +123,12 @@ def scope_from_event(
     if raw_headers.__class__ is not dict:
         raw_headers = event_headers(event)  # a mapping of another type, or an error
     headers: list[tuple[bytes, bytes]] | None = None
-    if _PLAIN_NAMES.issuperset(raw_headers):
+    if _NAMES.plain.issuperset(raw_headers):
         try:
             # The usual event (names met before, text values): read at C speed.
             headers = list(
                 zip(
-                    map(_HEADER_NAMES.__getitem__, raw_headers),
+                    map(_NAMES.forms.__getitem__, raw_headers),
                     map(str.encode, raw_headers.values()),  # UTF-8
                 )
             )

@@ -27,6 +27,7 @@ __all__ = [
     "DROPPED_HEADERS",
     "FORWARDING_HEADERS",
     "METHODS_WITH_BODY",
+    "HeaderNames",
     "Request",
     "Response",
     "TextPolicy",
@@ -295,6 +296,43 @@ METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 # not the decoded body the app gets, so Content-Length is re-derived.
 FORWARDING_HEADERS = ("host", "x-forwarded-proto", "x-forwarded-port")
 DROPPED_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
+
+class HeaderNames:
+    """Header names as sent -> an interface's form of them, str or bytes (its ``dropped`` value
+    for a header it does not pass on), each worked out once.
+
+    `plain` holds the names that are lower-case, as the gateway sends them, and kept: an event
+    whose names are all plain can be read at C speed. Bounded, since names come from clients;
+    past the bound, names are worked out each time.
+    """
+
+    __slots__ = ("forms", "plain", "_convert", "_dropped")
+
+    LIMIT = 512
+
+    def __init__(self, convert: Callable[[str], Any], dropped: str | bytes) -> None:
+        self.forms: dict[str, Any] = {}
+        self.plain: set[str] = set()
+        self._convert = convert  # lower-case name -> form
+        self._dropped = dropped
+
+    def form(self, name: str) -> Any:
+        form = self.forms.get(name)
+        if form is not None:
+            return form
+        lower = str(name).lower()
+        if lower in DROPPED_HEADERS or not lower.isascii():
+            # Field names are ASCII tokens (RFC 9110, 5.1): others cannot come from a client,
+            # and could pass for real ones ("ho\u017ft".upper() is "HOST").
+            form = self._dropped
+        else:
+            form = self._convert(lower)
+        if len(self.forms) < self.LIMIT:
+            self.forms[name] = form
+            if form and name == lower:
+                self.plain.add(name)
+        return form
 
 
 def event_headers(event: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,9 @@ import sys
 
 from .errors import AppError
 from .gateway import (
-    DROPPED_HEADERS,
     FORWARDING_HEADERS,
     METHODS_WITH_BODY,
+    HeaderNames,
     Request,
     Response,
     event_headers,
@@ -34,41 +34,28 @@ if TYPE_CHECKING:
 
 __all__ = ["environ_from_event", "run_wsgi"]
 
-# Header name as sent -> environ key ("": dropped), and the names that are "plain": lower-case
-# as the gateway sends them, kept, and free of "_", so that no two of them share a key. Filled
-# as names are met, up to a bound, since header names come from clients.
-_ENVIRON_KEYS: dict[str, str] = {}
-_PLAIN_NAMES: set[str] = set()
-_MAX_CACHED_NAMES = 512
-_HOST, _PROTO, _PORT = FORWARDING_HEADERS
 
-
-def _environ_key(name: str) -> str:
-    lower = str(name).lower()
-    if lower in DROPPED_HEADERS or "_" in lower or not lower.isascii():
+def _environ_key(lower: str) -> str:
+    if "_" in lower:
         # `X_Forwarded_For` would land on the same HTTP_X_FORWARDED_FOR key as the real header
-        # and could spoof it; WSGI servers drop such names, and so do we. Field names are ASCII
-        # tokens (RFC 9110, 5.1): a non-ASCII one cannot come from a client, and could spoof
-        # too ("ho\u017ft".upper() is "HOST").
-        key = ""
-    elif lower == "content-type":
-        key = "CONTENT_TYPE"  # PEP 3333 keeps it (and CONTENT_LENGTH) out of HTTP_*
-    else:
-        key = "HTTP_" + lower.upper().replace("-", "_")
-    if len(_ENVIRON_KEYS) < _MAX_CACHED_NAMES:
-        _ENVIRON_KEYS[name] = key
-        if key and name == lower:
-            _PLAIN_NAMES.add(name)
-    return key
+        # and could spoof it; WSGI servers drop such names, and so do we. Without "_", no two
+        # plain names share a key.
+        return ""
+    if lower == "content-type":
+        return "CONTENT_TYPE"  # PEP 3333 keeps it (and CONTENT_LENGTH) out of HTTP_*
+    return "HTTP_" + lower.upper().replace("-", "_")
+
+
+# Header name as sent -> environ key ("": dropped).
+_KEYS = HeaderNames(_environ_key, "")
+_HOST, _PROTO, _PORT = FORWARDING_HEADERS
 
 
 def _copy_headers(environ: dict[str, Any], headers: dict[str, Any]) -> None:
     """Header by header: any name, list and null values, non-ASCII text, repeated names."""
-    keys = _ENVIRON_KEYS
+    form = _KEYS.form
     for name, value in headers.items():
-        key = keys.get(name)
-        if key is None:
-            key = _environ_key(name)
+        key: str = form(name)
         if not key:
             continue
         if value.__class__ is str:
@@ -125,9 +112,9 @@ def environ_from_event(
     headers = event.get("headers") or {}
     if headers.__class__ is not dict:
         headers = event_headers(event)  # a mapping of another type, or an error
-    if _PLAIN_NAMES.issuperset(headers) and _all_ascii_text(headers.values()):
+    if _KEYS.plain.issuperset(headers) and _all_ascii_text(headers.values()):
         # The usual event (names met before, ASCII text values): copied at C speed.
-        environ.update(zip(map(_ENVIRON_KEYS.__getitem__, headers), headers.values()))
+        environ.update(zip(map(_KEYS.forms.__getitem__, headers), headers.values()))
         get = headers.get
         forwarding = (get(_HOST, ""), get(_PROTO, ""), get(_PORT, ""))
     else:

@@ -14,6 +14,7 @@ import pytest
 
 from scf_asgi.errors import InvalidEventError
 from scf_asgi.gateway import (
+    HeaderNames,
     Request,
     Response,
     TextPolicy,
@@ -426,3 +427,14 @@ def test_stage_and_service_id_of_other_types_are_ignored() -> None:
     assert request_from_event(event).root_path == ""  # neither the service id nor a known domain
     event["requestContext"]["serviceId"] = "service-k0fbs6ox"
     assert request_from_event(event).root_path == "/release"
+
+
+def test_header_names_are_remembered_up_to_a_bound() -> None:
+    class TwoNames(HeaderNames):
+        LIMIT = 2
+
+    names = TwoNames(str.upper, "")
+    forms = [names.form(name) for name in ("accept", "X-Tag", "content-length", "later")]
+    assert forms == ["ACCEPT", "X-TAG", "", "LATER"]
+    assert (names.forms, names.plain) == ({"accept": "ACCEPT", "X-Tag": "X-TAG"}, {"accept"})
+    assert names.form("later") == "LATER"  # past the bound: worked out again, still right
