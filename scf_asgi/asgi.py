@@ -22,6 +22,7 @@ from .gateway import (
     Request,
     Response,
     event_headers,
+    forwarding_headers,
     header_values,
     quote_path,
     request_from_event,
@@ -76,26 +77,16 @@ _HOST, _PROTO, _PORT = FORWARDING_HEADERS
 _CONTENT_LENGTH = b"content-length"
 
 
-def _read_headers(
-    headers: dict[str, Any],
-) -> tuple[list[tuple[bytes, bytes]], tuple[str, str, str]]:
-    """Header by header: any name, list and null values. The pairs, and the values of Host,
-    X-Forwarded-Proto and X-Forwarded-Port."""
+def _read_headers(headers: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """Header by header: any name, list and null values."""
     pairs: list[tuple[bytes, bytes]] = []
-    forwarding = ["", "", ""]
     form = _NAMES.form
     for name, value in headers.items():
         encoded: bytes = form(name)
-        if not encoded:
-            continue
-        values = [value] if value.__class__ is str else header_values(value)
-        if not values:
-            continue
-        pairs.extend([(encoded, item.encode("utf-8")) for item in values])
-        lower = encoded.decode("ascii")
-        if lower in FORWARDING_HEADERS:  # as in gateway.forwarding_headers: the last name wins
-            forwarding[FORWARDING_HEADERS.index(lower)] = values[0]
-    return pairs, (forwarding[0], forwarding[1], forwarding[2])
+        if encoded:
+            values = [value] if value.__class__ is str else header_values(value)
+            pairs.extend([(encoded, item.encode("utf-8")) for item in values])
+    return pairs
 
 
 def scope_from_event(
@@ -138,7 +129,8 @@ def scope_from_event(
         get = raw_headers.get
         forwarding = (get(_HOST, ""), get(_PROTO, ""), get(_PORT, ""))
     else:
-        headers, forwarding = _read_headers(raw_headers)
+        headers = _read_headers(raw_headers)
+        forwarding = forwarding_headers(raw_headers)
     request = request_from_event(
         event, base_path=base_path, stage_prefix=stage_prefix, forwarding=forwarding
     )

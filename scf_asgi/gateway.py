@@ -115,11 +115,6 @@ class Request:
         self.server = server
         self.client = client
 
-    def raw_path(self, full: bool = True) -> bytes:
-        """The path percent-encoded as on the wire: the public one (root_path + path), or
-        without root_path."""
-        return quote_path(self.root_path + self.path if full else self.path)
-
     def __repr__(self) -> str:
         return f"Request({self.method} {self.root_path}{self.path})"
 
