@@ -180,6 +180,7 @@ class HTTPCycle:
         "headers",
         "parts",
         "on_complete",
+        "complete",
         "_request_delivered",
         "_completed",
     )
@@ -191,12 +192,9 @@ class HTTPCycle:
         self.status = 0
         self.headers: list[tuple[str, str]] = []
         self.parts: list[bytes] = []
+        self.complete = False  # the whole response has been sent
         self._request_delivered = False
         self._completed: asyncio.Event | None = None  # made only if the app waits for disconnect
-
-    @property
-    def complete(self) -> bool:
-        return self.state == _COMPLETE
 
     @property
     def started(self) -> bool:
@@ -247,6 +245,7 @@ class HTTPCycle:
 
     def _finish(self) -> None:
         self.state = _COMPLETE
+        self.complete = True
         if self._completed is not None:
             self._completed.set()
         parts = self.parts
@@ -268,65 +267,86 @@ class TaskRunner:
     implementation) always takes the usual way.
     """
 
-    __slots__ = ("loop", "_steppable", "_selector_map")
+    __slots__ = ("loop", "_steppable", "_watched", "_hooks")
 
     _INTERNALS = (
         "_ready",
         "_scheduled",
         "_selector",
         "_thread_id",
+        "_debug",
+        "_closed",
+        "_task_factory",
         "_asyncgen_firstiter_hook",
         "_asyncgen_finalizer_hook",
     )
     # Steps taken here at most; an app that keeps yielding (a polling loop) gets the real loop.
     _MAX_STEPS = 32
+    # Python 3.12+ can take a task's first step in its constructor, with no trip through the
+    # ready queue (what asyncio.eager_task_factory does).
+    _EAGER = sys.version_info >= (3, 12)
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        selector: Any = getattr(loop, "_selector", None)
+        # The selector's own file descriptor -> key dict, a live view of what the loop watches
+        # (its wake-up pipe at least); read directly, its len() costs no Python call.
+        watched = getattr(selector, "_fd_to_key", None)
         self._steppable = (
             isinstance(loop, asyncio.BaseEventLoop)
             and all(hasattr(loop, name) for name in self._INTERNALS)
             and isinstance(loop._ready, deque)  # type: ignore[attr-defined]
+            and isinstance(watched, dict)
         )
-        # A live view of the file descriptors the loop watches (its own wake-up pipe at least).
-        selector: Any = getattr(loop, "_selector", None)
-        self._selector_map: Any = selector.get_map() if self._steppable else {}
+        self._watched: dict[Any, Any] = watched if self._steppable else {}  # type: ignore[assignment]
+        # The loop's async generator hooks (firstiter, finalizer), bound once.
+        self._hooks: tuple[Any, Any] = (
+            (loop._asyncgen_firstiter_hook, loop._asyncgen_finalizer_hook)  # type: ignore[attr-defined]
+            if self._steppable
+            else (None, None)
+        )
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         loop: Any = self.loop
         if (
             not self._steppable
-            or loop.get_debug()
-            or loop.is_running()
+            or loop._debug
+            or loop._closed
+            or loop._thread_id is not None  # running, here or in another thread
             or _get_running_loop() is not None
         ):
             # Including the error cases: run_until_complete says what is wrong.
             return loop.run_until_complete(coroutine)  # type: ignore[no-any-return]
         ready: deque[asyncio.Handle] = loop._ready
         scheduled = loop._scheduled
-        selector_map = self._selector_map
-        task = loop.create_task(coroutine)
+        watched = self._watched
         hooks = sys.get_asyncgen_hooks()
         # As run_forever does: this thread runs the loop, and async generators the app starts
         # are the loop's to finalise.
         loop._thread_id = get_ident()
-        sys.set_asyncgen_hooks(
-            firstiter=loop._asyncgen_firstiter_hook, finalizer=loop._asyncgen_finalizer_hook
-        )
+        sys.set_asyncgen_hooks(*self._hooks)
         _set_running_loop(loop)
+        task: asyncio.Task[T] | None = None
         try:
+            if loop._task_factory is not None:
+                task = loop.create_task(coroutine)
+            elif self._EAGER and not ready:
+                # Made in two steps so that `task` is set even when its first step raises
+                # KeyboardInterrupt out of the constructor.
+                task = asyncio.Task.__new__(asyncio.Task)
+                task.__init__(coroutine, loop=loop, eager_start=True)  # type: ignore[misc,call-arg,unused-ignore]
+            else:
+                task = asyncio.Task(coroutine, loop=loop)
             steps = self._MAX_STEPS
-            while ready and steps and not scheduled and len(selector_map) <= 1:
+            while ready and steps and not scheduled and len(watched) <= 1 and not task.done():
                 steps -= 1
                 handle = ready.popleft()
                 if not handle._cancelled:
                     handle._run()
-                if task.done():
-                    break
         except BaseException:
             # KeyboardInterrupt and SystemExit come out of the task's step; as run_until_complete
             # does, the task's copy counts as seen (no "exception was never retrieved" later).
-            if task.done() and not task.cancelled():
+            if task is not None and task.done() and not task.cancelled():
                 task.exception()
             raise
         finally:
@@ -334,8 +354,8 @@ class TaskRunner:
             sys.set_asyncgen_hooks(*hooks)
             loop._thread_id = None
         # Done, and nothing else to do: no callbacks, no timers, no sockets but the wake-up pipe.
-        if task.done() and not ready and not scheduled and len(selector_map) <= 1:
-            return task.result()  # type: ignore[no-any-return]
+        if task.done() and not ready and not scheduled and len(watched) <= 1:
+            return task.result()
         # Waiting, or the loop has other work: the usual turn, as run_until_complete always gives.
         return loop.run_until_complete(task)  # type: ignore[no-any-return]
 

@@ -57,16 +57,20 @@ _QUERY_SAFE = frozenset(_UNRESERVED)
 _PATH_SAFE = frozenset(_UNRESERVED + "/:@!$&'()*+,;=")
 # A space in a query becomes "+", as form encoding writes it (browsers, urlencode): every query
 # parser reads it back as a space, and Python's does so without its slower %-decoding pass.
-_QUERY_ESCAPES = tuple(
-    "+" if b == 0x20 else chr(b) if chr(b) in _QUERY_SAFE else f"%{b:02X}" for b in range(256)
-)
+_QUERY_ESCAPES = {
+    b: "+" if b == 0x20 else chr(b) if chr(b) in _QUERY_SAFE else f"%{b:02X}" for b in range(256)
+}
+_QUERY_SAFE_BUT_SPACE = _QUERY_SAFE | {" "}
 _PATH_ESCAPES = tuple(chr(b) if chr(b) in _PATH_SAFE else f"%{b:02X}" for b in range(256))
 
 
 def _quote_query(text: str) -> str:
     if _QUERY_SAFE.issuperset(text):
         return text
-    return "".join([_QUERY_ESCAPES[b] for b in text.encode("utf-8")])
+    if _QUERY_SAFE_BUT_SPACE.issuperset(text):
+        return text.replace(" ", "+")  # words, the usual search query
+    # One character per UTF-8 byte, each replaced by its escape.
+    return text.encode("utf-8").decode("latin-1").translate(_QUERY_ESCAPES)
 
 
 def quote_path(path: str) -> bytes:
@@ -269,11 +273,16 @@ def encode_query(query: Mapping[str, Any] | None) -> bytes:
         raise InvalidEventError(f"queryString must be an object, got {type(query).__name__}")
     parts: list[str] = []
     append = parts.append
-    safe = _QUERY_SAFE.issuperset
     for key, value in query.items():
-        name = key if key.__class__ is str and safe(key) else _quote_query(str(key))
+        # ASCII letters and digits need no escape: two C calls, against a set scan per character.
+        if key.__class__ is str and key.isalnum() and key.isascii():
+            name = key
+        else:
+            name = _quote_query(str(key))
         if value.__class__ is str:  # the common case, inline
-            append(name + "=" + (value if safe(value) else _quote_query(value)))
+            if not (value.isalnum() and value.isascii()):
+                value = _quote_query(value)
+            append(name + "=" + value)
         elif value is None:
             append(name)
         elif isinstance(value, list):

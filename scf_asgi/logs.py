@@ -46,7 +46,7 @@ def configure_logging() -> None:
 
 def access_enabled() -> bool:
     """Whether an access line would be logged (checked before building one)."""
-    return get_logger().isEnabledFor(20)  # logging.INFO
+    return (_logger or get_logger()).isEnabledFor(20)  # logging.INFO
 
 
 def access(line: str) -> None:

@@ -73,23 +73,6 @@ def _copy_headers(environ: dict[str, Any], headers: dict[str, Any]) -> None:
             environ[key] = value
 
 
-_STATIC_ENVIRON: dict[str, Any] = {
-    "SERVER_PROTOCOL": "HTTP/1.1",
-    "wsgi.version": (1, 0),
-    "wsgi.input_terminated": True,
-    "wsgi.multithread": False,
-    "wsgi.multiprocess": False,
-    "wsgi.run_once": False,
-}
-
-
-def _all_ascii_text(values: Iterable[Any]) -> bool:
-    try:
-        return "".join(values).isascii()
-    except TypeError:  # a list, null or number among them
-        return False
-
-
 def _wsgi_str(text: str) -> str:
     """PEP 3333 "bytes as unicode": the UTF-8 bytes of `text`, each as one latin-1 character."""
     return text if text.isascii() else text.encode("utf-8").decode("latin-1")
@@ -108,34 +91,51 @@ def environ_from_event(
     value, as HTTP allows (cookies with "; "). `extra` entries are added last. Raises
     InvalidEventError for an event that cannot be read (see `request_from_event`).
     """
-    environ = _STATIC_ENVIRON.copy()
     headers = event.get("headers") or {}
     if headers.__class__ is not dict:
         headers = event_headers(event)  # a mapping of another type, or an error
-    if _KEYS.plain.issuperset(headers) and _all_ascii_text(headers.values()):
-        # The usual event (names met before, ASCII text values): copied at C speed.
-        environ.update(zip(map(_KEYS.forms.__getitem__, headers), headers.values()))
+    try:
+        # The usual event (names met before, ASCII text values) is copied at C speed.
+        plain = _KEYS.plain.issuperset(headers) and "".join(headers.values()).isascii()
+    except TypeError:  # a list, null or number among the values
+        plain = False
+    if plain:
         get = headers.get
         forwarding = (get(_HOST, ""), get(_PROTO, ""), get(_PORT, ""))
     else:
-        _copy_headers(environ, headers)
         forwarding = forwarding_headers(headers)
     request = request_from_event(
         event, base_path=base_path, stage_prefix=stage_prefix, forwarding=forwarding
     )
     body = request.body
+    root_path, path = request.root_path, request.path
+    server_name, port = request.server
+    client = request.client
+    # One dict display: made at its final size at once, not grown key by key.
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": request.method,
+        "SCRIPT_NAME": root_path if root_path.isascii() else _wsgi_str(root_path),
+        "PATH_INFO": path if path.isascii() else _wsgi_str(path),
+        "QUERY_STRING": request.query_string.decode("ascii"),
+        "SERVER_NAME": server_name,
+        "SERVER_PORT": str(port),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": client[0] if client else "",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": request.scheme,
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+    }
+    if plain:
+        environ.update(zip(map(_KEYS.forms.__getitem__, headers), headers.values()))
+    else:
+        _copy_headers(environ, headers)
     if body or request.method in METHODS_WITH_BODY:
         environ["CONTENT_LENGTH"] = str(len(body))
-    environ["REQUEST_METHOD"] = request.method
-    environ["SCRIPT_NAME"] = _wsgi_str(request.root_path)
-    environ["PATH_INFO"] = _wsgi_str(request.path)
-    environ["QUERY_STRING"] = request.query_string.decode("ascii")
-    environ["SERVER_NAME"], port = request.server
-    environ["SERVER_PORT"] = str(port)
-    environ["REMOTE_ADDR"] = request.client[0] if request.client else ""
-    environ["wsgi.url_scheme"] = request.scheme
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["wsgi.errors"] = sys.stderr
     if extra:
         environ.update(extra)
     return environ, request

@@ -118,6 +118,8 @@ def test_utf8_text_body() -> None:
         ({"flag": None, "n": 3}, b"flag&n=3"),
         ({"on": True, "off": [False, None, 1.5]}, b"on=true&off=false&off&off=1.5"),
         ({"empty": ""}, b"empty="),
+        ({"a-b_c.d~": "1 +2"}, b"a-b_c.d~=1+%2B2"),
+        ({"x²": "½"}, b"x%C2%B2=%C2%BD"),  # letters and digits outside ASCII are escaped
     ],
 )
 def test_encode_query(query: dict[str, Any] | None, expected: bytes) -> None:
