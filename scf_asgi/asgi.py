@@ -212,36 +212,36 @@ class HTTPCycle:
 
     async def send(self, message: Message) -> None:
         kind = message.get("type")
-        if self.state == _SENDING_BODY:
-            if kind == "http.response.body":
-                chunk = message.get("body", b"")
-                if chunk:
-                    self.parts.append(chunk)
-                if not message.get("more_body", False):
-                    self._finish()
-                return
-            if kind == "http.response.trailers":
-                return  # the gateway has no way to carry trailers
-        elif self.state == _COMPLETE and kind == "http.response.trailers":
-            return  # trailers come after the body; the gateway cannot carry them either
-        elif self.state == _AWAITING_START:
-            if kind == "http.response.start":
-                self.status = int(message["status"])
-                self.headers = [
-                    (name.decode("latin-1"), value.decode("latin-1"))
-                    for name, value in message.get("headers", ())
-                ]
-                self.state = _SENDING_BODY
-                return
+        state = self.state
+        if kind == "http.response.body" and state == _SENDING_BODY:
+            chunk = message.get("body", b"")
+            if chunk:
+                self.parts.append(chunk)
+            if not message.get("more_body", False):
+                self._finish()
+        elif kind == "http.response.start" and state == _AWAITING_START:
+            self.status = int(message["status"])
+            self.headers = [
+                (name.decode("latin-1"), value.decode("latin-1"))
+                for name, value in message.get("headers", ())
+            ]
+            self.state = _SENDING_BODY
+        elif kind == "http.response.trailers" and state != _AWAITING_START:
+            return  # after the body or not, the gateway has no way to carry trailers
+        else:
+            raise self._out_of_order(kind)
+
+    def _out_of_order(self, kind: object) -> AppError:
+        if self.state == _AWAITING_START:
             if isinstance(kind, str) and kind.startswith("websocket."):
-                raise AppError(
+                return AppError(
                     f"the app answered with {kind!r}: WebSockets cannot be served through "
                     "API gateway events, which carry one HTTP request and one response"
                 )
-            raise AppError(f"expected 'http.response.start' first, got {kind!r}")
-        else:
-            raise AppError(f"the response is already complete; cannot send {kind!r}")
-        raise AppError(f"expected 'http.response.body', got {kind!r}")
+            return AppError(f"expected 'http.response.start' first, got {kind!r}")
+        if self.state == _COMPLETE:
+            return AppError(f"the response is already complete; cannot send {kind!r}")
+        return AppError(f"expected 'http.response.body', got {kind!r}")
 
     def _finish(self) -> None:
         self.state = _COMPLETE
