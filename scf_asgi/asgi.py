@@ -13,6 +13,7 @@ import sys
 from _thread import get_ident
 from asyncio.events import _get_running_loop, _set_running_loop
 from collections import deque
+from types import FunctionType
 
 from .errors import AppError
 from .gateway import (
@@ -268,7 +269,7 @@ class TaskRunner:
     without the expected internals (another implementation) always takes the usual way.
     """
 
-    __slots__ = ("loop", "_steppable", "_watched", "_hooks")
+    __slots__ = ("loop", "_steppable", "_eager", "_watched", "_hooks")
 
     _INTERNALS = (
         "_ready",
@@ -283,9 +284,10 @@ class TaskRunner:
     )
     # Steps taken here at most; an app that keeps yielding (a polling loop) gets the real loop.
     _MAX_STEPS = 32
-    # Python 3.12+ can take a task's first step in its constructor, with no trip through the
-    # ready queue (what asyncio.eager_task_factory does).
-    _EAGER = sys.version_info >= (3, 12)
+    # Python 3.12 can take a task's first step in its constructor (what eager_task_factory
+    # does); before 3.12.5, get_coro() on a task that finished there crashes the interpreter
+    # (CPython issue 122332).
+    _EAGER_PYTHON = sys.version_info >= (3, 12, 5)
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -299,6 +301,8 @@ class TaskRunner:
             and isinstance(loop._ready, deque)  # type: ignore[attr-defined]
             and isinstance(watched, dict)
         )
+        # The eager first step bypasses loop.create_task: only where that is asyncio's own.
+        self._eager = self._EAGER_PYTHON and self._steppable and _asyncio_create_task(loop)
         self._watched: dict[Any, Any] = watched if self._steppable else {}  # type: ignore[assignment]
         # The loop's async generator hooks (firstiter, finalizer), bound once.
         self._hooks: tuple[Any, Any] = (
@@ -321,23 +325,24 @@ class TaskRunner:
         ready: deque[asyncio.Handle] = loop._ready
         scheduled = loop._scheduled
         watched = self._watched
+        eager = self._eager and not ready and loop._task_factory is None
+        task: asyncio.Task[T] | None = None
+        if not eager:
+            # As run_until_complete makes it: before the loop counts as running, through
+            # create_task (a task factory, a subclass or instrumentation sees it).
+            task = loop.create_task(coroutine)
         hooks = sys.get_asyncgen_hooks()
         # As run_forever does: this thread runs the loop, and async generators the app starts
         # are the loop's to finalise.
         loop._thread_id = get_ident()
         sys.set_asyncgen_hooks(*self._hooks)
         _set_running_loop(loop)
-        task: asyncio.Task[T] | None = None
         try:
-            if loop._task_factory is not None:
-                task = loop.create_task(coroutine)
-            elif self._EAGER and not ready:
+            if task is None:
                 # Made in two steps so that `task` is set even when its first step raises
                 # KeyboardInterrupt out of the constructor.
                 task = asyncio.Task.__new__(asyncio.Task)
                 task.__init__(coroutine, loop=loop, eager_start=True)  # type: ignore[misc,call-arg,unused-ignore]
-            else:
-                task = asyncio.Task(coroutine, loop=loop)
             steps = self._MAX_STEPS
             while ready and steps and not scheduled and len(watched) <= 1 and not task.done():
                 steps -= 1
@@ -359,6 +364,19 @@ class TaskRunner:
             return task.result()
         # Waiting, or the loop has other work: the usual turn, as run_until_complete always gives.
         return loop.run_until_complete(task)  # type: ignore[no-any-return]
+
+
+def _asyncio_create_task(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether `loop.create_task` is asyncio's own: not overridden by a subclass or on the
+    loop, not wrapped (instrumentation wraps it to carry its context into new tasks)."""
+    function = getattr(type(loop), "create_task", None)
+    return (
+        type(function) is FunctionType
+        and getattr(function, "__module__", None) == "asyncio.base_events"
+        and getattr(function, "__qualname__", None) == "BaseEventLoop.create_task"
+        and not hasattr(function, "__wrapped__")
+        and "create_task" not in getattr(loop, "__dict__", {})
+    )
 
 
 class NullLifespan:

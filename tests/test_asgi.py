@@ -562,8 +562,9 @@ def test_task_runner_inside_a_running_loop_refuses_as_asyncio_does(
     assert asyncio.run(caller()) == "caller done"
 
 
-def test_task_runner_lets_keyboard_interrupt_through_and_leaves_nothing_unretrieved(
-    loop: asyncio.AbstractEventLoop,
+@pytest.mark.parametrize("exit_exception", [KeyboardInterrupt, SystemExit])
+def test_task_runner_lets_process_exits_through_and_leaves_nothing_unretrieved(
+    loop: asyncio.AbstractEventLoop, exit_exception: type[BaseException]
 ) -> None:
     import gc
 
@@ -571,9 +572,81 @@ def test_task_runner_lets_keyboard_interrupt_through_and_leaves_nothing_unretrie
     loop.set_exception_handler(lambda _, context: reported.append(context))
 
     async def handler() -> None:
-        raise KeyboardInterrupt
+        raise exit_exception
 
-    with pytest.raises(KeyboardInterrupt):
-        TaskRunner(loop).run(handler())
+    runner = TaskRunner(loop)
+    with pytest.raises(exit_exception):
+        runner.run(handler())
     gc.collect()
     assert reported == []
+
+    async def after() -> str:
+        return "still serving"
+
+    assert runner.run(after()) == "still serving"
+
+
+def test_task_runner_makes_tasks_through_the_loops_task_factory(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    made: list[tuple[str, bool]] = []
+    order: list[str] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coroutine: Any, **options: Any) -> Any:
+        # As run_until_complete calls it: before the loop counts as running (with a running
+        # loop, asyncio.eager_task_factory would run the first step ahead of waiting callbacks).
+        made.append((coroutine.__name__, loop.is_running()))
+        return asyncio.Task(coroutine, loop=loop, **options)
+
+    async def handler() -> str:
+        order.append("handler")
+        return "ran"
+
+    loop.set_task_factory(factory)
+    loop.call_soon(order.append, "scheduled before")
+    assert TaskRunner(loop).run(handler()) == "ran"
+    assert (made, order) == ([("handler", False)], ["scheduled before", "handler"])
+
+
+def test_task_runner_makes_tasks_through_an_overridden_create_task() -> None:
+    made: list[str] = []
+
+    class TracingLoop(asyncio.SelectorEventLoop):
+        def create_task(self, coro: Any, **options: Any) -> Any:  # type: ignore[override]
+            made.append(coro.__name__)
+            return super().create_task(coro, **options)
+
+    async def handler() -> str:
+        return "ran"
+
+    loop = TracingLoop()
+    try:
+        runner = TaskRunner(loop)
+        assert [runner.run(handler()), runner.run(handler())] == ["ran", "ran"]
+        assert made == ["handler", "handler"]
+    finally:
+        loop.close()
+
+
+def test_task_runner_in_debug_mode_takes_the_usual_way(loop: asyncio.AbstractEventLoop) -> None:
+    loop.set_debug(True)
+    counter = PollCounter(loop)
+
+    async def handler() -> str:
+        return "ran"
+
+    assert TaskRunner(loop).run(handler()) == "ran"
+    assert counter.polls > 0  # run_until_complete, with all of debug mode's checks
+
+
+def test_task_runner_on_a_closed_loop_fails_as_asyncio_does() -> None:
+    loop = asyncio.new_event_loop()
+    loop.close()
+
+    async def handler() -> None:
+        return None
+
+    coroutine = handler()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        TaskRunner(loop).run(coroutine)
+    coroutine.close()
