@@ -160,7 +160,10 @@ class Adapter:
         Raises InvalidEventError for a non-object event and UnhandledEventError for a non-HTTP
         event with no handler; the built-in runtime reports either as an invocation error.
         """
-        ctx: Context = context if context.__class__ is Context else _as_context(context)  # type: ignore[assignment]
+        if context is None:
+            ctx = Context()
+        else:
+            ctx = context if context.__class__ is Context else _as_context(context)  # type: ignore[assignment]
         if not isinstance(event, dict):
             raise InvalidEventError(f"the event must be a JSON object, got {type(event).__name__}")
         if not is_http_event(event):

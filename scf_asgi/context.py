@@ -50,9 +50,13 @@ class Context:
         self.function_version = function_version
         self.namespace = namespace
         self.region = region
-        start = time.monotonic() if received_at is None else received_at
-        # The platform sends a duration, not a deadline: the clock starts when the event arrives.
-        self.deadline = start + time_limit_in_ms / 1000.0 if time_limit_in_ms else 0.0
+        if time_limit_in_ms:
+            # The platform sends a duration, not a deadline: the clock starts when the event
+            # arrives.
+            start = time.monotonic() if received_at is None else received_at
+            self.deadline = start + time_limit_in_ms / 1000.0
+        else:
+            self.deadline = 0.0
 
     def remaining_time_ms(self) -> int:
         """Milliseconds left before the platform kills the invocation (0 when unknown or past)."""
