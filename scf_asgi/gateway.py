@@ -66,9 +66,8 @@ _PATH_ESCAPES = tuple(chr(b) if chr(b) in _PATH_SAFE else f"%{b:02X}" for b in r
 
 def _quote_query(text: str) -> str:
     words = text.replace(" ", "")
-    if words.isalnum() and words.isascii():
-        return text.replace(" ", "+")  # words, the usual search query
-    if _QUERY_SAFE_BUT_SPACE.issuperset(text):
+    # Words and spaces (a search query) are checked by two C calls before the set scan.
+    if (words.isalnum() and words.isascii()) or _QUERY_SAFE_BUT_SPACE.issuperset(text):
         return text.replace(" ", "+")
     # One character per UTF-8 byte, each replaced by its escape.
     return text.encode("utf-8").decode("latin-1").translate(_QUERY_ESCAPES)
