@@ -263,7 +263,8 @@ class TaskRunner:
     iteration, twice. So `run` takes the Task's first steps itself, from the loop's ready queue,
     with the loop marked as running in this thread, as run_forever marks it: the app runs in a
     real Task (`current_task()`, sniffio and anyio, contextvars, `is_running()` all behave); on
-    Python 3.12+ its first step runs in the Task's constructor (``eager_start``), as
+    Python 3.12.5+, when the loop's `create_task` is asyncio's own and no task factory is set,
+    its first step runs in the Task's constructor (``eager_start``), as
     `asyncio.eager_task_factory` runs it. As soon as anything needs the loop proper (a timer, a
     socket, a wake-up from a thread, or more than a few steps), the loop runs as usual. A loop
     without the expected internals (another implementation) always takes the usual way.
