@@ -449,6 +449,13 @@ class ShutdownGuard:
             signal.signal(signum, handler)
         self._previous.clear()
 
+    def begin_poll(self) -> bool:
+        """Mark the process idle for a long poll; False if a signal came first. From here on a
+        signal stops the poll at once; one that came before (even after the caller last looked
+        at `requested`) is seen here."""
+        self.idle = True
+        return not self.requested
+
     def busy(self) -> None:
         self.idle = False
 
@@ -464,9 +471,14 @@ def _invocations(client: RuntimeClient) -> Iterator[tuple[bytes, Context, Invoca
     """Post ready, then yield each event pulled until a shutdown signal."""
     with ShutdownGuard() as guard:
         client.ready()
-        while not guard.requested:
-            guard.idle = True
+        while True:
             try:
+                # Checked after marking idle, not before: Python runs a signal handler at a
+                # loop's back edge, so a check at the top of the loop can miss a signal that
+                # comes between the last event's answer and this poll (which would then wait
+                # forever).
+                if not guard.begin_poll():
+                    return
                 # No longer idle once the event starts to arrive: a signal then waits for the
                 # event's answer rather than dropping an event already pulled.
                 pulled = client.next_invocation(guard.busy)

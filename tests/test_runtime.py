@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from scf_asgi.runtime import ShutdownGuard, _Stop
 from tests.events import DEFAULT_HOST, gateway_event, sample_event
 from tests.runtime_api import ROOT, FakeRuntimeAPI, RuntimeProcess, runtime_env
 
@@ -352,6 +353,24 @@ def test_system_exit_in_a_view_does_not_end_the_instance(api: FakeRuntimeAPI) ->
     finally:
         assert runtime.stop() == 0
     assert (exited.json()["statusCode"], after.json()["statusCode"]) == (500, 200)
+
+
+def test_shutdown_guard_sees_a_signal_that_came_before_the_next_poll() -> None:
+    # Python runs a signal handler at a loop's back edge, so SIGTERM can be handled after the
+    # loop last looked at `requested` and before the next long poll begins; the poll must not
+    # start then (it would wait forever: nothing else would ever interrupt it).
+    with ShutdownGuard() as guard:
+        signal.raise_signal(signal.SIGTERM)  # handled while busy: nothing is interrupted
+        assert (guard.requested, guard.begin_poll()) == (True, False)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_shutdown_guard_stops_a_long_poll_at_once() -> None:
+    with ShutdownGuard() as guard:
+        assert guard.begin_poll() is True
+        with pytest.raises(_Stop):
+            signal.raise_signal(signal.SIGTERM)
+        assert (guard.requested, guard.idle) == (True, False)
 
 
 def test_sigterm_while_the_event_arrives_still_answers_it() -> None:
