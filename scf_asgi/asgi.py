@@ -217,6 +217,10 @@ class HTTPCycle:
         if kind == "http.response.body" and state == _SENDING_BODY:
             chunk = message.get("body", b"")
             if chunk:
+                if chunk.__class__ is not bytes and not isinstance(chunk, (bytearray, memoryview)):
+                    raise AppError(
+                        f"'http.response.body' needs a byte string body, got {type(chunk).__name__}"
+                    )
                 self.parts.append(chunk)
             if not message.get("more_body", False):
                 self._finish()
@@ -245,13 +249,15 @@ class HTTPCycle:
         return AppError(f"expected 'http.response.body', got {kind!r}")
 
     def _finish(self) -> None:
+        parts = self.parts
+        response = Response(
+            self.status, self.headers, bytes(parts[0] if len(parts) == 1 else b"".join(parts))
+        )
         self.state = _COMPLETE
         self.complete = True
         if self._completed is not None:
             self._completed.set()
-        parts = self.parts
-        body = parts[0] if len(parts) == 1 else b"".join(parts)
-        self.on_complete(Response(self.status, self.headers, bytes(body)))
+        self.on_complete(response)
 
 
 class TaskRunner:

@@ -325,10 +325,12 @@ class HeaderNames:
         form = self.forms.get(name)
         if form is not None:
             return form
-        lower = str(name).lower()
-        if lower in DROPPED_HEADERS or not lower.isascii():
+        text = str(name)
+        lower = text.lower()
+        if lower in DROPPED_HEADERS or not text.isascii():
             # Field names are ASCII tokens (RFC 9110, 5.1): others cannot come from a client,
-            # and could pass for real ones ("ho\u017ft".upper() is "HOST").
+            # and could pass for real ones ("ho\u017ft".upper() is "HOST", "\u212a".lower()
+            # is "k"), so the name as sent is checked, not its case-folded form.
             form = self._dropped
         else:
             form = self._convert(lower)
@@ -474,7 +476,10 @@ def _origin(
         server_name, port_text = host[:colon], host[colon + 1 :]
     if forwarded_port:
         port_text = forwarded_port.partition(",")[0].strip() or port_text
-    port = int(port_text) if port_text.isdigit() else (443 if scheme == "https" else 80)
+    if port_text.isascii() and port_text.isdigit():
+        port = int(port_text)
+    else:
+        port = 443 if scheme == "https" else 80
     stage_root = ""
     if stage and (
         stage_prefix == "on"

@@ -162,7 +162,7 @@ class _StartResponse:
         elif self.status:
             raise AppError("start_response called a second time without exc_info")
         code = status[:3] if isinstance(status, str) else ""
-        if not code.isdigit():
+        if not (code.isascii() and code.isdigit()):
             raise AppError(f"start_response got an invalid status {status!r}")
         try:
             for name, value in headers:

@@ -210,6 +210,13 @@ def test_trailers_are_dropped_wherever_they_come() -> None:
             ],
             "already complete",
         ),
+        (
+            [
+                {"type": "http.response.start", "status": 200},
+                {"type": "http.response.body", "body": "text"},
+            ],
+            "'http.response.body' needs a byte string body, got str",
+        ),
     ],
 )
 def test_bad_message_order_is_an_app_error(messages: list[Message], error: str) -> None:

@@ -220,6 +220,7 @@ def test_exc_info_after_body_reraises() -> None:
         ("no_start", "without calling start_response"),
         ("twice", "second time"),
         ("bad_status", "invalid status"),
+        ("superscript_status", "invalid status"),
         ("int_header", "headers that are not \\(str, str\\) pairs"),
     ],
 )
@@ -230,6 +231,8 @@ def test_contract_violations_are_app_errors(app_body: str, message: str) -> None
             start_response("200 OK", [])
         elif app_body == "bad_status":
             start_response("OK", [])
+        elif app_body == "superscript_status":
+            start_response("\u00b2\u00b2\u00b2 OK", [])
         elif app_body == "int_header":
             start_response("200 OK", [("Content-Length", 2)])
         return []
@@ -246,6 +249,9 @@ def test_contract_violations_are_app_errors(app_body: str, message: str) -> None
         ({"host": "a.com:8080", "x-forwarded-port": " "}, ("a.com", 8080), "https"),
         ({"HOST": ["", "c.com"]}, ("localhost", 443), "https"),
         ({"host": "bücher.de", "X-Forwarded-Proto": ["http", "https"]}, ("bücher.de", 80), "http"),
+        # Digits that int() does not read: ignored like any other unusable port.
+        ({"host": "a.com:\u00b2"}, ("a.com", 443), "https"),
+        ({"host": "a.com:81", "x-forwarded-port": "\u00b3"}, ("a.com", 443), "https"),
     ],
 )
 def test_server_and_scheme_are_read_alike_by_asgi_and_wsgi(
@@ -265,11 +271,13 @@ def test_server_and_scheme_are_read_alike_by_asgi_and_wsgi(
 def test_non_ascii_header_names_are_dropped_by_asgi_and_wsgi() -> None:
     from scf_asgi.asgi import scope_from_event
 
-    # "\u017f" (long s) upper-cases to "S": "ho\u017ft" would otherwise become HTTP_HOST.
-    event = gateway_event(host="a.com", headers={"ho\u017ft": "evil.com", "x-\u00e9": "v"})
+    # "\u017f" (long s) upper-cases to "S": "ho\u017ft" would otherwise become HTTP_HOST;
+    # "\u212a" (Kelvin sign) lower-cases to "k": "coo\u212aie" would become a Cookie header.
+    headers = {"ho\u017ft": "evil.com", "x-\u00e9": "v", "coo\u212aie": "session=forged"}
+    event = gateway_event(host="a.com", headers=headers)
     for _ in range(2):
         environ, _ = environ_from_event(event, {})
         scope, _ = scope_from_event(event, {}, {})
         assert (environ["HTTP_HOST"], environ["SERVER_NAME"]) == ("a.com", "a.com")
         assert [name for name, _ in scope["headers"]] == [b"accept", b"user-agent", b"host"]
-        assert not any(not key.isascii() for key in environ)
+        assert not any(not key.isascii() or key == "HTTP_COOKIE" for key in environ)
