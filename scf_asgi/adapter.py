@@ -109,7 +109,11 @@ class Adapter:
         if event_handler is not None and not callable(event_handler):
             raise ConfigurationError("event_handler must be callable as (event, context)")
         if isinstance(app, Adapter):
-            app = app.app  # e.g. `scf-asgi run index.main_handler` where that is an Adapter
+            # Unwrapping it would silently drop its options (base_path, event_handler, ...).
+            raise ConfigurationError(
+                "the app is already an Adapter: serve it as it is (adapter.serve(), "
+                "serve(adapter) or `scf-asgi run` naming it), or pass its app"
+            )
         if interface == "auto":
             interface = detect_interface(app)
         elif not callable(app):
@@ -251,7 +255,17 @@ class Adapter:
         if event is None:
             return
         if not is_http_event(event):
-            result = self._call_event_handler(event, context, invocation)
+            from asyncio import events
+
+            # Called as if no loop were running, as with a WSGI app or in the built-in runtime:
+            # a sync handler may use asyncio.run(). An async one is only created here.
+            loop = events._get_running_loop()
+            events._set_running_loop(None)
+            try:
+                result = self._call_event_handler(event, context, invocation)
+            finally:
+                events._set_running_loop(loop)
+                events.set_event_loop(loop)  # asyncio.run() unsets it when done
             if hasattr(result, "__await__"):
                 result = await _settle(result)
             self._post_result(result, context, invocation, started)
@@ -409,12 +423,14 @@ class Adapter:
             return handler(event, context)
         try:
             return handler(event, context)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: one event must not end the instance
             self._event_handler_failed(exc, context, invocation)
             return None
 
     def _event_handler_failed(
-        self, exc: Exception, context: Context, invocation: Invocation
+        self, exc: BaseException, context: Context, invocation: Invocation
     ) -> None:
         from .runtime import error_payload
 
@@ -482,7 +498,20 @@ class Adapter:
 
 
 def serve(app: Any, **options: Any) -> None:
-    """Run `app` on the SCF Custom Runtime until SIGTERM/SIGINT. Options: see `Adapter`."""
+    """Run `app` on the SCF Custom Runtime until SIGTERM/SIGINT. Options: see `Adapter`.
+
+    An `Adapter` (say, the `main_handler` kept from the built-in runtime) is served with the
+    options it was made with; giving options as well is a ConfigurationError.
+    """
+    if isinstance(app, Adapter):
+        if options:
+            names = ", ".join(sorted(options))
+            raise ConfigurationError(
+                f"the app is already an Adapter, made with its own options: give {names} to "
+                "the Adapter, or pass its app instead"
+            )
+        app.serve()
+        return
     Adapter(app, **options).serve()
 
 
@@ -574,14 +603,16 @@ class _HandlerFailed:
 
     __slots__ = ("error",)
 
-    def __init__(self, error: Exception) -> None:
+    def __init__(self, error: BaseException) -> None:
         self.error = error
 
 
 async def _settle(awaitable: Awaitable[Any]) -> Any:
     try:
         return await awaitable
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # CancelledError and SystemExit too, as for the app
         return _HandlerFailed(exc)
 
 

@@ -38,7 +38,10 @@ def load_app(reference: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
+        # The module itself (or a package on its path) is missing; anything else it failed to
+        # import is the app's own error and keeps its traceback ("fastapi" under fastapi_app).
+        missing = exc.name or ""
+        if missing == module_name or module_name.startswith(missing + "."):
             raise ConfigurationError(
                 f"cannot import module {module_name!r} (from {reference!r}) in {cwd}"
             ) from exc
@@ -68,21 +71,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--interface",
         choices=("auto", "asgi", "wsgi"),
-        default="auto",
-        help="how to call the app (auto: from the callable's shape)",
+        help="how to call the app (default auto: from the callable's shape)",
     )
     run.add_argument(
         "--lifespan",
         choices=("auto", "on", "off"),
-        default="auto",
-        help="ASGI lifespan once per instance (auto: if the app supports it)",
+        help="ASGI lifespan once per instance (default auto: if the app supports it)",
     )
     run.add_argument("--base-path", default=None, help="public path prefix to strip, e.g. /api")
     run.add_argument(
         "--stage-prefix",
         choices=("auto", "on", "off"),
-        default="auto",
-        help="put /<stage> in front of root_path (auto: on the gateway's default domain only)",
+        help="put /<stage> in front of root_path (default auto: on the gateway's default domain)",
     )
     run.add_argument(
         "--text-mime-type",
@@ -101,15 +101,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--app-errors",
         choices=("response", "invocation"),
-        default="response",
-        help="an exception in the app becomes a plain 500 (response) or an invocation error",
+        help="an exception in the app becomes a plain 500 (response, the default) or an "
+        "invocation error",
     )
     run.add_argument("--no-access-log", action="store_true", help="no line per invocation")
     run.add_argument(
         "--root-path-in-path",
         choices=("auto", "on", "off"),
-        default="auto",
-        help="whether the ASGI path starts with root_path (auto: yes, except for Falcon)",
+        help="whether the ASGI path starts with root_path (default auto: yes, but not for Falcon)",
     )
     _add_local_parser(commands)
     return parser
@@ -136,6 +135,13 @@ def _add_local_parser(commands: Any) -> None:
         default=None,
         metavar="PATH",
         help="run this executable as the instance (cwd: its directory) instead of `scf-asgi run`",
+    )
+    local.add_argument(
+        "--handler",
+        default=None,
+        metavar="MODULE.ATTR",
+        help="the function's handler setting, given to the instance as _HANDLER (default: "
+        "MODULE:ATTR); what `scf-asgi run` with no app in a bootstrap serves",
     )
     local.add_argument("--timeout-ms", type=int, default=3000, help="the function timeout (3000)")
     local.add_argument(
@@ -179,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .adapter import Adapter
+    from .adapter import Adapter, serve
     from .runtime import RuntimeClient
 
     # Checked before importing the app, so a wrong environment fails at once and clearly.
@@ -188,20 +194,36 @@ def _run(args: argparse.Namespace) -> int:
     if not reference:
         raise ConfigurationError("no app given: pass MODULE:ATTR or set _HANDLER")
     app = load_app(reference)
-    handler = load_app(args.event_handler) if args.event_handler else None
-    Adapter(
-        app,
-        interface=args.interface,
-        lifespan=args.lifespan,
-        base_path=args.base_path,
-        stage_prefix=args.stage_prefix,
-        text_mime_types=args.text_mime_types,
-        event_handler=handler,
-        app_errors=args.app_errors,
-        access_log=not args.no_access_log,
-        root_path_in_path=args.root_path_in_path,
-    ).serve()
+    # Only the options given on the command line: the rest are the Adapter's defaults, and an
+    # Adapter named as the app keeps its own (giving both is an error).
+    options: dict[str, Any] = {
+        name: getattr(args, name) for name in _RUN_OPTIONS if getattr(args, name) not in (None, [])
+    }
+    if args.no_access_log:
+        options["access_log"] = False
+    if args.event_handler:
+        options["event_handler"] = load_app(args.event_handler)
+    if isinstance(app, Adapter) and options:
+        special = {"access_log": "--no-access-log", "text_mime_types": "--text-mime-type"}
+        flags = ", ".join(special.get(name, "--" + name.replace("_", "-")) for name in options)
+        raise ConfigurationError(
+            f"{reference} is an Adapter, made with its own options: set {flags} there, "
+            "or name its app instead"
+        )
+    serve(app, **options)
     return 0
+
+
+# `scf-asgi run` options that are Adapter options of the same name.
+_RUN_OPTIONS = (
+    "interface",
+    "lifespan",
+    "base_path",
+    "stage_prefix",
+    "text_mime_types",
+    "app_errors",
+    "root_path_in_path",
+)
 
 
 def _local(args: argparse.Namespace) -> int:
@@ -227,8 +249,15 @@ def _local(args: argparse.Namespace) -> int:
             "(put them in the bootstrap script)",
             file=sys.stderr,
         )
+    if args.bootstrap and not (args.handler or args.app):
+        print(
+            "scf-asgi: warning: no handler setting (--handler MODULE.ATTR): the instance gets "
+            "no _HANDLER, so a bootstrap running `scf-asgi run` without an app cannot start",
+            file=sys.stderr,
+        )
     config = LocalConfig(
         app=args.app,
+        handler=args.handler,
         host=args.host,
         port=args.port,
         stage=args.stage,

@@ -84,6 +84,7 @@ DEFAULT_SERVICE_ID = "service-local"
 _HEAD_LIMIT = 64 * 1024  # request line + headers
 _DISCARD_LIMIT = 64 * 1024 * 1024  # an over-limit body up to this size is read and dropped
 _IDLE_TIMEOUT = 75.0  # seconds a front-door keep-alive connection may sit idle
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 _STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for the instance at shutdown
 # Per-hop headers: they describe the client's connection to the gateway, not the request.
 _HOP_BY_HOP = frozenset(
@@ -353,6 +354,11 @@ async def _read_request(
     if len(request_line) != 3 or not request_line[0] or not request_line[1]:
         raise _HTTPError(400, f"malformed request line {lines[0][:100]!r}")
     method, target, version = request_line
+    if not target.isascii():  # a raw non-ASCII path (browsers %-encode): read as UTF-8
+        try:
+            target = target.encode("latin-1").decode("utf-8")
+        except UnicodeDecodeError:
+            pass
     if version not in ("HTTP/1.1", "HTTP/1.0"):
         raise _HTTPError(505, f"unsupported protocol version {version[:20]!r}")
     headers: list[tuple[str, str]] = []
@@ -383,7 +389,7 @@ async def _read_request(
     elif length_text:
         values = {part.strip() for part in length_text.split(",")}
         length_value = values.pop()
-        if values or not length_value.isdigit():
+        if values or not (length_value.isascii() and length_value.isdigit()):
             raise _HTTPError(400, f"invalid content-length {length_text!r}")
         length = int(length_value)
         if length > max_body:
@@ -418,10 +424,11 @@ async def _read_chunked(reader: asyncio.StreamReader, max_body: int) -> tuple[by
     total = 0
     while True:
         size_line = await reader.readuntil(b"\r\n")
-        try:
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise _HTTPError(400, "malformed chunk size") from None
+        size_text = size_line.split(b";", 1)[0].strip()
+        # Hex digits only: int() would also take "-1", "+a" and "1_0".
+        if not size_text or size_text.strip(_HEX_DIGITS):
+            raise _HTTPError(400, "malformed chunk size")
+        size = int(size_text, 16)
         if size == 0:
             break
         total += size
@@ -891,7 +898,7 @@ class FrontDoor:
         for name, value in headers:
             lower = name.lower()
             if lower == "content-length":
-                if value.strip().isdigit():
+                if value.strip().isascii() and value.strip().isdigit():
                     length = int(value)
             elif lower not in _HOP_BY_HOP:
                 kept.append((name, value))
@@ -955,6 +962,7 @@ class LocalConfig:
     """The options of `scf-asgi local` (see the CLI's help for each)."""
 
     app: str | None = None
+    handler: str | None = None  # the _HANDLER setting; app when None
     host: str = "127.0.0.1"
     port: int = 8000
     stage: str = "release"
@@ -999,8 +1007,9 @@ def instance_environ(config: LocalConfig, cwd: str, api_port: int) -> dict[str, 
         TENCENTCLOUD_RUNENV="SCF",
         USER_CODE_ROOT=os.path.join(cwd, ""),
     )
-    if config.app:
-        env["_HANDLER"] = config.app
+    handler = config.handler or config.app
+    if handler:
+        env["_HANDLER"] = handler
     env.setdefault("PYTHONUNBUFFERED", "1")  # so the instance's prints show up at once
     return env
 

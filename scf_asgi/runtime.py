@@ -86,7 +86,7 @@ class RuntimeClient:
                 "or your framework's own server (e.g. `uvicorn module:app`)."
             )
         port = env[_ENV_PORT]
-        if not port.isdigit():
+        if not (port.isascii() and port.isdigit()):
             raise ConfigurationError(f"{_ENV_PORT} must be a port number, got {port!r}")
         retry_text = env.get("SCF_ASGI_RUNTIME_RETRY_SECONDS", "10")
         try:
@@ -108,7 +108,8 @@ class RuntimeClient:
         self, on_answer: Callable[[], object] | None = None
     ) -> tuple[bytes, Context, Invocation]:
         """Wait (with no timeout) for the next event: its raw body, context and answer slot.
-        `on_answer` is called as soon as the event starts to arrive."""
+        `on_answer` is called as soon as the event starts to arrive (not for an error answer,
+        after which the process is still waiting for an event)."""
         backoff: _Backoff | None = None
         while True:
             status, headers, body = self._exchange(
@@ -130,8 +131,8 @@ class RuntimeClient:
         name, version, namespace, region = self._function
         context = Context(
             request_id,
-            int(memory) if memory.isdigit() else 0,
-            int(time_limit) if time_limit.isdigit() else 0,
+            int(memory) if memory.isascii() and memory.isdigit() else 0,
+            int(time_limit) if time_limit.isascii() and time_limit.isdigit() else 0,
             name,
             version,
             namespace,
@@ -242,25 +243,44 @@ class HTTPConnection:
         body: bytes | None = None,
         on_answer: Callable[[], object] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
-        """One request and its answer; `on_answer` is called once the answer's head is in."""
+        """One request and its answer; `on_answer` is called once the head of a 200 answer is
+        in (for /next: an event has started to arrive)."""
         if not self._open:
             raise ConnectionError("the connection was closed")
         head = self._request_heads.get((method, path))
         if head is None:
             head = method.encode("ascii") + b" " + path.encode("ascii") + self._host_line
             self._request_heads[(method, path)] = head
-        if body is None:
-            self._sock.sendall(head + b"\r\n")
-        else:
-            head += b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
-            if len(body) < 65536:
-                self._sock.sendall(head + body)
+        try:
+            if body is None:
+                self._sock.sendall(head + b"\r\n")
             else:
-                self._sock.sendall(head)
-                self._sock.sendall(body)
+                head += b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+                if len(body) < 65536:
+                    self._sock.sendall(head + body)
+                else:
+                    self._sock.sendall(head)
+                    self._sock.sendall(body)
+        except OSError:
+            # A server may answer a body it will not take (413, too large) before reading it,
+            # then close: the send fails, but its answer is still there to read.
+            try:
+                self._sock.settimeout(1.0)  # it is there at once, or not at all
+                answer = self._read_answer(method, on_answer)
+            except (OSError, ValueError):
+                answer = None
+            self.close()
+            if answer is None:
+                raise
+            return answer
+        return self._read_answer(method, on_answer)
+
+    def _read_answer(
+        self, method: str, on_answer: Callable[[], object] | None
+    ) -> tuple[int, dict[str, str], bytes]:
         while True:
             status, headers, keep_alive = parse_response_head(self._read_until(b"\r\n\r\n"))
-            if on_answer is not None:
+            if status == 200 and on_answer is not None:
                 on_answer()
             data = self._read_body(method, status, headers)
             if status >= 200 or status == 101:
@@ -312,7 +332,10 @@ class HTTPConnection:
         if "chunked" in headers.get("transfer-encoding", "").lower():
             parts: list[bytes] = []
             while True:
-                size = int(self._read_until(b"\r\n").split(b";", 1)[0], 16)
+                size_text = self._read_until(b"\r\n").split(b";", 1)[0].strip()
+                if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
+                    raise ConnectionError(f"the runtime API sent a chunk size {size_text!r}")
+                size = int(size_text, 16)
                 if size == 0:
                     while self._read_until(b"\r\n"):  # trailers, up to the empty line
                         pass
@@ -321,7 +344,7 @@ class HTTPConnection:
                 self._read_until(b"\r\n")
         length = headers.get("content-length")
         if length is not None:
-            if not length.isdigit():
+            if not (length.isascii() and length.isdigit()):
                 raise ConnectionError(f"the runtime API sent Content-Length {length!r}")
             return self._read_exactly(int(length))
         # Neither: the body runs until the server closes the connection.
@@ -342,7 +365,11 @@ def parse_response_head(head: bytes) -> tuple[int, dict[str, str], bool]:
     lines = head.decode("latin-1").split("\r\n")
     status_line = lines[0]
     version, code = status_line[:8], status_line[9:12]
-    if not version.startswith("HTTP/1.") or status_line[8:9] != " " or not code.isdigit():
+    if (
+        not version.startswith("HTTP/1.")
+        or status_line[8:9] != " "
+        or not (code.isascii() and code.isdigit())
+    ):
         raise ConnectionError(f"not an HTTP/1.x response from the runtime API: {status_line!r}")
     headers: dict[str, str] = {}
     for line in lines[1:]:

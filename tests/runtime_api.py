@@ -58,6 +58,9 @@ class FakeRuntimeAPI:
         self.fail_next_posts: list[int] = []  # statuses to answer the next posts with
         self.fail_next_gets: list[int] = []  # statuses to answer the next long polls with
         self.close_after_reply = False  # drop the keep-alive connection after every reply
+        # Posts over this many bytes get 413 and the connection closed, their body unread (as
+        # a server with a body limit answers); 0 for no limit.
+        self.refuse_posts_over = 0
         self.ready_at = 0.0
         api = self
 
@@ -100,6 +103,14 @@ class FakeRuntimeAPI:
             def do_POST(self) -> None:
                 api.connections.add(self.client_address)
                 length = int(self.headers.get("Content-Length", "0"))
+                if api.refuse_posts_over and length > api.refuse_posts_over:
+                    api.log.append(("POST", self.path))
+                    self.send_response(413)
+                    self.send_header("Connection", "close")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    self.close_connection = True
+                    return
                 body = self.rfile.read(length)
                 api.log.append(("POST", self.path))
                 if self.path == "/runtime/init/ready":

@@ -24,6 +24,7 @@ from scf_asgi import (
     Context,
     InvalidEventError,
     UnhandledEventError,
+    serve,
 )
 from tests.events import DEFAULT_HOST, gateway_event, sample_event
 
@@ -243,6 +244,21 @@ async def raises_after_response_app(scope: Any, receive: Any, send: Any) -> None
         raise RuntimeError("cleanup failed")
 
 
+async def str_body_app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": "text, not bytes"})
+
+
+async def str_body_error_swallowed_app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            await send({"type": "http.response.body", "body": "text, not bytes"})
+        except AppError:
+            pass
+
+
 async def websocket_only_app(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "http":
         raise TypeError("this app only speaks websocket")
@@ -256,7 +272,16 @@ INTERNAL_ERROR = {
 }
 
 
-@pytest.mark.parametrize("app", [no_response_app, half_response_app, websocket_only_app])
+@pytest.mark.parametrize(
+    "app",
+    [
+        no_response_app,
+        half_response_app,
+        websocket_only_app,
+        str_body_app,
+        str_body_error_swallowed_app,
+    ],
+)
 def test_asgi_failures_become_500_and_are_logged(
     make_adapter: Callable[..., Adapter], app: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -311,12 +336,6 @@ def test_failed_lifespan_startup_fails_every_in_process_event(
     for _ in range(2):
         with pytest.raises(AppError, match="ASGI lifespan startup failed: db down"):
             adapter(gateway_event())
-
-
-def test_an_adapter_given_an_adapter_serves_the_inner_app() -> None:
-    inner = Adapter(flask_app.app)
-    response = Adapter(inner)(gateway_event(path="/items/8"))
-    assert body_json(response)["id"] == 8
 
 
 @pytest.mark.parametrize(
@@ -407,6 +426,21 @@ def test_unknown_and_malformed_events() -> None:
 def test_bad_options_are_configuration_errors(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         Adapter(flask_app.app, **options)
+
+
+def test_an_adapter_is_not_wrapped_again() -> None:
+    # Unwrapping would silently drop the inner Adapter's options.
+    inner = Adapter(flask_app.app, base_path="/api")
+    with pytest.raises(ConfigurationError) as adapter_error:
+        Adapter(inner)
+    with pytest.raises(ConfigurationError) as serve_error:
+        serve(inner, base_path="/v2", access_log=False)
+    assert (str(adapter_error.value), str(serve_error.value)) == (
+        "the app is already an Adapter: serve it as it is (adapter.serve(), serve(adapter) or "
+        "`scf-asgi run` naming it), or pass its app",
+        "the app is already an Adapter, made with its own options: give access_log, base_path "
+        "to the Adapter, or pass its app instead",
+    )
 
 
 def test_text_mime_types_option(make_adapter: Callable[..., Adapter]) -> None:

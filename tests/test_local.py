@@ -10,6 +10,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -453,6 +454,40 @@ def test_keep_alive_head_and_not_found(emulator: Emulator) -> None:
     assert second.json() == {"message": "hello you from scf-asgi local"}
 
 
+def raw_exchange(port: int, request: bytes) -> bytes:
+    """Send `request` as is on a new connection; all the emulator answers, until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("framing", "message"),
+    [
+        (b"Transfer-Encoding: chunked\r\n\r\n-1\r\n", b"malformed chunk size"),
+        (b"Transfer-Encoding: chunked\r\n\r\n1_0\r\n", b"malformed chunk size"),
+        (b"Content-Length: \xb2\r\n\r\n", b"invalid content-length"),  # "\xb2": "²"
+    ],
+)
+def test_malformed_body_framing_is_a_400(
+    emulator: Emulator, framing: bytes, message: bytes
+) -> None:
+    head = b"POST /release/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    answer = raw_exchange(emulator.port, head + framing)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
+    assert message in answer
+
+
+def test_a_raw_non_ascii_path_is_read_as_utf8(emulator: Emulator) -> None:
+    request = b"GET /release/caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    head, _, body = raw_exchange(emulator.port, request).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 404 Not Found\r\n")
+    assert json.loads(body) == {"error": "not found", "path": "/caf\u00e9"}
+
+
 def test_app_exception_is_a_500_without_details(emulator: Emulator) -> None:
     reply = emulator.request("GET", "/release/boom")
     assert reply.status == 500
@@ -621,6 +656,22 @@ def test_init_timeout_kills_an_instance_that_never_posts_ready(tmp_path: Path) -
         assert emu.stop() == 0
     assert reply.status == 502
     assert "did not post /runtime/init/ready" in reply.json()["error"]
+
+
+def test_the_handler_setting_reaches_a_bootstrap_that_names_no_app(tmp_path: Path) -> None:
+    bootstrap = tmp_path / "bootstrap"
+    bootstrap.write_text(
+        f"#!/bin/sh\ncd {shlex.quote(str(APPS))}\n"
+        f"exec {shlex.quote(sys.executable)} -m scf_asgi run\n"
+    )
+    bootstrap.chmod(0o755)
+    emu = Emulator("--bootstrap", str(bootstrap), "--handler", "app.app", cwd=tmp_path)
+    try:
+        reply = emu.request("GET", "/release/json")
+    finally:
+        emu.stop()
+    assert reply.status == 200, reply.body
+    assert reply.json()["env"]["_HANDLER"] == "app.app"
 
 
 def test_cli_local_refuses_a_bootstrap_that_is_not_executable(

@@ -177,6 +177,24 @@ def test_sigint_while_idle_exits_zero(api: FakeRuntimeAPI) -> None:
     assert "LIFESPAN SHUTDOWN" in runtime.output
 
 
+@pytest.mark.parametrize("app", ["flask_app:app", "fastapi_app:app"])
+def test_sigterm_in_the_long_poll_after_an_error_answer_exits_at_once(
+    api: FakeRuntimeAPI, app: str
+) -> None:
+    # An error answer from /next is not an event: the poll that follows is as idle as any.
+    api.fail_next_gets = [503]
+    runtime = start(api, app)
+    deadline = time.monotonic() + 10
+    while api.log.count(("GET", "/runtime/invocation/next")) < 2:
+        assert time.monotonic() < deadline, runtime.output
+        time.sleep(0.01)
+    time.sleep(0.1)  # the second poll is now waiting for an event
+    runtime.process.send_signal(signal.SIGTERM)
+    assert runtime.wait_exit(5) == 0
+    assert "received SIGTERM; shutting down" in runtime.output
+    assert ("LIFESPAN SHUTDOWN" in runtime.output) == (app == "fastapi_app:app")
+
+
 def test_every_event_gets_exactly_one_answer(api: FakeRuntimeAPI) -> None:
     runtime = start(api, "fastapi_app:app")
     try:
@@ -226,6 +244,30 @@ def test_app_errors_as_invocation_errors(api: FakeRuntimeAPI) -> None:
         "errorMessage": f"the app raised RuntimeError; see the log of request {answer.request_id}",
     }
     assert "secret detail that must not leak" in runtime.output  # logged, not posted
+
+
+@pytest.mark.parametrize("app", ["flask_app:app", "fastapi_app:app"])
+@pytest.mark.parametrize(
+    ("handler", "expected"),
+    [
+        ("handlers:asyncio_run_handler", {"result": "fetched"}),
+        ("handlers:cancelled_handler", {"errorType": "CancelledError", "errorMessage": ""}),
+        ("handlers:exiting_handler", {"errorType": "SystemExit", "errorMessage": "3"}),
+    ],
+)
+def test_event_handlers_behave_alike_whatever_the_app(
+    api: FakeRuntimeAPI, app: str, handler: str, expected: dict[str, str]
+) -> None:
+    # A handler that uses asyncio.run(), or ends in CancelledError or SystemExit, fails (or
+    # not) its own invocation only, the same next to an ASGI app as next to a WSGI one.
+    runtime = start(api, app, "--event-handler", handler)
+    try:
+        answer = api.invoke(sample_event("timer"))
+        after = api.invoke(gateway_event(path="/items/8"))
+    finally:
+        assert runtime.stop() == 0
+    assert answer.json() == expected
+    assert after.json()["statusCode"] == 200
 
 
 @pytest.mark.parametrize(
@@ -279,6 +321,33 @@ def test_handler_variable_names_the_app_and_proxies_are_ignored(api: FakeRuntime
     assert json.loads(answer.json()["body"])["id"] == 9
 
 
+def test_an_adapter_named_as_the_handler_keeps_its_options(api: FakeRuntimeAPI) -> None:
+    runtime = RuntimeProcess(api, [], env=runtime_env(api, _HANDLER="index.main_handler"))
+    try:
+        page = api.invoke(gateway_event(path="/api/items/7", host="example.com"))
+        timer = api.invoke(sample_event("timer"))
+    finally:
+        runtime.stop()
+    item = json.loads(page.json()["body"])
+    assert (item["id"], item["root"]) == (7, "/api")  # its base_path
+    assert (timer.kind, timer.json()["trigger_keys"]) == (
+        "response",
+        ["Message", "Time", "TriggerName", "Type"],
+    )
+
+
+def test_options_for_an_adapter_named_as_the_app_are_refused(api: FakeRuntimeAPI) -> None:
+    result = run_cli(
+        ["run", "index:main_handler", "--base-path", "/v2", "--no-access-log"], runtime_env(api)
+    )
+    assert (result.returncode, result.stderr) == (
+        1,
+        "scf-asgi: error: index:main_handler is an Adapter, made with its own options: set "
+        "--base-path, --no-access-log there, or name its app instead\n",
+    )
+    assert api.ready_count == 0
+
+
 def test_reconnects_when_the_runtime_api_drops_the_connection(api: FakeRuntimeAPI) -> None:
     api.close_after_reply = True
     runtime = start(api, "flask_app:app")
@@ -313,6 +382,26 @@ def test_rejected_response_becomes_an_invocation_error(api: FakeRuntimeAPI) -> N
         "the runtime API rejected the response with status 413"
     )
     assert "POST /runtime/invocation/response answered 413" in runtime.output
+
+
+def test_response_refused_before_its_body_is_read_becomes_an_invocation_error(
+    api: FakeRuntimeAPI,
+) -> None:
+    # The runtime API answers 413 and closes without reading the body, so sending the rest of
+    # it fails: the answer is read all the same, and the instance stays up.
+    api.refuse_posts_over = 1_000_000
+    runtime = start(api, "flask_app:app", SCF_ASGI_RUNTIME_RETRY_SECONDS="3")
+    try:
+        refused = api.invoke(gateway_event(path="/large", query={"bytes": "12000000"}))
+        after = api.invoke(gateway_event(path="/items/3"))
+    finally:
+        assert runtime.stop() == 0
+    assert (refused.kind, refused.json()["errorType"], after.json()["statusCode"]) == (
+        "error",
+        "ResponseRejected",
+        200,
+    )
+    assert api.log.count(("POST", "/runtime/invocation/response")) == 2  # no re-sending
 
 
 def test_non_200_from_next_is_logged_and_retried(api: FakeRuntimeAPI) -> None:
@@ -572,6 +661,9 @@ def test_lifespan_startup_failure_exits_without_ready(api: FakeRuntimeAPI) -> No
             "flask_app",
             "cannot read app reference 'flask_app': expected MODULE:ATTR (or MODULE.ATTR)",
         ),
+        ("no_such_package.app:app", "cannot import module 'no_such_package.app'"),
+        # The app's own missing dependency, with its traceback, not "cannot import the app".
+        ("missing_dependency_app:app", "ModuleNotFoundError: No module named 'missing'\n"),
     ],
 )
 def test_bad_app_references(api: FakeRuntimeAPI, reference: str, message: str) -> None:

@@ -207,11 +207,19 @@ def test_ipv6_runtime_api_host_is_bracketed_in_the_host_header() -> None:
     ]
 
 
-@pytest.mark.parametrize("length", [b"-1", b"ten"])
+@pytest.mark.parametrize("length", [b"-1", b"ten", b"\xb2"])  # "\xb2" is "²" in latin-1
 def test_a_bad_content_length_is_a_broken_connection(
     serve: type[ScriptedServer], length: bytes
 ) -> None:
     server = serve([b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nabc"])
     connection = HTTPConnection("127.0.0.1", server.port)
     with pytest.raises(ConnectionError, match="Content-Length"):
+        connection.exchange("GET", "/runtime/invocation/next")
+
+
+@pytest.mark.parametrize("size", [b"-1", b"+a", b"1_0", b""])
+def test_a_bad_chunk_size_is_a_broken_connection(serve: type[ScriptedServer], size: bytes) -> None:
+    server = serve([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + size + b"\r\nabc"])
+    connection = HTTPConnection("127.0.0.1", server.port)
+    with pytest.raises(ConnectionError, match="chunk size"):
         connection.exchange("GET", "/runtime/invocation/next")

@@ -31,3 +31,21 @@ def failing_handler(event: dict[str, Any], context: Context) -> None:
 
 def unserialisable_handler(event: dict[str, Any], context: Context) -> Any:
     return {"when": object()}
+
+
+def asyncio_run_handler(event: dict[str, Any], context: Context) -> dict[str, Any]:
+    async def fetch() -> str:
+        await asyncio.sleep(0)
+        return "fetched"
+
+    return {"result": asyncio.run(fetch())}
+
+
+async def cancelled_handler(event: dict[str, Any], context: Context) -> None:
+    task = asyncio.ensure_future(asyncio.sleep(10))
+    task.cancel()
+    await task  # raises CancelledError into the handler
+
+
+def exiting_handler(event: dict[str, Any], context: Context) -> None:
+    raise SystemExit(3)
