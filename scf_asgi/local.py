@@ -56,7 +56,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import ConfigurationError
 from .gateway import TextPolicy
-from .runtime import MAX_PAYLOAD_BYTES, excerpt
+from .runtime import HEX_DIGITS, MAX_PAYLOAD_BYTES, excerpt
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -84,7 +84,6 @@ DEFAULT_SERVICE_ID = "service-local"
 _HEAD_LIMIT = 64 * 1024  # request line + headers
 _DISCARD_LIMIT = 64 * 1024 * 1024  # an over-limit body up to this size is read and dropped
 _IDLE_TIMEOUT = 75.0  # seconds a front-door keep-alive connection may sit idle
-_HEX_DIGITS = b"0123456789abcdefABCDEF"
 _STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for the instance at shutdown
 # Per-hop headers: they describe the client's connection to the gateway, not the request.
 _HOP_BY_HOP = frozenset(
@@ -425,8 +424,7 @@ async def _read_chunked(reader: asyncio.StreamReader, max_body: int) -> tuple[by
     while True:
         size_line = await reader.readuntil(b"\r\n")
         size_text = size_line.split(b";", 1)[0].strip()
-        # Hex digits only: int() would also take "-1", "+a" and "1_0".
-        if not size_text or size_text.strip(_HEX_DIGITS):
+        if not size_text or size_text.strip(HEX_DIGITS):
             raise _HTTPError(400, "malformed chunk size")
         size = int(size_text, 16)
         if size == 0:
@@ -898,8 +896,9 @@ class FrontDoor:
         for name, value in headers:
             lower = name.lower()
             if lower == "content-length":
-                if value.strip().isascii() and value.strip().isdigit():
-                    length = int(value)
+                text = value.strip()
+                if text.isascii() and text.isdigit():
+                    length = int(text)
             elif lower not in _HOP_BY_HOP:
                 kept.append((name, value))
         if request.method != "HEAD":

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     AsyncHandler = Callable[[bytes, Context, "Invocation"], Awaitable[None]]
 
 __all__ = [
+    "HEX_DIGITS",
     "MAX_PAYLOAD_BYTES",
     "HTTPConnection",
     "Invocation",
@@ -49,6 +50,8 @@ logger = logging.getLogger("scf_asgi")
 
 # The platform's documented limit ("about 6 MB") on the result of a synchronous invocation.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+# Chunk sizes are these only: int(text, 16) would also take "-1", "+a" and "1_0".
+HEX_DIGITS = b"0123456789abcdefABCDEF"
 _ENV_HOST = "SCF_RUNTIME_API"
 _ENV_PORT = "SCF_RUNTIME_API_PORT"
 
@@ -333,7 +336,7 @@ class HTTPConnection:
             parts: list[bytes] = []
             while True:
                 size_text = self._read_until(b"\r\n").split(b";", 1)[0].strip()
-                if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
+                if not size_text or size_text.strip(HEX_DIGITS):
                     raise ConnectionError(f"the runtime API sent a chunk size {size_text!r}")
                 size = int(size_text, 16)
                 if size == 0:
