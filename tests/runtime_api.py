@@ -4,6 +4,10 @@ It behaves as the spec says the platform does: `/runtime/invocation/next` long-p
 event is queued and keeps returning the same event until it is answered; the first
 `/response` or `/error` post for an event wins; anything else answered non-200 only when a
 test asks for it. Tests drive it with `invoke()`, which queues an event and waits for the answer.
+
+Every accepted `/response` or `/error` post is recorded against the event last handed out by
+`/next` (the posts carry no request id: they answer "the current invocation"), second posts
+included, so a test can check that each event got exactly one answer.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,12 +52,15 @@ class _Invocation:
 class FakeRuntimeAPI:
     def __init__(self) -> None:
         self.pending: queue.Queue[_Invocation] = queue.Queue()
-        self.current: _Invocation | None = None
+        self.current: _Invocation | None = None  # handed out by /next and not answered yet
+        self.last: _Invocation | None = None  # handed out last by /next, answered or not
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)  # notified on every request logged
         self.ready = threading.Event()
         self.ready_count = 0
         self.log: list[tuple[str, str]] = []  # (method, path) of every request, in order
-        self.connections: set[tuple[str, int]] = set()
+        self.stray_answers: list[tuple[str, bytes]] = []  # posted before any event was pulled
+        self.connections: list[tuple[str, int]] = []  # the client address of every connection
         self.invocations: list[_Invocation] = []
         self.fail_next_posts: list[int] = []  # statuses to answer the next posts with
         self.fail_next_gets: list[int] = []  # statuses to answer the next long polls with
@@ -70,6 +77,16 @@ class FakeRuntimeAPI:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                with api.lock:
+                    api.connections.append(self.client_address)
+
+            def _log(self) -> None:
+                with api.changed:
+                    api.log.append((self.command, self.path))
+                    api.changed.notify_all()
+
             def _reply(
                 self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
             ) -> None:
@@ -84,8 +101,7 @@ class FakeRuntimeAPI:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
-                api.connections.add(self.client_address)
-                api.log.append(("GET", self.path))
+                self._log()
                 if self.path != "/runtime/invocation/next":
                     self._reply(404)
                     return
@@ -97,14 +113,13 @@ class FakeRuntimeAPI:
                 if current is None:
                     current = api.pending.get()
                     with api.lock:
-                        api.current = current
+                        api.current = api.last = current
                 self._reply(200, current.body, current.headers)
 
             def do_POST(self) -> None:
-                api.connections.add(self.client_address)
                 length = int(self.headers.get("Content-Length", "0"))
                 if api.refuse_posts_over and length > api.refuse_posts_over:
-                    api.log.append(("POST", self.path))
+                    self._log()
                     self.send_response(413)
                     self.send_header("Connection", "close")
                     self.send_header("Content-Length", "0")
@@ -112,7 +127,7 @@ class FakeRuntimeAPI:
                     self.close_connection = True
                     return
                 body = self.rfile.read(length)
-                api.log.append(("POST", self.path))
+                self._log()
                 if self.path == "/runtime/init/ready":
                     api.ready_count += 1
                     api.ready_at = time.time()
@@ -127,18 +142,25 @@ class FakeRuntimeAPI:
                     self._reply(api.fail_next_posts.pop(0), b'{"error":"rejected"}')
                     return
                 with api.lock:
-                    current = api.current
-                    if current is not None:
-                        current.answers.append((kind, body))
-                        if len(current.answers) == 1:
+                    answered = api.last
+                    if answered is None:
+                        api.stray_answers.append((kind, body))
+                    else:
+                        # Recorded even when it is not the first: the first one wins (it is
+                        # what `wait` returns), the others show up in `answers`.
+                        answered.answers.append((kind, body))
+                        if answered is api.current:
                             api.current = None
-                            current.done.set()
+                            answered.done.set()
                 self._reply(200)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval: `close()` (shutdown) waits up to one interval.
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def queue_event(
@@ -165,6 +187,13 @@ class FakeRuntimeAPI:
             raise TimeoutError(f"no answer to {invocation.request_id} within {timeout}s")
         kind, body = invocation.answers[0]
         return Answer(kind, body, invocation.request_id)
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 20.0) -> None:
+        """Wait until `condition()` (called with the log locked) holds, re-checked on every
+        request the fake receives."""
+        with self.changed:
+            if not self.changed.wait_for(condition, timeout):
+                raise TimeoutError(f"condition never held; requests so far: {self.log}")
 
     def close(self) -> None:
         self.server.shutdown()
@@ -233,6 +262,14 @@ class RuntimeProcess:
     @property
     def output(self) -> str:
         return "".join(self.output_lines)
+
+    def wait_output(self, text: str, timeout: float = 20.0) -> None:
+        """Wait until `text` appears in the output (polled; the lines come from a thread)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{text!r} never appeared; output:\n{self.output}")
+            time.sleep(0.005)
 
     def wait_exit(self, timeout: float = 20.0) -> int:
         code = self.process.wait(timeout)

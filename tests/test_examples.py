@@ -6,7 +6,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -37,10 +37,15 @@ def start_example(name: str) -> tuple[FakeRuntimeAPI, RuntimeProcess]:
     return api, RuntimeProcess(api, [], env=env, cwd=directory, command=command)
 
 
+class Example(NamedTuple):
+    name: str  # "flask_app" or "fastapi_app"
+    api: FakeRuntimeAPI
+
+
 @pytest.fixture(params=["flask_app", "fastapi_app"])
-def example(request: pytest.FixtureRequest) -> Iterator[FakeRuntimeAPI]:
+def example(request: pytest.FixtureRequest) -> Iterator[Example]:
     api, runtime = start_example(request.param)
-    yield api
+    yield Example(request.param, api)
     assert runtime.stop() == 0
     api.close()
 
@@ -55,9 +60,9 @@ def header(document: dict[str, Any], name: str) -> Any:
     return {key.lower(): value for key, value in document["headers"].items()}[name]
 
 
-def test_multipart_upload_of_binary_file(example: FakeRuntimeAPI) -> None:
+def test_multipart_upload_of_binary_file(example: Example) -> None:
     document = invoke(
-        example,
+        example.api,
         method="POST",
         path="/upload",
         headers={"content-type": f"multipart/form-data; boundary={BOUNDARY}"},
@@ -71,27 +76,28 @@ def test_multipart_upload_of_binary_file(example: FakeRuntimeAPI) -> None:
     }
 
 
-def test_two_cookies(example: FakeRuntimeAPI) -> None:
-    document = invoke(example, path="/visit", headers={"cookie": "visits=2"})
+def test_two_cookies(example: Example) -> None:
+    document = invoke(example.api, path="/visit", headers={"cookie": "visits=2"})
     assert json.loads(document["body"]) == {"visits": 3}
     cookies = header(document, "set-cookie")
-    assert [cookie.split(";")[0] for cookie in cookies] in (
-        ["visits=3", "seen_example=flask"],
-        ["visits=3", "seen_example=fastapi"],
-    )
+    framework = {"flask_app": "flask", "fastapi_app": "fastapi"}[example.name]
+    assert [cookie.split(";")[0] for cookie in cookies] == [
+        "visits=3",
+        f"seen_example={framework}",
+    ]
 
 
-def test_redirect_carries_the_stage_on_the_default_domain(example: FakeRuntimeAPI) -> None:
-    document = invoke(example, path="/old-home", host=DEFAULT_HOST)
-    location = header(document, "location")
-    assert (document["statusCode"], location) in (
-        (302, "/release/"),  # Flask: relative Location
-        (302, f"https://{DEFAULT_HOST}/release/"),  # FastAPI: url_for is absolute
-    )
+def test_redirect_carries_the_stage_on_the_default_domain(example: Example) -> None:
+    document = invoke(example.api, path="/old-home", host=DEFAULT_HOST)
+    location = {
+        "flask_app": "/release/",  # Flask: a relative Location
+        "fastapi_app": f"https://{DEFAULT_HOST}/release/",  # FastAPI: url_for is absolute
+    }[example.name]
+    assert (document["statusCode"], header(document, "location")) == (302, location)
 
 
-def test_home_page_is_html_text(example: FakeRuntimeAPI) -> None:
-    document = invoke(example, path="/")
+def test_home_page_is_html_text(example: Example) -> None:
+    document = invoke(example.api, path="/")
     assert (document["statusCode"], document["isBase64Encoded"]) == (200, False)
     assert header(document, "content-type") == "text/html; charset=utf-8"
     assert "on SCF</h1>" in document["body"]

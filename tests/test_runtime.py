@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -47,8 +48,17 @@ def wait_for_file(path: Path, timeout: float = 10.0) -> None:
 
 
 def assert_one_answer_each(api: FakeRuntimeAPI) -> None:
-    time.sleep(0.1)  # room for a wrong second post to arrive
-    assert [len(invocation.answers) for invocation in api.invocations] == [1] * len(api.invocations)
+    """Every event got exactly one answer, and nothing else was posted. Call it once no more
+    posts can come: after the runtime has stopped, or has asked /next for the event after the
+    last one (its posts for an event all come before that request)."""
+    answer_paths = ("/runtime/invocation/response", "/runtime/invocation/error")
+    posts = [path for method, path in api.log if method == "POST" and path in answer_paths]
+    count = len(api.invocations)
+    assert ([len(invocation.answers) for invocation in api.invocations], len(posts)) == (
+        [1] * count,
+        count,
+    )
+    assert api.stray_answers == []
 
 
 ITEM_EVENT = gateway_event(path="/info/abc", query={"q": ["1", "two words"]}, host=DEFAULT_HOST)
@@ -161,7 +171,7 @@ def test_sigterm_during_an_event_finishes_and_posts_it(api: FakeRuntimeAPI, gate
     invocation = api.queue_event(gateway_event(path="/gated-handler"))
     wait_for_file(gates / "handler.waiting")
     runtime.process.send_signal(signal.SIGTERM)
-    time.sleep(0.1)
+    runtime.wait_output("received SIGTERM; shutting down")  # handled while the handler waits
     (gates / "handler.go").touch()
     answer = api.wait(invocation)
     assert runtime.wait_exit() == 0
@@ -184,11 +194,9 @@ def test_sigterm_in_the_long_poll_after_an_error_answer_exits_at_once(
     # An error answer from /next is not an event: the poll that follows is as idle as any.
     api.fail_next_gets = [503]
     runtime = start(api, app)
-    deadline = time.monotonic() + 10
-    while api.log.count(("GET", "/runtime/invocation/next")) < 2:
-        assert time.monotonic() < deadline, runtime.output
-        time.sleep(0.01)
-    time.sleep(0.1)  # the second poll is now waiting for an event
+    # The runtime marks itself idle before it sends a poll: once the second one has arrived,
+    # it is waiting for an event.
+    api.wait_for(lambda: api.log.count(("GET", "/runtime/invocation/next")) == 2)
     runtime.process.send_signal(signal.SIGTERM)
     assert runtime.wait_exit(5) == 0
     assert "received SIGTERM; shutting down" in runtime.output
@@ -336,6 +344,51 @@ def test_an_adapter_named_as_the_handler_keeps_its_options(api: FakeRuntimeAPI) 
     )
 
 
+@pytest.mark.parametrize(
+    ("interface", "content_type"), [("asgi", "content-type"), ("wsgi", "Content-Type")]
+)
+def test_run_flags_reach_the_adapter(
+    api: FakeRuntimeAPI, interface: str, content_type: str
+) -> None:
+    # echo_app.app takes *args, so it starts only with --interface; --stage-prefix on puts the
+    # stage in front of root_path on a custom domain; --root-path-in-path off leaves it out of
+    # the ASGI path (WSGI has PATH_INFO apart anyway); --text-mime-type sends its media type as
+    # text rather than base64.
+    runtime = start(
+        api,
+        "echo_app:app",
+        "--interface",
+        interface,
+        "--stage-prefix",
+        "on",
+        "--root-path-in-path",
+        "off",
+        "--text-mime-type",
+        "application/vnd.echo",
+    )
+    try:
+        answer = api.invoke(gateway_event(path="/x", query={"type": "application/vnd.echo"}))
+    finally:
+        assert runtime.stop() == 0
+    document = answer.json()
+    assert (answer.kind, {**document, "body": json.loads(document["body"])}) == (
+        "response",
+        {
+            "isBase64Encoded": False,
+            "statusCode": 200,
+            "headers": {content_type: "application/vnd.echo"},
+            "body": {
+                "interface": interface,
+                "method": "GET",
+                "root_path": "/release",
+                "path": "/x",
+                "query_string": "type=application%2Fvnd.echo",
+                "scheme": "https",
+            },
+        },
+    )
+
+
 def test_options_for_an_adapter_named_as_the_app_are_refused(api: FakeRuntimeAPI) -> None:
     result = run_cli(
         ["run", "index:main_handler", "--base-path", "/v2", "--no-access-log"], runtime_env(api)
@@ -353,10 +406,15 @@ def test_reconnects_when_the_runtime_api_drops_the_connection(api: FakeRuntimeAP
     runtime = start(api, "flask_app:app")
     try:
         answers = [api.invoke(gateway_event(path=f"/items/{n}")) for n in range(3)]
+        api.wait_for(lambda: api.log.count(("GET", "/runtime/invocation/next")) == 4)
     finally:
         runtime.stop()
     assert [json.loads(a.json()["body"])["id"] for a in answers] == [0, 1, 2]
-    assert len(api.connections) >= 6  # a new connection for every exchange
+    # A new connection for every exchange (ready, 3 x next and response, the pending next),
+    # opened because the answer said `Connection: close`, not after a failed send on the old
+    # one (which would be logged as "unreachable ...; retrying").
+    assert len(api.connections) == 8
+    assert [line for line in runtime.output.splitlines() if not line.startswith("[INFO] ")] == []
 
 
 def test_keeps_one_connection_when_the_runtime_api_allows(api: FakeRuntimeAPI) -> None:
@@ -462,17 +520,44 @@ def test_shutdown_guard_stops_a_long_poll_at_once() -> None:
         assert (guard.requested, guard.idle) == (True, False)
 
 
+def socket_queues(local_port: int, remote_port: int) -> tuple[int, int]:
+    """(bytes sent but not acknowledged, bytes received but not read) of the loopback TCP
+    connection from `local_port` to `remote_port`, whichever process owns it (Linux)."""
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            local, remote, _, queues = line.split()[1:5]
+            if (int(local.rpartition(":")[2], 16), int(remote.rpartition(":")[2], 16)) == (
+                local_port,
+                remote_port,
+            ):
+                sent, _, received = queues.partition(":")
+                return int(sent, 16), int(received, 16)
+    raise LookupError(f"no TCP connection from port {local_port} to {remote_port}")
+
+
 def test_sigterm_while_the_event_arrives_still_answers_it() -> None:
     """A signal between the first bytes of the event and its end must not drop the event."""
     import socket as socket_module
     import threading
 
+    if not os.path.exists("/proc/net/tcp"):
+        pytest.skip("reads how far the runtime has read its socket from /proc/net/tcp (Linux)")
     event = json.dumps(gateway_event(path="/items/5")).encode()
     answers: list[bytes] = []
-    head_sent = threading.Event()
+    body_begun = threading.Event()
     go_on = threading.Event()
     listener = socket_module.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
+
+    def send_and_wait_until_read(conn: socket_module.socket, data: bytes) -> None:
+        # Sent, delivered (acknowledged) and read by the runtime: a poll of the kernel's
+        # queues, since nothing else shows how far a blocking recv() in another process got.
+        conn.sendall(data)
+        client_port = conn.getpeername()[1]
+        deadline = time.monotonic() + 20
+        while (socket_queues(port, client_port)[0], socket_queues(client_port, port)[1]) != (0, 0):
+            assert time.monotonic() < deadline, "the runtime never read what was sent"
+            time.sleep(0.001)
 
     def serve() -> None:
         conn, _ = listener.accept()
@@ -494,14 +579,17 @@ def test_sigterm_while_the_event_arrives_still_answers_it() -> None:
                     buffer += conn.recv(65536)
                 body, buffer = buffer[:length], buffer[length:]
                 if head.startswith(b"GET /runtime/invocation/next"):
-                    if answers or head_sent.is_set():
+                    if answers or body_begun.is_set():
                         return  # no second event: the instance should be on its way out
-                    conn.sendall(
+                    # The head alone, read; then part of the body, read too: the runtime reads
+                    # the body only after the head, so it is now between the two.
+                    send_and_wait_until_read(
+                        conn,
                         b"HTTP/1.1 200 OK\r\nrequest_id: r-1\r\nContent-Length: %d\r\n\r\n"
-                        % len(event)
-                        + event[:10]
+                        % len(event),
                     )
-                    head_sent.set()
+                    send_and_wait_until_read(conn, event[:10])
+                    body_begun.set()
                     go_on.wait(10)
                     conn.sendall(event[10:])
                 else:
@@ -513,23 +601,16 @@ def test_sigterm_while_the_event_arrives_still_answers_it() -> None:
     server.start()
     fake = FakeRuntimeAPI()  # only for the environment helper; its own server stays unused
     env = runtime_env(fake, SCF_RUNTIME_API_PORT=str(port))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scf_asgi", "run", "flask_app:app"],
-        env=env,
-        cwd=ROOT / "tests" / "apps",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    runtime = RuntimeProcess(fake, ["flask_app:app"], env=env, wait_ready=False)
     try:
-        assert head_sent.wait(30)
-        time.sleep(0.1)  # the runtime is now reading the event's body
-        process.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
+        assert body_begun.wait(30), runtime.output
+        runtime.process.send_signal(signal.SIGTERM)
+        runtime.wait_output("received SIGTERM; shutting down")  # handled, mid-event
         go_on.set()
-        assert process.wait(20) == 0
+        assert runtime.wait_exit(20) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
+        go_on.set()
+        runtime.stop()
         listener.close()
         fake.close()
     assert len(answers) == 1
@@ -575,6 +656,55 @@ def test_access_log_can_be_turned_off(api: FakeRuntimeAPI) -> None:
     finally:
         runtime.stop()
     assert answer.request_id not in runtime.output
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        # logging.getLogger("scf_asgi").setLevel(logging.WARNING): no line per invocation (nor
+        # the INFO line on SIGTERM), errors still logged.
+        ("quiet", ["[ERROR] {rejected}"]),
+        # The app configured logging itself: each line once, in its format, not in scf-asgi's.
+        (
+            "basic",
+            [
+                "APP INFO scf_asgi: {first} GET /items/1 200 <ms>",
+                "APP INFO scf_asgi: {second} GET /items/2 200 <ms>",
+                "APP ERROR scf_asgi: {rejected}",
+                "APP INFO scf_asgi: received SIGTERM; shutting down",
+            ],
+        ),
+        # Nothing configured: scf-asgi's own format on stdout.
+        (
+            "",
+            [
+                "[INFO] {first} GET /items/1 200 <ms>",
+                "[INFO] {second} GET /items/2 200 <ms>",
+                "[ERROR] {rejected}",
+                "[INFO] received SIGTERM; shutting down",
+            ],
+        ),
+    ],
+)
+def test_logging_configured_by_the_app_is_respected(
+    api: FakeRuntimeAPI, setup: str, expected: list[str]
+) -> None:
+    runtime = start(api, "logging_app:app", LOGGING_SETUP=setup)
+    try:
+        first = api.invoke(gateway_event(path="/items/1"))
+        api.fail_next_posts = [413]  # an ERROR line from scf-asgi
+        second = api.invoke(gateway_event(path="/items/2"))
+    finally:
+        assert runtime.stop() == 0
+    rejected = (
+        f"request {second.request_id}: POST /runtime/invocation/response answered 413 "
+        "(226 bytes posted)"
+    )
+    lines = [re.sub(r" \d+\.\dms$", " <ms>", line) for line in runtime.output.splitlines()]
+    assert lines == [
+        line.format(first=first.request_id, second=second.request_id, rejected=rejected)
+        for line in expected
+    ]
 
 
 def test_a_broken_stdout_does_not_cost_an_answer(api: FakeRuntimeAPI) -> None:
@@ -690,12 +820,19 @@ def test_loop_answers_every_event_whatever_the_handler_does(api: FakeRuntimeAPI)
         if raw == b'"answer twice"':
             invocation.respond(b'"first"')
             invocation.respond(b'"second"')
+        if raw == b'"answer then fail"':
+            invocation.respond(b'"answered"')
+            invocation.fail(b'"failed too"')
         # anything else: returns without answering
 
     client = RuntimeClient("127.0.0.1", api.port, retry_for=0.2)
     loop = threading.Thread(target=run_loop, args=(client, handle), daemon=True)
     loop.start()
-    answers = [api.invoke(event) for event in ("raise", "silent", "answer twice")]
+    events = ("raise", "silent", "answer twice", "answer then fail")
+    answers = [api.invoke(event) for event in events]
+    # The loop has finished with the last event (and posted all it would) once it asks for the
+    # next one.
+    api.wait_for(lambda: api.log.count(("GET", "/runtime/invocation/next")) == len(answers) + 1)
     assert [(a.kind, a.body) for a in answers] == [
         (
             "error",
@@ -706,6 +843,7 @@ def test_loop_answers_every_event_whatever_the_handler_does(api: FakeRuntimeAPI)
             b'{"errorType": "InternalError", "errorMessage": "scf-asgi: the event got no answer"}',
         ),
         ("response", b'"first"'),
+        ("response", b'"answered"'),
     ]
     assert_one_answer_each(api)
     # The loop thread is left in its long poll on /next (a daemon thread; no timeout by design).

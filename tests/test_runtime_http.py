@@ -3,6 +3,7 @@ every way an HTTP/1.x server may frame an answer, and the bytes the client sends
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -157,12 +158,18 @@ def test_large_bodies_both_ways(serve: type[ScriptedServer]) -> None:
     assert server.requests[0].endswith(payload)
 
 
-def test_client_reconnects_after_the_server_closes(serve: type[ScriptedServer]) -> None:
+def test_client_reconnects_after_the_server_closes(
+    serve: type[ScriptedServer], caplog: pytest.LogCaptureFixture
+) -> None:
     closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n"
     server = serve([closing + b"1", closing + b"2", closing + b"3"], close_after={0, 1, 2})
     client = RuntimeClient("127.0.0.1", server.port, retry_for=2)
-    bodies = [client._exchange("GET", "/runtime/invocation/next")[2] for _ in range(3)]
+    with caplog.at_level(logging.DEBUG, logger="scf_asgi"):
+        bodies = [client._exchange("GET", "/runtime/invocation/next")[2] for _ in range(3)]
     assert (bodies, server.connections) == ([b"1", b"2", b"3"], 3)
+    # Each connection closed on `Connection: close`, before the next request: none was sent on
+    # a closed connection and retried ("runtime API at ... unreachable ...; retrying").
+    assert caplog.messages == []
     client.close()
 
 

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
+import sys
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
+from scf_asgi import Adapter
+
 from .apps.common import CORS_ORIGIN, SECRET
-from .harness import BASE_PATH, CUSTOM_HOST, DEFAULT_HOST, call, covers, header, outline
+from .harness import (
+    APPS_PACKAGE,
+    BASE_PATH,
+    CUSTOM_HOST,
+    DEFAULT_HOST,
+    call,
+    covers,
+    header,
+    http_event,
+    outline,
+)
 from .matrix import Framework
 
 BLOB = bytes(range(256))  # not valid UTF-8: must travel as base64 both ways
@@ -201,9 +217,31 @@ def test_unhandled_exception_is_a_500_without_details(framework: Framework) -> N
     assert "RuntimeError" not in text
 
 
+def fresh_app(framework: Framework) -> Any:
+    """The framework's app from a new copy of its module: hooks no other adapter has run."""
+    module_name, _, attribute = framework.app.partition(":")
+    original = importlib.import_module(f"{APPS_PACKAGE}.{module_name}")
+    name = f"{APPS_PACKAGE}.{module_name}_fresh_copy"
+    spec = importlib.util.spec_from_file_location(name, original.__file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # some frameworks look their module up by __name__
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
+    return getattr(module, attribute)
+
+
 @covers("lifespan")
 def test_startup_hook_ran_before_the_first_request(framework: Framework) -> None:
-    response = call(framework, path="/lifespan")
+    # Not the adapter the other tests share (which has served many requests by now): one of its
+    # own, for an app whose hooks have never run, so /lifespan is its very first event.
+    adapter = Adapter(fresh_app(framework), base_path=BASE_PATH, access_log=False)
+    try:
+        response = adapter(http_event(path="/lifespan"), {"request_id": "req-lifespan"})
+    finally:
+        adapter.close()
     assert outline(response) == {
         "status": 200,
         "type": "application/json",

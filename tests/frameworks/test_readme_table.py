@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-import pytest
-
 from . import table
 from .harness import TESTS_BY_FEATURE
 from .matrix import FEATURES, FRAMEWORKS
@@ -31,11 +29,10 @@ def test_pending_claims_are_claims() -> None:
 
 def test_readme_frameworks_table_is_up_to_date() -> None:
     readme = README.read_text(encoding="utf-8")
-    if table.readme_region(readme) is None:
-        pytest.skip(
-            f"README.md has no {table.START_MARKER} / {table.END_MARKER} lines yet; "
-            "add them, then run: python -m tests.frameworks.table --write README.md"
-        )
+    assert table.readme_region(readme) is not None, (
+        f"README.md has lost its {table.START_MARKER} / {table.END_MARKER} lines: put them "
+        "back, then run: python -m tests.frameworks.table --write README.md"
+    )
     assert readme == table.with_table(readme), (
         "README.md's Frameworks table is stale: python -m tests.frameworks.table --write README.md"
     )
