@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 
+from . import options
 from .context import Context
 from .errors import AppError, ConfigurationError, InvalidEventError, UnhandledEventError
 from .gateway import (
@@ -40,13 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Adapter", "detect_interface", "serve"]
 
-_CHOICES = {
-    "interface": ("auto", "asgi", "wsgi"),
-    "lifespan": ("auto", "on", "off"),
-    "stage_prefix": ("auto", "on", "off"),
-    "app_errors": ("response", "invocation"),
-    "root_path_in_path": ("auto", "on", "off"),
-}
 _TEXT_PLAIN = "text/plain; charset=utf-8"
 _NO_EXTRA: dict[str, Any] = {}  # the raw event and Context are put in scope/environ directly
 
@@ -94,20 +88,18 @@ class Adapter:
         access_log: bool = True,
         root_path_in_path: str = "auto",
     ) -> None:
-        for option, value in (
+        for name, value in (
             ("interface", interface),
             ("lifespan", lifespan),
+            ("base_path", base_path),
             ("stage_prefix", stage_prefix),
+            ("text_mime_types", text_mime_types),
+            ("event_handler", event_handler),
             ("app_errors", app_errors),
+            ("access_log", access_log),
             ("root_path_in_path", root_path_in_path),
         ):
-            if value not in _CHOICES[option]:
-                choices = ", ".join(repr(c) for c in _CHOICES[option])
-                raise ConfigurationError(f"{option} must be one of {choices}, got {value!r}")
-        if isinstance(text_mime_types, str):
-            raise ConfigurationError("text_mime_types must be a list of media types, not a str")
-        if event_handler is not None and not callable(event_handler):
-            raise ConfigurationError("event_handler must be callable as (event, context)")
+            options.check(name, value)
         if isinstance(app, Adapter):
             # Unwrapping it would silently drop its options (base_path, event_handler, ...).
             raise ConfigurationError(

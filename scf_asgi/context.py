@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import time
+
+from .platform import function_facts
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -68,15 +69,15 @@ class Context:
     def from_platform(cls, context: Mapping[str, Any]) -> Context:
         """Build from the dict SCF's built-in Python runtime passes as ``context``."""
         get = context.get
-        name, version, namespace, region = _function_facts()
+        facts = function_facts()
         return cls(
             str(get("request_id", "")),
             _int(get("memory_limit_in_mb")),
             _int(get("time_limit_in_ms")),
-            str(get("function_name") or name),
-            str(get("function_version") or version),
-            str(get("namespace") or namespace),
-            str(get("tencentcloud_region") or region),
+            str(get("function_name") or facts.name),
+            str(get("function_version") or facts.version),
+            str(get("namespace") or facts.namespace),
+            str(get("tencentcloud_region") or facts.region),
         )
 
     def __repr__(self) -> str:
@@ -84,24 +85,6 @@ class Context:
             f"Context(request_id={self.request_id!r}, function_name={self.function_name!r}, "
             f"remaining_time_ms={self.remaining_time_ms()})"
         )
-
-
-_FUNCTION_FACTS: tuple[str, str, str, str] | None = None
-
-
-def _function_facts() -> tuple[str, str, str, str]:
-    """Function name, version, namespace and region from the environment, read once: they are
-    the same for every invocation of a process."""
-    global _FUNCTION_FACTS
-    if _FUNCTION_FACTS is None:
-        environ = os.environ
-        _FUNCTION_FACTS = (
-            environ.get("SCF_FUNCTIONNAME", ""),
-            environ.get("SCF_FUNCTIONVERSION", ""),
-            environ.get("SCF_NAMESPACE", ""),
-            environ.get("TENCENTCLOUD_REGION", ""),
-        )
-    return _FUNCTION_FACTS
 
 
 def _int(value: Any) -> int:

@@ -54,9 +54,22 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from . import options
 from .errors import ConfigurationError
 from .gateway import TextPolicy
-from .runtime import HEX_DIGITS, MAX_PAYLOAD_BYTES, excerpt
+from .platform import (
+    ENV_FUNCTION_NAME,
+    ENV_FUNCTION_VERSION,
+    ENV_HANDLER,
+    ENV_NAMESPACE,
+    ENV_REGION,
+    ENV_RUNENV,
+    ENV_RUNTIME_API,
+    ENV_RUNTIME_API_PORT,
+    ENV_USER_CODE_ROOT,
+    MAX_PAYLOAD_BYTES,
+)
+from .runtime import HEX_DIGITS, excerpt
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -953,6 +966,93 @@ def _too_large(size: int, what: str) -> _Response:
     )
 
 
+# -- the command ---------------------------------------------------------------------------
+
+
+def add_parsers(commands: Any) -> None:
+    """`scf-asgi local` (see `scf_asgi.cli`)."""
+    local = commands.add_parser(
+        "local",
+        help="run an app locally, behind an emulated API gateway and Custom Runtime",
+        description=(
+            "Serve MODULE:ATTR on http://HOST:PORT/ the way SCF runs it: each request becomes an "
+            "API gateway event for a function instance (`scf-asgi run` in a child process) that "
+            "talks to an emulated Custom Runtime API; one event at a time, the function timeout "
+            "kills the instance, the 6 MB payload limit applies. Paths starting with /STAGE/ "
+            "have the stage removed, as on the gateway's default domain."
+        ),
+    )
+    local.add_argument("app", nargs="?", help="MODULE:ATTR of the app (optional with --bootstrap)")
+    local.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    local.add_argument("--port", type=int, default=8000, help="port to listen on (8000; 0: any)")
+    local.add_argument("--stage", default="release", help="the gateway stage (release)")
+    local.add_argument(
+        "--bootstrap",
+        default=None,
+        metavar="PATH",
+        help="run this executable as the instance (cwd: its directory) instead of `scf-asgi run`",
+    )
+    local.add_argument(
+        "--handler",
+        default=None,
+        metavar="MODULE.ATTR",
+        help=f"the function's handler setting, given to the instance as {ENV_HANDLER} (default: "
+        "MODULE:ATTR); what `scf-asgi run` with no app in a bootstrap serves",
+    )
+    local.add_argument("--timeout-ms", type=int, default=3000, help="the function timeout (3000)")
+    local.add_argument(
+        "--memory-mb", type=int, default=128, help="memory_limit_in_mb given to the instance"
+    )
+    local.add_argument(
+        "--init-timeout-ms",
+        type=int,
+        default=30000,
+        help="time the instance has to post /runtime/init/ready (30000)",
+    )
+    local.add_argument(
+        "--host-header",
+        default=None,
+        metavar="HOST",
+        help="send this Host in events instead of the browser's (e.g. a gateway default domain)",
+    )
+    local.add_argument("--function-name", default="scf-asgi-local", help=ENV_FUNCTION_NAME)
+    local.add_argument("--region", default="ap-guangzhou", help=ENV_REGION)
+    options.add_arguments(local.add_argument_group("options of `scf-asgi run`, passed on"))
+    local.set_defaults(command_main=local_command)
+
+
+def local_command(args: Any) -> int:
+    run_args = options.to_argv(options.given(args))
+    if args.bootstrap and run_args:
+        print(
+            "scf-asgi: warning: options for `scf-asgi run` are ignored with --bootstrap "
+            "(put them in the bootstrap script)",
+            file=sys.stderr,
+        )
+    if args.bootstrap and not (args.handler or args.app):
+        print(
+            f"scf-asgi: warning: no handler setting (--handler MODULE.ATTR): the instance gets "
+            f"no {ENV_HANDLER}, so a bootstrap running `scf-asgi run` without an app cannot start",
+            file=sys.stderr,
+        )
+    config = LocalConfig(
+        app=args.app,
+        handler=args.handler,
+        host=args.host,
+        port=args.port,
+        stage=args.stage,
+        bootstrap=args.bootstrap,
+        timeout_ms=args.timeout_ms,
+        memory_mb=args.memory_mb,
+        init_timeout_ms=args.init_timeout_ms,
+        host_header=args.host_header,
+        function_name=args.function_name,
+        region=args.region,
+        run_args=run_args,
+    )
+    return run_local(config)
+
+
 # -- putting it together ---------------------------------------------------------------------
 
 
@@ -997,18 +1097,20 @@ def instance_environ(config: LocalConfig, cwd: str, api_port: int) -> dict[str, 
     """The environment the platform gives an instance, over this process's own."""
     env = dict(os.environ)
     env.update(
-        SCF_RUNTIME_API="127.0.0.1",
-        SCF_RUNTIME_API_PORT=str(api_port),
-        SCF_FUNCTIONNAME=config.function_name,
-        SCF_FUNCTIONVERSION="$LATEST",
-        SCF_NAMESPACE="default",
-        TENCENTCLOUD_REGION=config.region,
-        TENCENTCLOUD_RUNENV="SCF",
-        USER_CODE_ROOT=os.path.join(cwd, ""),
+        {
+            ENV_RUNTIME_API: "127.0.0.1",
+            ENV_RUNTIME_API_PORT: str(api_port),
+            ENV_FUNCTION_NAME: config.function_name,
+            ENV_FUNCTION_VERSION: "$LATEST",
+            ENV_NAMESPACE: "default",
+            ENV_REGION: config.region,
+            ENV_RUNENV: "SCF",
+            ENV_USER_CODE_ROOT: os.path.join(cwd, ""),
+        }
     )
     handler = config.handler or config.app
     if handler:
-        env["_HANDLER"] = handler
+        env[ENV_HANDLER] = handler
     env.setdefault("PYTHONUNBUFFERED", "1")  # so the instance's prints show up at once
     return env
 

@@ -25,6 +25,14 @@ import time
 
 from .context import Context
 from .errors import ConfigurationError, RuntimeAPIError
+from .platform import (
+    DEFAULT_RETRY_SECONDS,
+    ENV_RETRY_SECONDS,
+    ENV_RUNTIME_API,
+    ENV_RUNTIME_API_PORT,
+    MAX_PAYLOAD_BYTES,
+    function_facts,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HEX_DIGITS",
-    "MAX_PAYLOAD_BYTES",
     "HTTPConnection",
     "Invocation",
     "RuntimeClient",
@@ -48,12 +55,8 @@ __all__ = [
 
 logger = logging.getLogger("scf_asgi")
 
-# The platform's documented limit ("about 6 MB") on the result of a synchronous invocation.
-MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 # Chunk sizes are these only: int(text, 16) would also take "-1", "+a" and "1_0".
 HEX_DIGITS = b"0123456789abcdefABCDEF"
-_ENV_HOST = "SCF_RUNTIME_API"
-_ENV_PORT = "SCF_RUNTIME_API_PORT"
 
 
 class RuntimeClient:
@@ -68,37 +71,30 @@ class RuntimeClient:
         self.port = port
         self.retry_for = retry_for
         self._connection: HTTPConnection | None = None
-        # Per-process facts for every Context, read once rather than per event.
-        environ = os.environ
-        self._function = (
-            environ.get("SCF_FUNCTIONNAME", ""),
-            environ.get("SCF_FUNCTIONVERSION", ""),
-            environ.get("SCF_NAMESPACE", ""),
-            environ.get("TENCENTCLOUD_REGION", ""),
-        )
+        self._function = function_facts()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RuntimeClient:
         """Build from SCF_RUNTIME_API / SCF_RUNTIME_API_PORT; ConfigurationError if unset."""
         env = os.environ if environ is None else environ
-        missing = [name for name in (_ENV_HOST, _ENV_PORT) if not env.get(name)]
+        missing = [name for name in (ENV_RUNTIME_API, ENV_RUNTIME_API_PORT) if not env.get(name)]
         if missing:
             raise ConfigurationError(
                 f"{' and '.join(missing)} not set: this is not an SCF Custom Runtime. "
                 "To run locally, use `scf-asgi local MODULE:APP` (the platform's behaviour) "
                 "or your framework's own server (e.g. `uvicorn module:app`)."
             )
-        port = env[_ENV_PORT]
+        port = env[ENV_RUNTIME_API_PORT]
         if not (port.isascii() and port.isdigit()):
-            raise ConfigurationError(f"{_ENV_PORT} must be a port number, got {port!r}")
-        retry_text = env.get("SCF_ASGI_RUNTIME_RETRY_SECONDS", "10")
+            raise ConfigurationError(f"{ENV_RUNTIME_API_PORT} must be a port number, got {port!r}")
+        retry_text = env.get(ENV_RETRY_SECONDS)
         try:
-            retry_for = float(retry_text)
+            retry_for = DEFAULT_RETRY_SECONDS if retry_text is None else float(retry_text)
         except ValueError:
             raise ConfigurationError(
-                f"SCF_ASGI_RUNTIME_RETRY_SECONDS must be a number of seconds, got {retry_text!r}"
+                f"{ENV_RETRY_SECONDS} must be a number of seconds, got {retry_text!r}"
             ) from None
-        return cls(env[_ENV_HOST], int(port), retry_for=retry_for)
+        return cls(env[ENV_RUNTIME_API], int(port), retry_for=retry_for)
 
     # -- the four endpoints ------------------------------------------------------------------
 
@@ -131,15 +127,15 @@ class RuntimeClient:
         request_id = headers.get("request_id") or ""
         memory = headers.get("memory_limit_in_mb", "")
         time_limit = headers.get("time_limit_in_ms", "")
-        name, version, namespace, region = self._function
+        facts = self._function
         context = Context(
             request_id,
             int(memory) if memory.isascii() and memory.isdigit() else 0,
             int(time_limit) if time_limit.isascii() and time_limit.isdigit() else 0,
-            name,
-            version,
-            namespace,
-            region,
+            facts.name,
+            facts.version,
+            facts.namespace,
+            facts.region,
             received_at=received_at,
         )
         return body, context, Invocation(self, request_id)

@@ -1,0 +1,213 @@
+"""Every option of `Adapter` / `serve()`, written once: name, default, choices, help, flag.
+
+`Adapter` checks its keywords with `check`; ``scf-asgi run``, ``scf-asgi local`` and
+``scf-asgi package`` build their flags with `add_arguments`, read back what was given with
+`given`, and turn options into the flags of a ``scf-asgi run`` command line with `to_argv` (the
+emulator's instance, a generated ``bootstrap``). The README's options table is checked against
+this module by a test.
+"""
+
+from __future__ import annotations
+
+from .errors import ConfigurationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Mapping
+    from typing import Any
+
+__all__ = ["BY_NAME", "OPTIONS", "Option", "add_arguments", "check", "given", "to_argv"]
+
+# How an option is written on a command line.
+CHOICE = "choice"  # one of `choices`
+TEXT = "text"  # free text, or None
+TEXTS = "texts"  # a list of text; the flag is repeated
+REFERENCE = "reference"  # a callable in Python, MODULE:ATTR on a command line
+SWITCH = "switch"  # True or False; the flag (`--no-...`) turns it off
+
+
+class Option:
+    """One option of the adapter."""
+
+    __slots__ = ("name", "default", "help", "kind", "choices", "metavar")
+
+    def __init__(
+        self,
+        name: str,
+        default: Any,
+        help: str,
+        *,
+        kind: str = CHOICE,
+        choices: tuple[str, ...] = (),
+        metavar: str | None = None,
+    ) -> None:
+        self.name = name
+        self.default = default
+        self.help = help
+        self.kind = kind
+        self.choices = choices
+        self.metavar = metavar
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag: ``--base-path``, ``--text-mime-type``, ``--no-access-log``."""
+        words = self.name.replace("_", "-")
+        if self.kind == SWITCH:
+            return "--no-" + words
+        if self.kind == TEXTS:
+            return "--" + words.rstrip("s")
+        return "--" + words
+
+    def __repr__(self) -> str:
+        return f"Option({self.name!r}, default={self.default!r})"
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "interface",
+        "auto",
+        "how to call the app: auto tells ASGI 3, ASGI 2 and WSGI callables apart",
+        choices=("auto", "asgi", "wsgi"),
+    ),
+    Option(
+        "lifespan",
+        "auto",
+        "ASGI lifespan, once per instance: auto uses it if the app supports it; on makes a "
+        "missing or failing lifespan a start-up error",
+        choices=("auto", "on", "off"),
+    ),
+    Option(
+        "base_path",
+        None,
+        "a public path prefix (a custom-domain path mapping, e.g. /api) stripped from the path "
+        "on a segment boundary and given to the app as root_path / SCRIPT_NAME",
+        kind=TEXT,
+        metavar="PATH",
+    ),
+    Option(
+        "stage_prefix",
+        "auto",
+        "put /<stage> in front of root_path: auto only for requests through the gateway's "
+        "default domain, whose public URLs carry the stage",
+        choices=("auto", "on", "off"),
+    ),
+    Option(
+        "text_mime_types",
+        (),
+        "another response type to send as text, exact (application/vnd.api) or a family "
+        "(application/*); repeatable",
+        kind=TEXTS,
+        metavar="TYPE",
+    ),
+    Option(
+        "event_handler",
+        None,
+        "a function(event, context), sync or async, for non-HTTP triggers (timer, COS, CMQ, "
+        "CKafka, CLS); its JSON-serialisable result is the invocation's result",
+        kind=REFERENCE,
+        metavar="MODULE:ATTR",
+    ),
+    Option(
+        "app_errors",
+        "response",
+        "an exception in the app becomes a plain 500 (response) or an invocation error that "
+        "the platform counts as a failure (invocation)",
+        choices=("response", "invocation"),
+    ),
+    Option(
+        "access_log",
+        True,
+        "one line per invocation: request id, method, path, status, milliseconds",
+        kind=SWITCH,
+    ),
+    Option(
+        "root_path_in_path",
+        "auto",
+        "whether the ASGI path starts with root_path: auto says yes, as uvicorn sends it, "
+        "except for Falcon, which routes on the path without it",
+        choices=("auto", "on", "off"),
+    ),
+)
+
+BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
+
+
+def check(name: str, value: Any) -> None:
+    """Raise ConfigurationError if `value` is not a valid value of option `name`."""
+    option = BY_NAME[name]
+    kind = option.kind
+    if kind == CHOICE:
+        if value not in option.choices:
+            choices = ", ".join(repr(choice) for choice in option.choices)
+            raise ConfigurationError(f"{name} must be one of {choices}, got {value!r}")
+    elif kind == TEXT:
+        if value is not None and not isinstance(value, str):
+            raise ConfigurationError(f"{name} must be a str or None, got {type(value).__name__}")
+    elif kind == TEXTS:
+        if isinstance(value, (str, bytes)):
+            raise ConfigurationError(f"{name} must be a list of str, not a single {type(value)}")
+        try:
+            items = list(value)
+        except TypeError:
+            raise ConfigurationError(f"{name} must be a list of str") from None
+        if not all(isinstance(item, str) for item in items):
+            raise ConfigurationError(f"{name} must be a list of str, got {items!r}")
+    elif kind == REFERENCE:
+        if value is not None and not callable(value):
+            raise ConfigurationError(f"{name} must be callable, got {type(value).__name__}")
+    elif kind == SWITCH and not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True or False, got {value!r}")
+
+
+def add_arguments(parser: Any) -> None:
+    """Add a flag for every option to `parser` (an argparse parser or argument group); an
+    option not given is absent from the parsed namespace."""
+    import argparse
+
+    for option in OPTIONS:
+        kind = option.kind
+        if kind == SWITCH:
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                action="store_false",
+                default=argparse.SUPPRESS,
+                help=f"no {option.help}",
+            )
+            continue
+        default = "" if option.default in (None, ()) else f" (default: {option.default})"
+        parser.add_argument(
+            option.flag,
+            dest=option.name,
+            default=argparse.SUPPRESS,
+            choices=option.choices or None,
+            action="append" if kind == TEXTS else "store",
+            metavar=option.metavar,
+            help=option.help + default,
+        )
+
+
+def given(namespace: argparse.Namespace) -> dict[str, Any]:
+    """The options given on the command line (references still as MODULE:ATTR text)."""
+    found = vars(namespace)
+    return {name: found[name] for name in BY_NAME if name in found}
+
+
+def to_argv(options: Mapping[str, Any]) -> list[str]:
+    """The ``scf-asgi run`` flags that give these options; a reference must be MODULE:ATTR."""
+    argv: list[str] = []
+    for name, value in options.items():
+        option = BY_NAME[name]
+        kind = option.kind
+        if kind == SWITCH:
+            if not value:
+                argv.append(option.flag)
+        elif kind == TEXTS:
+            for item in value:
+                argv += [option.flag, item]
+        elif kind == REFERENCE and not isinstance(value, str):
+            raise ConfigurationError(f"{name} must be given as MODULE:ATTR here, got {value!r}")
+        elif value is not None:
+            argv += [option.flag, value]
+    return argv
