@@ -7,6 +7,7 @@ from .context import Context
 from .errors import (
     AppError,
     ConfigurationError,
+    IntegrationFormatError,
     InvalidEventError,
     RuntimeAPIError,
     SCFAsgiError,
@@ -24,6 +25,7 @@ __all__ = [
     "AppError",
     "ConfigurationError",
     "Context",
+    "IntegrationFormatError",
     "InvalidEventError",
     "RuntimeAPIError",
     "SCFAsgiError",

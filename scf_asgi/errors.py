@@ -7,8 +7,10 @@
     ├── InvalidEventError        an event that cannot be read: not JSON, not an object, or an
     │                            HTTP event whose body claims base64 but is not
     ├── UnhandledEventError      a non-HTTP event (timer, COS, ...) and no ``event_handler``
-    └── AppError                 the app broke the ASGI/WSGI contract (bad message order, no
-                                 response, ``start_response`` misuse)
+    ├── AppError                 the app broke the ASGI/WSGI contract (bad message order, no
+    │                            response, ``start_response`` misuse)
+    └── IntegrationFormatError   a function's result is not an integration response the
+                                 gateway accepts (the emulator's check of an answer)
 
 Exceptions raised *by the app itself* are not wrapped: they are logged with the request id and
 answered with a 500 (or an invocation error, if the adapter is configured so).
@@ -19,6 +21,7 @@ from __future__ import annotations
 __all__ = [
     "AppError",
     "ConfigurationError",
+    "IntegrationFormatError",
     "InvalidEventError",
     "RuntimeAPIError",
     "SCFAsgiError",
@@ -48,3 +51,7 @@ class UnhandledEventError(SCFAsgiError):
 
 class AppError(SCFAsgiError):
     """The app broke the ASGI or WSGI contract."""
+
+
+class IntegrationFormatError(SCFAsgiError, ValueError):
+    """A function's result is not an integration response the API gateway accepts."""

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import options
-from .errors import ConfigurationError
+from .errors import ConfigurationError, IntegrationFormatError
 from .gateway import TextPolicy
 from .platform import (
     ENV_FUNCTION_NAME,
@@ -223,10 +223,6 @@ def event_from_http(
             event["body"] = text
             event["isBase64Encoded"] = False
     return event
-
-
-class IntegrationFormatError(ValueError):
-    """The function's result is not an integration response the gateway accepts."""
 
 
 def http_from_integration(payload: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
