@@ -69,7 +69,8 @@ from .platform import (
     ENV_USER_CODE_ROOT,
     MAX_PAYLOAD_BYTES,
 )
-from .runtime import HEX_DIGITS, excerpt
+from .logs import excerpt
+from .runtime import HEX_DIGITS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import logging
     from typing import TextIO
 
-__all__ = ["access", "access_enabled", "configure_logging", "get_logger"]
+__all__ = ["access", "access_enabled", "configure_logging", "excerpt", "get_logger"]
 
 _logger: logging.Logger | None = None
 # The handler configure_logging() installed, when scf-asgi owns the output.
@@ -74,3 +74,9 @@ def access(line: str) -> None:
             pass  # a broken or closed stdout must not cost the invocation its answer
     else:
         logger.info("%s", line)
+
+
+def excerpt(body: bytes, limit: int = 300) -> str:
+    """The start of a body, as text, for a log line or an error message."""
+    text = body[:limit].decode("utf-8", "replace")
+    return text + ("..." if len(body) > limit else "")

@@ -25,6 +25,7 @@ import time
 
 from .context import Context
 from .errors import ConfigurationError, RuntimeAPIError
+from .logs import excerpt
 from .platform import (
     DEFAULT_RETRY_SECONDS,
     ENV_RETRY_SECONDS,
@@ -573,9 +574,3 @@ async def run_loop_async(client: RuntimeClient, handle: AsyncHandler) -> None:
         guard.invocation = invocation
         with guard:
             await handle(raw, context, invocation)
-
-
-def excerpt(body: bytes, limit: int = 300) -> str:
-    """The start of a body, as text, for a log line or an error message."""
-    text = body[:limit].decode("utf-8", "replace")
-    return text + ("..." if len(body) > limit else "")
