@@ -57,6 +57,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from . import options
 from .errors import ConfigurationError, IntegrationFormatError
 from .gateway import TextPolicy
+from .logs import excerpt
 from .platform import (
     ENV_FUNCTION_NAME,
     ENV_FUNCTION_VERSION,
@@ -69,7 +70,6 @@ from .platform import (
     ENV_USER_CODE_ROOT,
     MAX_PAYLOAD_BYTES,
 )
-from .logs import excerpt
 from .runtime import HEX_DIGITS
 
 TYPE_CHECKING = False
