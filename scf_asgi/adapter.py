@@ -16,10 +16,17 @@ import time
 from . import options
 from .context import Context
 from .detect import detect_interface, is_coroutine_callable
-from .errors import AppError, ConfigurationError, InvalidEventError, UnhandledEventError
+from .errors import (
+    AppError,
+    ConfigurationError,
+    InvalidEventError,
+    RequestTooLarge,
+    UnhandledEventError,
+)
 from .exchange import HttpExchange, plain_response
 from .gateway import ResultPayload, TextPolicy, normalize_base_path, request_from_event
 from .logs import access, access_enabled, get_logger
+from .platform import MAX_PAYLOAD_BYTES
 from .triggers import detect_trigger, is_http_event
 
 TYPE_CHECKING = False
@@ -62,6 +69,7 @@ class Adapter:
         event_handler: EventHandler | None = None,
         app_errors: str = "response",
         access_log: bool = True,
+        max_body_bytes: int = MAX_PAYLOAD_BYTES,
         root_path_in_path: str = "auto",
     ) -> None:
         for name, value in (
@@ -73,6 +81,7 @@ class Adapter:
             ("event_handler", event_handler),
             ("app_errors", app_errors),
             ("access_log", access_log),
+            ("max_body_bytes", max_body_bytes),
             ("root_path_in_path", root_path_in_path),
         ):
             options.check(name, value)
@@ -94,6 +103,7 @@ class Adapter:
         self.event_handler = event_handler
         self.errors_as_invocation = app_errors == "invocation"
         self.access_log = access_log
+        self.max_body_bytes = max_body_bytes
         self.text_policy = TextPolicy(text_mime_types)
         if interface == "asgi":
             from .asgi import AsgiRunner
@@ -127,8 +137,14 @@ class Adapter:
         )
         try:
             request = request_from_event(
-                event, base_path=self.base_path, stage_prefix=self.stage_prefix
+                event,
+                base_path=self.base_path,
+                stage_prefix=self.stage_prefix,
+                max_body=self.max_body_bytes,
             )
+        except RequestTooLarge as exc:
+            exchange.respond(plain_response(413, f"Payload Too Large: {exc}"))
+            return None
         except InvalidEventError as exc:
             exchange.respond(plain_response(400, f"Bad Request: {exc}"))
             return None

@@ -14,7 +14,7 @@ import asyncio
 
 from .detect import is_coroutine_callable, routes_on_relative_path
 from .errors import AppError
-from .gateway import Response, quote_path
+from .gateway import Response, quote_path, response_header_problem
 from .logs import get_logger
 
 TYPE_CHECKING = False
@@ -136,10 +136,14 @@ class HTTPCycle:
                     self._done.set()
         elif kind == "http.response.start" and state is AWAITING_START:
             self.status = int(message["status"])
-            self.headers = [
+            headers = [
                 (name.decode("latin-1"), value.decode("latin-1"))
                 for name, value in message.get("headers", ())
             ]
+            problem = response_header_problem(headers)
+            if problem:
+                raise AppError(problem)
+            self.headers = headers
             self.state = SENDING_BODY
         elif kind == "http.response.trailers" and state is not AWAITING_START:
             return  # after the body or not, the gateway has no way to carry trailers

@@ -12,7 +12,7 @@ import time
 
 from .errors import AppError
 from .gateway import IntegrationPayload, Response
-from .logs import access, get_logger
+from .logs import access, get_logger, printable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -74,9 +74,10 @@ class HttpExchange:
             # Before the answer: written while the runtime API has the answer to deal with,
             # the line is where the kernel switches to the platform and back.
             elapsed = (time.perf_counter() - self.started) * 1000
-            where = (
-                "- -" if request is None else f"{request.method} {request.root_path}{request.path}"
-            )
+            if request is None:
+                where = "- -"
+            else:
+                where = f"{request.method} {printable(request.root_path + request.path)}"
             access(f"{self.context.request_id} {where} {response.status} {elapsed:.1f}ms")
         head = request is not None and request.method == "HEAD"
         self.responder.respond(IntegrationPayload(response, head, self.text_policy))
@@ -89,7 +90,7 @@ class HttpExchange:
             "request %s: %s %s failed",
             self.context.request_id,
             request.method if request else "-",
-            request.root_path + request.path if request else "-",
+            printable(request.root_path + request.path) if request else "-",
             exc_info=error,
         )
         if not self.errors_as_invocation:

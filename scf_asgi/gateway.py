@@ -16,7 +16,8 @@ import base64
 import binascii
 import json
 
-from .errors import InvalidEventError
+from .errors import InvalidEventError, RequestTooLarge
+from .platform import MAX_PAYLOAD_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ __all__ = [
     "parse_json",
     "quote_path",
     "request_from_event",
+    "response_header_problem",
 ]
 
 # Labels of the gateway's own default domains (`service-xxx-123.gz.apigw.tencentcs.com`, older
@@ -84,12 +86,17 @@ def quote_path(path: str) -> bytes:
     return "".join([_PATH_ESCAPES[b] for b in path.encode("utf-8")]).encode("ascii")
 
 
-def _query_text(value: object) -> str:
+def _scalar_text(value: object, where: str) -> str:
+    """A header or query value that is not text, as the client wrote it: a boolean as JSON's
+    true/false, a number as JSON writes it. An object or a nested list is no value a client
+    can send: InvalidEventError."""
     if value.__class__ is str:
         return value  # type: ignore[return-value]
-    if isinstance(value, bool):
-        return "true" if value else "false"  # as the client wrote it, not Python's True
-    return str(value)
+    if value is True or value is False:
+        return "true" if value else "false"
+    if value.__class__ is int or value.__class__ is float:
+        return _JSON.encode(value)
+    raise InvalidEventError(f"{where} has a value of type {type(value).__name__}")
 
 
 def encode_query(query: Mapping[str, Any] | None) -> bytes:
@@ -98,7 +105,8 @@ def encode_query(query: Mapping[str, Any] | None) -> bytes:
     The gateway hands over decoded values; re-encoding every reserved character means `+`, `&`,
     `=`, `%`, spaces and non-ASCII reach the app's parser exactly as the client meant them (a
     space as "+", the form encoding). A value may be a list (a repeated key): every value is
-    kept, in order. ``None`` is a bare key.
+    kept, in order. ``None`` is a bare key; true, false and numbers are written as JSON writes
+    them; anything else is an InvalidEventError.
     """
     if not query:
         return b""
@@ -106,7 +114,9 @@ def encode_query(query: Mapping[str, Any] | None) -> bytes:
         raise InvalidEventError(f"queryString must be an object, got {type(query).__name__}")
     parts: list[str] = []
     for key, value in query.items():
-        name = key if key.isascii() and key.isalnum() else _quote_query(str(key))
+        if key.__class__ is not str:
+            key = str(key)
+        name = key if key.isascii() and key.isalnum() else _quote_query(key)
         if value.__class__ is str:
             safe = value.isascii() and value.isalnum()
             parts.append(name + "=" + (value if safe else _quote_query(value)))
@@ -114,9 +124,13 @@ def encode_query(query: Mapping[str, Any] | None) -> bytes:
             parts.append(name)
         elif isinstance(value, list):
             for item in value:
-                parts.append(name if item is None else name + "=" + _quote_query(_query_text(item)))
+                if item is None:
+                    parts.append(name)
+                else:
+                    text = _scalar_text(item, f"queryString {key!r}")
+                    parts.append(name + "=" + _quote_query(text))
         else:
-            parts.append(name + "=" + _quote_query(_query_text(value)))
+            parts.append(name + "=" + _quote_query(_scalar_text(value, f"queryString {key!r}")))
     return "&".join(parts).encode("ascii")
 
 
@@ -204,32 +218,48 @@ _SEQUENCES_LIMIT = 256
 
 
 def _header_name(name: str) -> HeaderName | None:
+    """The HeaderName of a name as sent, or None for one that is not passed on;
+    InvalidEventError for a name no client can send."""
     known = _NAMES.get(name, False)
     if known is not False:
         return known  # type: ignore[return-value]
-    text = str(name)
-    lower = text.lower()
-    form: HeaderName | None
-    if lower in _DROPPED_HEADERS or not text.isascii():
-        # Field names are ASCII tokens (RFC 9110, 5.1): others cannot come from a client, and
-        # could pass for real ones ("ho\u017ft".upper() is "HOST", "\u212a".lower() is "k"), so
-        # the name as sent is checked, not its case-folded form.
-        form = None
-    else:
-        form = HeaderName(lower)
+    if name.__class__ is not str or not name or not _TOKEN.issuperset(name):
+        # Field names are tokens (RFC 9110, 5.1). Others cannot come from a client: CR or LF
+        # in a name would forge headers after it, and non-ASCII ones could pass for real ones
+        # ("ho\u017ft".upper() is "HOST", "\u212a".lower() is "k").
+        raise InvalidEventError(f"header name {str(name)[:100]!r} is not an HTTP token")
+    lower = name.lower()
+    form = None if lower in _DROPPED_HEADERS else HeaderName(lower)
     if len(_NAMES) < _NAMES_LIMIT:
         _NAMES[name] = form
     return form
 
 
-def _header_texts(value: object) -> list[str]:
+def _header_texts(name: str, value: object) -> list[str]:
     """The values of a header whose event value is not a plain string: a list (a repeated
-    header) gives its items, null gives none, a number or boolean its text."""
+    header) gives its items, null gives none, a number or boolean its JSON text."""
     if value is None:
         return []
+    where = f"header {name[:100]!r}"
     if isinstance(value, list):
-        return [item if isinstance(item, str) else str(item) for item in value if item is not None]
-    return [str(value)]
+        return [_scalar_text(item, where) for item in value if item is not None]
+    return [_scalar_text(value, where)]
+
+
+# RFC 9110, 5.6.2: the characters of a token (a field name, a method).
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+# Never in a field value (RFC 9110, 5.5): they would end the field, or the message, early.
+_FORBIDDEN_IN_VALUES = ("\r", "\n", "\x00")
+
+
+def _control_character(text: str) -> str | None:
+    """The first of CR, LF and NUL that `text` holds, if any."""
+    if text.isprintable():
+        return None
+    for character in _FORBIDDEN_IN_VALUES:
+        if character in text:
+            return character
+    return None
 
 
 # The headers the translation itself reads: where the request came from.
@@ -240,6 +270,38 @@ _HOST, _FORWARDED_PROTO, _FORWARDED_PORT, _FORWARDED_FOR = (
     "x-forwarded-for",
 )
 _ORIGIN_HEADERS = (_HOST, _FORWARDED_PROTO, _FORWARDED_PORT, _FORWARDED_FOR)
+
+
+# Response header names already found to be tokens (an app sends the same few). Bounded.
+_RESPONSE_NAMES: set[str] = set()
+
+
+def response_header_problem(headers: Iterable[tuple[str, str]]) -> str | None:
+    """What makes an app's response headers unfit to pass on, or None: a name that is not a
+    token (RFC 9110, 5.1), or a value with CR, LF or NUL, which would split the header in two
+    on its way to the client."""
+    for name, value in headers:
+        if name not in _RESPONSE_NAMES:
+            if not name or not _TOKEN.issuperset(name):
+                return f"the response header name {name[:100]!r} is not an HTTP token"
+            if len(_RESPONSE_NAMES) < _NAMES_LIMIT:
+                _RESPONSE_NAMES.add(name)
+        character = _control_character(value)
+        if character:
+            return (
+                f"the response header {name[:100]!r} has a control character ({character!r}) "
+                "in its value"
+            )
+    return None
+
+
+def _refuse_control_characters(pairs: Iterable[tuple[str, str]]) -> None:
+    for name, value in pairs:
+        character = _control_character(value)
+        if character:
+            raise InvalidEventError(
+                f"header {name[:100]!r} has a control character ({character!r}) in its value"
+            )
 
 
 def _read_headers(event: Mapping[str, Any]) -> tuple[HeaderNames, list[str], Mapping[str, str]]:
@@ -262,6 +324,8 @@ def _read_headers(event: Mapping[str, Any]) -> tuple[HeaderNames, list[str], Map
         else:
             if not joined.isascii():
                 joined.encode("utf-8")  # a lone surrogate raises here, not in a runner
+            if _control_character(joined):
+                _refuse_control_characters(zip(headers, values))
             # Every name is lower-case and every value text: the event's own object answers
             # for the origin headers.
             return names, values, headers
@@ -277,14 +341,20 @@ def _read_headers(event: Mapping[str, Any]) -> tuple[HeaderNames, list[str], Map
         if value.__class__ is str:
             texts = [value]
         else:
-            texts = _header_texts(value)
+            texts = _header_texts(name, value)
             plain = False
         for text in texts:
             if not text.isascii():
                 text.encode("utf-8")  # a lone surrogate raises here, not in a runner
+            if _control_character(text):
+                _refuse_control_characters([(name, text)])
             forms.append(form)
             values.append(text)
         if texts and form.lower in _ORIGIN_HEADERS:
+            if form.lower == _HOST and (_HOST in origin or len(texts) > 1):
+                # RFC 9112, 3.2: a request with more than one Host is answered 400; which one
+                # the app and the URLs it builds would see is anybody's guess.
+                raise InvalidEventError("the request has more than one Host header")
             origin[form.lower] = texts[0]
         if name != form.lower:
             plain = False
@@ -353,14 +423,19 @@ class Request:
 
 
 def request_from_event(
-    event: Mapping[str, Any], *, base_path: str = "", stage_prefix: str = "auto"
+    event: Mapping[str, Any],
+    *,
+    base_path: str = "",
+    stage_prefix: str = "auto",
+    max_body: int = MAX_PAYLOAD_BYTES,
 ) -> Request:
     """Read an API gateway (or function URL) event into a `Request`.
 
     ``base_path`` (normalised, see `normalize_base_path`) is stripped from the path on a segment
     boundary and becomes part of `root_path`. ``stage_prefix`` says when ``/<stage>`` is put in
     front of `root_path`: "auto" only when the request came through the gateway's default domain
-    (whose public URLs carry the stage), "on" always, "off" never.
+    (whose public URLs carry the stage), "on" always, "off" never. A body of more than
+    ``max_body`` bytes (once decoded) raises `RequestTooLarge`, checked before it is decoded.
 
     A function URL's event has no ``requestContext``: no stage, and the client address is the
     first hop of X-Forwarded-For. Raises `InvalidEventError` for a field of an unusable type, a
@@ -370,6 +445,8 @@ def request_from_event(
         method: str = event.get("httpMethod") or "GET"
         if not method.isupper():
             method = method.upper()
+        if not (method.isascii() and method.isalpha()) and not _TOKEN.issuperset(method):
+            raise InvalidEventError(f"httpMethod {method[:100]!r} is not an HTTP token")
         names, values, origin = _read_headers(event)
 
         request_context: Any = event.get("requestContext")
@@ -400,8 +477,10 @@ def request_from_event(
         scheme, server, stage_root = found
 
         path: Any = event.get("path")
-        if path.__class__ is not str or not path.startswith("/"):
-            path = "/" + str(path or "")
+        if path.__class__ is not str:
+            path = "" if path is None else _scalar_text(path, "path")
+        if not path.startswith("/"):
+            path = "/" + path
         if not path.isascii():
             path.encode("utf-8")  # a lone surrogate raises here, not in a runner
         root_path = ""
@@ -417,9 +496,13 @@ def request_from_event(
 
         text: Any = event.get("body")
         if text.__class__ is str and event.get("isBase64Encoded") is False:
+            if len(text) > max_body:  # each character is one byte at least
+                raise RequestTooLarge(_too_large(max_body))
             body = text.encode("utf-8")
         else:
-            body = _decode_body(event)
+            body = _decode_body(event, max_body)
+        if len(body) > max_body:
+            raise RequestTooLarge(_too_large(max_body))
         if body or method in METHODS_WITH_BODY:
             names = names.with_content_length()
             values.append(str(len(body)))
@@ -487,15 +570,24 @@ def _is_default_domain(host: str, service_id: str) -> bool:
     return lower.startswith("service-") and any(label in lower for label in DEFAULT_GATEWAY_DOMAINS)
 
 
-def _decode_body(event: Mapping[str, Any]) -> bytes:
+def _too_large(max_body: int) -> str:
+    return f"the request body is larger than {max_body} bytes"
+
+
+def _decode_body(event: Mapping[str, Any], max_body: int) -> bytes:
     body = event.get("body")
     if body is None or body == "":
         return b""
     if not isinstance(body, str):
         # Console test events sometimes carry the body as a JSON value rather than a string.
-        return json.dumps(body, ensure_ascii=False).encode("utf-8")
+        try:
+            return json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except RecursionError:
+            raise InvalidEventError("the request body is nested too deeply") from None
     encoded = event.get("isBase64Encoded")
     if encoded is True or (isinstance(encoded, str) and encoded.lower() == "true"):
+        if len(body) // 4 * 3 - 2 > max_body:  # what it decodes to, without decoding it
+            raise RequestTooLarge(_too_large(max_body))
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -712,7 +804,10 @@ class ResultPayload:
 
     def __init__(self, value: Any) -> None:
         self.value = value
-        self.data = _JSON.encode(value).encode("utf-8")
+        try:
+            self.data = _JSON.encode(value).encode("utf-8")
+        except RecursionError:
+            raise ValueError("the value is nested too deeply") from None
 
     def document(self) -> Any:
         return self.value
@@ -726,12 +821,16 @@ def parse_json(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
         value, end = _DECODER.raw_decode(text)
-    except (UnicodeDecodeError, ValueError):
-        pass
-    else:
         if end == len(text):
             return value
+        return json.loads(raw)  # with white space around, as json.loads reads it
+    except RecursionError:
+        raise InvalidEventError("the event is not valid JSON: nested too deeply") from None
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        pass
     try:
         return json.loads(raw)  # UTF-16 and UTF-32 too, as json.loads reads them
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+    except ValueError as exc:
         raise InvalidEventError(f"the event is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidEventError("the event is not valid JSON: nested too deeply") from None

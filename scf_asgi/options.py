@@ -10,6 +10,7 @@ this module by a test.
 from __future__ import annotations
 
 from .errors import ConfigurationError
+from .platform import MAX_PAYLOAD_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ TEXT = "text"  # free text, or None
 TEXTS = "texts"  # a list of text; the flag is repeated
 REFERENCE = "reference"  # a callable in Python, MODULE:ATTR on a command line
 SWITCH = "switch"  # True or False; the flag (`--no-...`) turns it off
+COUNT = "count"  # a whole number above 0
 
 
 class Option:
@@ -132,6 +134,15 @@ OPTIONS: tuple[Option, ...] = (
         kind=SWITCH,
     ),
     Option(
+        "max_body_bytes",
+        MAX_PAYLOAD_BYTES,
+        "the largest request body the app is given, once decoded from base64; a larger one "
+        "is answered 413 Payload Too Large without being decoded (the platform's own limit on "
+        "an event is about 6 MB)",
+        kind=COUNT,
+        metavar="BYTES",
+    ),
+    Option(
         "root_path_in_path",
         "auto",
         "whether the ASGI path starts with root_path: auto says yes, as uvicorn sends it, "
@@ -168,6 +179,8 @@ def check(name: str, value: Any) -> None:
             raise ConfigurationError(f"{name} must be callable, got {type(value).__name__}")
     elif kind == SWITCH and not isinstance(value, bool):
         raise ConfigurationError(f"{name} must be True or False, got {value!r}")
+    elif kind == COUNT and (value.__class__ is not int or value < 1):
+        raise ConfigurationError(f"{name} must be a whole number above 0, got {value!r}")
 
 
 def add_arguments(parser: Any) -> None:
@@ -191,6 +204,7 @@ def add_arguments(parser: Any) -> None:
             option.flag,
             dest=option.name,
             default=argparse.SUPPRESS,
+            type=int if kind == COUNT else None,
             choices=option.choices or None,
             action="append" if kind == TEXTS else "store",
             metavar=option.metavar,
@@ -219,5 +233,5 @@ def to_argv(options: Mapping[str, Any]) -> list[str]:
         elif kind == REFERENCE and not isinstance(value, str):
             raise ConfigurationError(f"{name} must be given as MODULE:ATTR here, got {value!r}")
         elif value is not None:
-            argv += [option.flag, value]
+            argv += [option.flag, str(value)]
     return argv

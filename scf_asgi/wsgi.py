@@ -10,7 +10,7 @@ import io
 import sys
 
 from .errors import AppError
-from .gateway import Response
+from .gateway import Response, response_header_problem
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -115,6 +115,9 @@ class _StartResponse:
             raise AppError(
                 f"start_response got headers that are not (str, str) pairs: {headers!r}"
             ) from None
+        problem = response_header_problem(headers)
+        if problem:
+            raise AppError(problem)
         self.status = int(code)
         self.headers = list(headers)
         return self.write

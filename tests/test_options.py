@@ -80,6 +80,7 @@ def test_options_survive_the_trip_to_a_command_line_and_back() -> None:
         "event_handler": "jobs:on_event",
         "app_errors": "invocation",
         "access_log": False,
+        "max_body_bytes": 1024,
         "root_path_in_path": "off",
     }
     assert set(chosen) == set(options.BY_NAME)  # every option is tried
@@ -102,6 +103,8 @@ def test_options_survive_the_trip_to_a_command_line_and_back() -> None:
         "--app-errors",
         "invocation",
         "--no-access-log",
+        "--max-body-bytes",
+        "1024",
         "--root-path-in-path",
         "off",
     ]
