@@ -27,7 +27,7 @@ from .exchange import HttpExchange, plain_response
 from .gateway import ResultPayload, TextPolicy, normalize_base_path, request_from_event
 from .logs import access, access_enabled, get_logger
 from .platform import MAX_PAYLOAD_BYTES
-from .triggers import detect_trigger, is_http_event
+from .triggers import detect_trigger, is_http_event, is_warmup
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,7 +41,9 @@ if TYPE_CHECKING:
     EventHandler = Callable[[Any, Context], Any]
     Pending = Union[Coroutine[Any, Any, None], None]
 
-__all__ = ["Adapter"]
+__all__ = ["WARMED_UP", "Adapter"]
+
+WARMED_UP = {"warmup": True}  # the answer to a warm-up ping
 
 
 class Adapter:
@@ -183,6 +185,11 @@ class Adapter:
     def _handle_trigger(
         self, event: dict[str, Any], context: Context, responder: Responder, started: float | None
     ) -> Pending:
+        if is_warmup(event):
+            if self.runner.is_async:
+                return self._warm_up(context, responder, started)
+            _handler_answered(WARMED_UP, context, responder, started)
+            return None
         handler = self.event_handler
         if handler is None:
             error = UnhandledEventError(_unhandled_message(event))
@@ -202,6 +209,18 @@ class Adapter:
             return self._settle(result, context, responder, started)
         _handler_answered(result, context, responder, started)
         return None
+
+    async def _warm_up(self, context: Context, responder: Responder, started: float | None) -> None:
+        """A warm-up ping next to an ASGI app: the app started (in process, where nothing has
+        started it yet), then the answer."""
+        runner: Any = self.runner
+        try:
+            await runner.startup()
+        except AppError as exc:
+            get_logger().error("request %s: %s", context.request_id, exc)
+            responder.fail("AppError", str(exc), exc)
+            return
+        _handler_answered(WARMED_UP, context, responder, started)
 
     async def _run_handler_async(
         self,

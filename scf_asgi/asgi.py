@@ -11,6 +11,7 @@ work the app does afterwards does not delay the client.
 from __future__ import annotations
 
 import asyncio
+import weakref
 
 from .detect import is_coroutine_callable, routes_on_relative_path
 from .errors import AppError
@@ -301,6 +302,17 @@ async def _stop_when_done(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[
         loop.stop()
 
 
+def _close_loop(loop: asyncio.AbstractEventLoop, lifespan: Lifespan | None) -> None:
+    if loop.is_closed() or loop.is_running():
+        return
+    try:
+        if lifespan is not None:
+            loop.run_until_complete(lifespan.shutdown())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+
+
 class AsgiRunner:
     """Runs an ASGI app on the process's one event loop, which it owns with the lifespan.
 
@@ -323,12 +335,17 @@ class AsgiRunner:
         self._state: dict[str, Any] = {} if self.lifespan is None else self.lifespan.state
         self._startup_failure: AppError | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._finalizer: weakref.finalize[Any, Any]
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None or self._loop.is_closed():
             self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
+            # An Adapter used in process is seldom closed: when it goes, or the interpreter
+            # exits, the app's lifespan is shut down and the loop closed, rather than left for
+            # asyncio to report as a task destroyed while pending.
+            self._finalizer = weakref.finalize(self, _close_loop, self._loop, self.lifespan)
         return self._loop
 
     def run(self, awaitable: Awaitable[T]) -> T:
@@ -368,10 +385,9 @@ class AsgiRunner:
 
     def close(self) -> None:
         """Lifespan shutdown, then the loop closed."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.run_until_complete(self.shutdown())
-            loop.close()
+        if self._loop is not None:
+            self._finalizer()
+        self.started = False
         self._loop = None
 
     async def serve_http(self, request: Request, context: Context, exchange: HttpExchange) -> None:

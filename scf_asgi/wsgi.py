@@ -193,5 +193,6 @@ class WsgiRunner:
 
     def close(self) -> None:
         if self._loop is not None:
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
             self._loop = None
