@@ -20,6 +20,7 @@ __all__ = [
     "ENV_FUNCTION_VERSION",
     "ENV_HANDLER",
     "ENV_NAMESPACE",
+    "ENV_PORT",
     "ENV_REGION",
     "ENV_RETRY_SECONDS",
     "ENV_RUNENV",
@@ -36,7 +37,10 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "MAX_WEB_HEADER_BYTES",
     "SECRET_VARIABLES",
+    "TARGET_GLIBC",
+    "TARGET_MACHINE",
     "WEB_FUNCTION_PORT",
+    "WEB_REQUEST_ID_HEADER",
     "FunctionFacts",
     "function_facts",
 ]
@@ -70,6 +74,16 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 # Web functions (section 1): request and response headers, and the port the server listens on.
 MAX_WEB_HEADER_BYTES = 4 * 1024
 WEB_FUNCTION_PORT = 9000
+# scf-asgi's own setting: the port a web function's server listens on instead of
+# WEB_FUNCTION_PORT (the local emulator and tests give each instance a free port).
+ENV_PORT = "PORT"
+# The header carrying the invocation's request id on a web function's requests [I: the docs
+# name it on error answers; the platform's proxy is taken to send it on requests too].
+WEB_REQUEST_ID_HEADER = "x-scf-request-id"
+# What a code package runs on: Linux x86_64 with glibc 2.17 or newer [I: the CentOS 7 base of
+# the runtime images], so wheels tagged manylinux2014 (manylinux_2_17) or older.
+TARGET_MACHINE = "x86_64"
+TARGET_GLIBC = (2, 17)
 # Code packages (section 1c): a zip uploaded inline with the API call, and unpacked code.
 MAX_INLINE_ZIP_BYTES = 20 * 1024 * 1024
 MAX_CODE_UNPACKED_BYTES = 500 * 1024 * 1024
