@@ -556,9 +556,9 @@ def deploy_command(args: argparse.Namespace) -> int:
     from .packaging.commands import ProjectConfig, resolve
     from .packaging.progress import Reporter
 
+    _sdk("tencentcloud.scf.v20180416.scf_client")  # the extra, before any work
     reporter = Reporter(quiet=args.quiet, json_output=args.json)
     config = ProjectConfig(args)
-    _sdk("tencentcloud.scf.v20180416.scf_client")  # the extra, before any work
     package_summary = None
     if args.zip:
         zip_path = Path(args.zip)

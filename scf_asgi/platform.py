@@ -32,6 +32,7 @@ __all__ = [
     "ENV_SESSION_TOKEN",
     "ENV_UIN",
     "ENV_USER_CODE_ROOT",
+    "CODE_DIR",
     "MAX_CODE_UNPACKED_BYTES",
     "MAX_INLINE_ZIP_BYTES",
     "MAX_PAYLOAD_BYTES",
@@ -58,6 +59,7 @@ ENV_APPID = "TENCENTCLOUD_APPID"
 ENV_UIN = "TENCENTCLOUD_UIN"
 ENV_RUNENV = "TENCENTCLOUD_RUNENV"  # "SCF"
 ENV_USER_CODE_ROOT = "USER_CODE_ROOT"  # "/var/user/"
+CODE_DIR = "/var/user"  # where the code package is unpacked [I], read-only
 # The function role's temporary credentials: never logged, never written into a package.
 ENV_SECRET_ID = "TENCENTCLOUD_SECRETID"
 ENV_SECRET_KEY = "TENCENTCLOUD_SECRETKEY"

@@ -56,11 +56,12 @@ _TEMPLATE = """\
 # Written by scf-asgi {scf_asgi_version} ({made_by}). {purpose}
 # It runs: python -m scf_asgi {command_line}
 # on a CPython {version}: ${variable}, else /var/lang/python3*, else python{version} or python3.
-HERE="$(cd "$(dirname "$0")" && pwd)"
+case "$0" in */*) HERE="${{0%/*}}" ;; *) HERE=. ;; esac
+HERE="$(cd "$HERE" && pwd)"
 VERSION={version}
 
 find_python() {{
-    local candidate path
+    local candidate path real
     for candidate in ${{{variable}:+"${variable}"}} /var/lang/python3*/bin/python"$VERSION" \\
             "python$VERSION"; do
         if path="$(command -v "$candidate" 2>/dev/null)"; then echo "$path"; return 0; fi
@@ -68,7 +69,8 @@ find_python() {{
     # A name without the version: the one whose installation has lib/python$VERSION.
     for candidate in /var/lang/python3*/bin/python3 python3; do
         path="$(command -v "$candidate" 2>/dev/null)" || continue
-        if [ -d "$(dirname "$(dirname "$(readlink -f "$path")")")/lib/python$VERSION" ]; then
+        real="$(readlink -f "$path" 2>/dev/null)" || real="$path"
+        if [ -d "${{real%/*/*}}/lib/python$VERSION" ]; then
             echo "$path"; return 0
         fi
     done

@@ -34,7 +34,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from ..errors import ConfigurationError, PackageError
-from ..platform import MAX_CODE_UNPACKED_BYTES, MAX_INLINE_ZIP_BYTES
+from ..platform import CODE_DIR, MAX_CODE_UNPACKED_BYTES, MAX_INLINE_ZIP_BYTES
 from .bootstrap import EVENT_BOOTSTRAP, VENDOR, WEB_BOOTSTRAP, event_bootstrap, web_bootstrap
 from .progress import require
 
@@ -460,7 +460,8 @@ def collect_sources(
             if reason is None:
                 kept_folders.append(name)
             else:
-                excluded.append(Excluded(relative + "/", reason, _count_files(path)))
+                files_in = 0 if path.is_symlink() else _count_files(path)
+                excluded.append(Excluded(relative + "/", reason, files_in))
         folders[:] = kept_folders
         for name in sorted(names):
             path = here / name
@@ -516,6 +517,10 @@ def _compile(stage: Path, interpreter_path: str, reporter: Reporter) -> int:
             "0",
             "--invalidation-mode",
             "unchecked-hash",
+            # the file names in code objects: where the code runs, not this build's scratch
+            # folder (which would also make every build's bytes differ)
+            "-d",
+            CODE_DIR,
             str(stage),
         ],
         capture_output=True,
