@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
+    "CODE_DIR",
     "DEFAULT_RETRY_SECONDS",
     "ENV_APPID",
     "ENV_FUNCTION_NAME",
@@ -32,7 +33,6 @@ __all__ = [
     "ENV_SESSION_TOKEN",
     "ENV_UIN",
     "ENV_USER_CODE_ROOT",
-    "CODE_DIR",
     "MAX_CODE_UNPACKED_BYTES",
     "MAX_INLINE_ZIP_BYTES",
     "MAX_PAYLOAD_BYTES",

@@ -512,9 +512,7 @@ def test_python_39_target_from_a_newer_python_installs_what_39_runs(tmp_path: Pa
         python39.path,
         True,
     )
-    versions = {
-        item["name"].lower().replace("_", "-"): item for item in summary["distributions"]
-    }
+    versions = {item["name"].lower().replace("_", "-"): item for item in summary["distributions"]}
     assert {"fastapi", "starlette", "anyio", "pydantic-core"} <= set(versions)
     unpacked = tmp_path / "var-user"
     extract(output, unpacked)
