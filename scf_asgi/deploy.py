@@ -119,7 +119,11 @@ def add_parsers(commands: Any) -> None:
         metavar="URL",
         help="the SCF API endpoint (default: scf.tencentcloudapi.com)",
     )
-    api.add_argument("--cos-endpoint", metavar="URL", help="a COS endpoint for the upload")
+    api.add_argument(
+        "--cos-endpoint",
+        metavar="URL",
+        help="upload through this domain of the bucket (default: the region's COS domain)",
+    )
     api.add_argument(
         "--cvm-role",
         action="store_true",
@@ -421,7 +425,8 @@ def _upload_to_cos(plan: Plan, credential: Any, endpoint: str | None, reporter: 
     client = cos.CosS3Client(cos.CosConfig(**settings))
     with reporter.step(f"uploading to COS bucket {plan.cos_bucket}") as step:
         try:
-            client.upload_file(Bucket=plan.cos_bucket, Key=key, LocalFilePath=str(plan.zip))
+            with plan.zip.open("rb") as body:
+                client.put_object(Bucket=plan.cos_bucket, Body=body, Key=key)
         except (cos.CosServiceError, cos.CosClientError) as exc:
             raise DeployError(f"upload to COS bucket {plan.cos_bucket} failed: {exc}") from None
         step.result = key
