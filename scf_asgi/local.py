@@ -70,7 +70,7 @@ from .platform import (
     ENV_USER_CODE_ROOT,
     MAX_PAYLOAD_BYTES,
 )
-from .runtime import HEX_DIGITS
+from .runtime.http11 import HEX_DIGITS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
