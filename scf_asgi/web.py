@@ -90,7 +90,7 @@ def web_command(args: argparse.Namespace) -> int:
     app = load_app(args.app)
     interface = args.interface
     if interface == "auto":
-        from .adapter import detect_interface
+        from .detect import detect_interface
 
         interface = detect_interface(app)
     if interface == "asgi":
