@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,56 @@ def test_a_port_that_is_not_a_number_is_refused() -> None:
         1,
         "scf-asgi: error: PORT must be a port number, got '90x0'\n",
     )
+
+
+SSE_APP = """\
+import asyncio
+
+from starlette.applications import Starlette
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+release = asyncio.Event()
+
+
+async def events(request):
+    async def stream():
+        yield "data: first\\n\\n"
+        await asyncio.wait_for(release.wait(), 10)
+        yield "data: second\\n\\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+async def go(request):
+    release.set()
+    return StreamingResponse(iter(["ok"]))
+
+
+app = Starlette(routes=[Route("/events", events), Route("/go", go)])
+"""
+
+
+def test_server_sent_events_reach_the_client_as_they_are_sent(tmp_path: Path) -> None:
+    (tmp_path / "sse_app.py").write_text(SSE_APP)
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scf_asgi", "web", "sse_app:app"],
+        cwd=str(tmp_path),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        get(port, "/nothing")  # listening
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/events", timeout=10) as stream:
+            # the first event arrives while the second is still held back by the app
+            first = stream.readline() + stream.readline()
+            assert get(port, "/go") == (200, b"ok")
+            second = stream.readline() + stream.readline()
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
+    assert (first, second) == (b"data: first\n\n", b"data: second\n\n")
