@@ -106,6 +106,7 @@ def test_deploy_from_a_folder_creates_publishes_and_smoke_tests(
         },
     }
     package = summary.pop("package")
+    assert package["zip"] == str(project / "dist" / "shop.zip")  # the default -o
     assert hashlib.sha256(code).hexdigest() == package["sha256"]
     smoke = summary.pop("smoke_test")
     assert summary == {

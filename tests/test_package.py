@@ -258,7 +258,8 @@ def test_web_package_serves_an_asgi_app_over_http_on_port(
         200,
         {"path": "/hello", "query": {"a": "1"}, "client": "203.0.113.9", "scheme": "https"},
     )
-    assert (ws_status, echoed) == ("HTTP/1.1 101 Switching Protocols", "echo: hi")
+    # (the reason phrase differs between uvicorn releases)
+    assert (ws_status.split(" ")[:2], echoed) == (["HTTP/1.1", "101"], "echo: hi")
     access = [line for line in log.splitlines() if "GET /hello" in line]
     assert len(access) == 1, log
     assert access[0].split(" ", 2)[2] == 'req-123 203.0.113.9:0 "GET /hello?a=1 HTTP/1.1" 200 OK', (

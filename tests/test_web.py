@@ -110,20 +110,24 @@ from starlette.applications import Starlette
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-release = asyncio.Event()
+events_released = {}  # the Event is made in the server's loop (Python 3.9 binds it at creation)
+
+
+def release():
+    return events_released.setdefault("event", asyncio.Event())
 
 
 async def events(request):
     async def stream():
         yield "data: first\\n\\n"
-        await asyncio.wait_for(release.wait(), 10)
+        await asyncio.wait_for(release().wait(), 10)
         yield "data: second\\n\\n"
 
     return StreamingResponse(stream(), media_type="text/event-stream")
 
 
 async def go(request):
-    release.set()
+    release().set()
     return StreamingResponse(iter(["ok"]))
 
 

@@ -268,7 +268,7 @@ def _pip_install(
     for line in process.stdout:
         lines.append(line.rstrip("\n"))
         if line.strip():
-            step.update(line.strip()[:100])
+            step.update(line.strip()[:60])
     code = process.wait()
     if code == 0:
         return
@@ -513,8 +513,6 @@ def _compile(stage: Path, interpreter_path: str, reporter: Reporter) -> int:
             "-m",
             "compileall",
             "-q",
-            "-j",
-            "0",
             "--invalidation-mode",
             "unchecked-hash",
             # the file names in code objects: where the code runs, not this build's scratch
@@ -526,6 +524,10 @@ def _compile(stage: Path, interpreter_path: str, reporter: Reporter) -> int:
         capture_output=True,
         text=True,
         check=False,
+        # Equal sources give equal .pyc only in a fixed order in one process (marshal marks
+        # objects referenced twice, which depends on what was compiled before: no -j) and with
+        # a fixed hash seed (a frozenset constant is written in hash order).
+        env=dict(os.environ, PYTHONHASHSEED="0"),
     )
     failures = [line for line in done.stdout.splitlines() if line.startswith("*** Error")]
     if done.returncode != 0:
