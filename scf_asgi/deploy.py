@@ -24,18 +24,13 @@ tests' fake control plane); ``--dry-run`` shows them without making any.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import time
-from pathlib import Path
-
 from .errors import ConfigurationError, DeployError
 from .platform import MAX_INLINE_ZIP_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
     from typing import Any
 
     from .packaging.progress import Reporter
@@ -44,8 +39,9 @@ __all__ = ["SCF_API_VERSION", "CloudAPI", "add_parsers", "deploy_command", "find
 
 SCF_API_VERSION = "2018-04-16"
 RUNTIME = "CustomRuntime"
-TCCLI_CREDENTIAL = Path("~/.tccli/default.credential")
-TCCLI_CONFIGURE = Path("~/.tccli/default.configure")
+# tccli's files (its credential and its default region); the paths are expanded when read.
+TCCLI_CREDENTIAL = "~/.tccli/default.credential"
+TCCLI_CONFIGURE = "~/.tccli/default.configure"
 _DEFAULT_NAMESPACE = "default"
 _ACTIVE = "Active"
 _FAILED = ("CreateFailed", "UpdateFailed", "PublishFailed", "DeleteFailed")
@@ -143,11 +139,14 @@ def _sdk(module: str) -> Any:
 
 def find_credential(*, cvm_role: bool = False) -> tuple[Any, str]:
     """The credential to sign with and where it came from (never the secret itself)."""
+    import json
+    from pathlib import Path
+
     credential = _sdk("tencentcloud.common.credential")
     found = credential.EnvironmentVariableCredential().get_credential()
     if found is not None:
         return found, "the environment (TENCENTCLOUD_SECRET_ID)"
-    tccli = TCCLI_CREDENTIAL.expanduser()
+    tccli = Path(TCCLI_CREDENTIAL).expanduser()
     if tccli.is_file():
         try:
             data = json.loads(tccli.read_text(encoding="utf-8"))
@@ -170,7 +169,10 @@ def find_credential(*, cvm_role: bool = False) -> tuple[Any, str]:
 
 
 def _tccli_region() -> str | None:
-    path = TCCLI_CONFIGURE.expanduser()
+    import json
+    from pathlib import Path
+
+    path = Path(TCCLI_CONFIGURE).expanduser()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -207,37 +209,41 @@ class CloudAPI:
         self.calls: list[str] = []
 
     def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The call's Response; a DeployError naming the platform's error code if refused."""
+        found = self.call_if_found(action, params, missing_ok=False)
+        assert found is not None
+        return found
+
+    def call_if_found(
+        self, action: str, params: dict[str, Any], *, missing_ok: bool = True
+    ) -> dict[str, Any] | None:
+        """As `call`, but None when the API says the resource does not exist."""
+        import json
+
         request = getattr(self.models, action + "Request")()
         request.from_json_string(json.dumps(params))
         self.calls.append(action)
         try:
             response = getattr(self.client, action)(request)
         except self.sdk_error as exc:
-            raise _api_error(action, exc) from None
+            code = exc.get_code() or "ClientError"
+            if missing_ok and code.startswith("ResourceNotFound"):
+                return None
+            raise _api_error(action, code, exc) from None
         result: dict[str, Any] = json.loads(response.to_json_string())
         return result
 
 
-class APIRefusal(DeployError):
-    """One call refused by the API: its error code is kept for the caller to tell apart."""
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _api_error(action: str, exc: Any) -> APIRefusal:
-    code = exc.get_code() or "ClientError"
+def _api_error(action: str, code: str, exc: Any) -> DeployError:
     message = exc.get_message()
     request_id = exc.get_request_id()
     where = f" (request id {request_id})" if request_id else ""
     if code.startswith("AuthFailure"):
-        return APIRefusal(
+        return DeployError(
             f"Tencent Cloud refused the credentials ({code}: {message}){where}: check "
-            "TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY or the credential file",
-            code,
+            "TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY or the credential file"
         )
-    return APIRefusal(f"{action} failed: {code}: {message}{where}", code)
+    return DeployError(f"{action} failed: {code}: {message}{where}")
 
 
 # -- the plan ------------------------------------------------------------------------------
@@ -279,6 +285,8 @@ class Plan:
         self.handler = config.app().replace(":", ".")
 
     def code(self, cos_object: str | None) -> dict[str, Any]:
+        import base64
+
         if cos_object is not None:
             return {
                 "CosBucketName": self.cos_bucket,
@@ -330,6 +338,9 @@ class Plan:
 def _shown(params: dict[str, Any]) -> dict[str, Any]:
     """`params` for the user's eyes: the zip as its size, environment values hidden (they may
     be secrets)."""
+    import base64
+    import json
+
     shown = json.loads(json.dumps(params))
     code = shown.get("Code", shown)
     if "ZipFile" in code:
@@ -368,17 +379,14 @@ def _get_function(api: CloudAPI, plan: Plan, qualifier: str | None = None) -> di
     params = {"FunctionName": plan.function, "Namespace": plan.namespace}
     if qualifier:
         params["Qualifier"] = qualifier
-    try:
-        return api.call("GetFunction", params)
-    except APIRefusal as exc:
-        if exc.code.startswith("ResourceNotFound"):
-            return None
-        raise
+    return api.call_if_found("GetFunction", params)
 
 
 def _wait_active(
     api: CloudAPI, plan: Plan, timeout: float, reporter: Reporter, qualifier: str | None = None
 ) -> dict[str, Any]:
+    import time
+
     deadline = time.monotonic() + timeout
     pause = 0.2
     with reporter.step("waiting for Active") as step:
@@ -408,6 +416,7 @@ def _wait_active(
 
 
 def _upload_to_cos(plan: Plan, credential: Any, endpoint: str | None, reporter: Reporter) -> str:
+    import hashlib
     from urllib.parse import urlsplit
 
     cos = _sdk("qcloud_cos")
@@ -518,6 +527,8 @@ def deploy(
 
 
 def _smoke_test(api: CloudAPI, plan: Plan, qualifier: str, reporter: Reporter) -> dict[str, Any]:
+    import json
+
     with reporter.step("smoke test: InvokeFunction GET /") as step:
         result = api.call(
             "InvokeFunction",
@@ -557,6 +568,9 @@ def _smoke_test(api: CloudAPI, plan: Plan, qualifier: str, reporter: Reporter) -
 
 
 def deploy_command(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
     from .packaging.build import build_package, dumps
     from .packaging.commands import ProjectConfig, resolve
     from .packaging.progress import Reporter

@@ -32,7 +32,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["SETTINGS", "find_pyproject", "load_settings"]
+__all__ = ["SETTINGS", "find_pyproject", "load_settings", "read_toml"]
 
 # The project settings other than the adapter's options, and the type each must have.
 SETTINGS: dict[str, tuple[type, ...]] = {
@@ -62,7 +62,7 @@ def find_pyproject(start: Path) -> Path | None:
     return None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised by the suite's 3.9 run
@@ -86,7 +86,7 @@ def load_settings(path: Path | None) -> dict[str, Any]:
     ``_``, adapter options under their option names. Empty when there is no file or table."""
     if path is None:
         return {}
-    table = _read_toml(path).get("tool", {}).get("scf-asgi", {})
+    table = read_toml(path).get("tool", {}).get("scf-asgi", {})
     if not isinstance(table, dict):
         raise ConfigurationError(f"{path}: [tool.scf-asgi] must be a table")
     settings: dict[str, Any] = {}

@@ -986,3 +986,24 @@ def test_commands_load_and_name_the_extra_when_it_is_missing(tmp_path: Path) -> 
         "scf-asgi: error: serving an ASGI app as a web function needs uvicorn: pip install "
         "'scf-asgi[web]' (scf-asgi package --web puts it in the package)\n",
     )
+
+
+def test_the_command_modules_load_nothing_more_for_scf_asgi_run() -> None:
+    """Every `scf-asgi run` (each cold start) builds the whole parser: the package, web and
+    deploy commands must add no import to it beyond their own modules."""
+    script = (
+        "import argparse, importlib, sys, scf_asgi.cli as cli\n"
+        "own = {'scf_asgi.packaging.commands', 'scf_asgi.web', 'scf_asgi.deploy'}\n"
+        "commands = argparse.ArgumentParser().add_subparsers()\n"
+        "for name in cli.COMMAND_MODULES:\n"
+        "    if name not in own: importlib.import_module(name).add_parsers(commands)\n"
+        "before = set(sys.modules)\n"
+        "for name in sorted(own): importlib.import_module(name).add_parsers(commands)\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == str(
+        ["scf_asgi.deploy", "scf_asgi.packaging", "scf_asgi.packaging.commands", "scf_asgi.web"]
+    )

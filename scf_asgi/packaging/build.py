@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from .target import Target
 
 __all__ = [
-    "DEFAULT_EXCLUDES",
     "PackageSpec",
     "build_package",
     "check_requires_python",
@@ -92,10 +91,6 @@ _EXCLUDED_TOP = {
     EVENT_BOOTSTRAP: "replaced by the generated bootstrap",
     WEB_BOOTSTRAP: "replaced by the generated scf_bootstrap",
 }
-DEFAULT_EXCLUDES = (
-    sorted(_EXCLUDED_FOLDERS) + sorted(_EXCLUDED_FILES) + ["*.egg-info", "virtualenvs"]
-)
-
 _NO_DISTRIBUTION = re.compile(r"No matching distribution found for (\S+)")
 _WRONG_PYTHON = re.compile(r"Package '([^']+)' requires a different Python: (\S+) not in '([^']*)'")
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -191,9 +186,9 @@ def _app_requirements(source: Path, scratch: Path, reporter: Reporter) -> list[s
         return ["-r", str(copy)]
     pyproject = source / "pyproject.toml"
     if pyproject.is_file():
-        from ..project import _read_toml
+        from ..project import read_toml
 
-        dependencies = _read_toml(pyproject).get("project", {}).get("dependencies", [])
+        dependencies = read_toml(pyproject).get("project", {}).get("dependencies", [])
         if not isinstance(dependencies, list) or not all(
             isinstance(item, str) for item in dependencies
         ):
@@ -493,11 +488,10 @@ def _module_present(stage: Path, app: str) -> bool:
     parts = module.split(".")
     for base in (stage, stage / VENDOR):
         path = base.joinpath(*parts)
-        if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
+        # a module, a package (regular or namespace), or an extension module
+        if path.with_suffix(".py").is_file() or path.is_dir():
             return True
-        if path.is_dir() and len(parts) >= 1:  # a namespace package
-            return True
-        if parts and any(base.glob(parts[0] + ".*.so")):
+        if any(path.parent.glob(path.name + ".*.so")):
             return True
     return False
 

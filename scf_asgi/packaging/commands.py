@@ -11,7 +11,6 @@ from `scf_asgi.options` and written into the bootstrap as flags of ``scf-asgi ru
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from .. import options
 from ..errors import ConfigurationError
@@ -19,6 +18,7 @@ from ..errors import ConfigurationError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
     from typing import Any
 
     from .target import Target
@@ -117,6 +117,8 @@ class ProjectConfig:
     """The settings of one command run: ``[tool.scf-asgi]`` with the flags laid over it."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        from pathlib import Path
+
         from ..project import find_pyproject, load_settings
 
         self.pyproject = find_pyproject(Path.cwd())
@@ -136,6 +138,8 @@ class ProjectConfig:
 
     def source(self) -> Path:
         """The app folder: --source, else `source` of the file (relative to it), else cwd."""
+        from pathlib import Path
+
         if getattr(self.args, "source", None):
             return Path(self.args.source)
         if "source" in self.settings and self.pyproject is not None:
@@ -176,6 +180,8 @@ def _check_version(version: tuple[int, int]) -> None:
 
 def resolve(config: ProjectConfig) -> tuple[Any, Target]:
     """The build spec of `package` (and `deploy`), and its target."""
+    from pathlib import Path
+
     from .build import PackageSpec
     from .progress import require
     from .target import Target, find_interpreter
@@ -229,6 +235,8 @@ def package_command(args: argparse.Namespace) -> int:
 
 
 def bootstrap_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .bootstrap import EVENT_BOOTSTRAP, WEB_BOOTSTRAP, event_bootstrap, web_bootstrap
 
     config = ProjectConfig(args)
