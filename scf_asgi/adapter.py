@@ -115,7 +115,7 @@ class Adapter:
         """
         # No clock, no line when nobody listens at INFO (SCF's built-in runtime, by default).
         started = time.perf_counter() if self.access_log and access_enabled() else None
-        if not isinstance(event, dict):
+        if event.__class__ is not dict and not isinstance(event, dict):
             message = f"the event must be a JSON object, got {type(event).__name__}"
             get_logger().error("request %s: %s", context.request_id, message)
             responder.fail("InvalidEventError", message, InvalidEventError(message))
@@ -123,12 +123,7 @@ class Adapter:
         if not is_http_event(event):
             return self._handle_trigger(event, context, responder, started)
         exchange = HttpExchange(
-            responder,
-            None,
-            context,
-            self.text_policy,
-            errors_as_invocation=self.errors_as_invocation,
-            started=started,
+            responder, None, context, self.text_policy, self.errors_as_invocation, started
         )
         try:
             request = request_from_event(

@@ -69,7 +69,7 @@ def scope_from_request(
         "raw_path": quote_path(path),
         "root_path": root_path,
         "query_string": request.query_string,
-        "headers": [(name.raw, value) for name, value in request.headers],
+        "headers": list(zip(request.header_names.raw, map(str.encode, request.header_values))),
         "client": request.client,
         "server": request.server,
         "state": state.copy(),
@@ -290,6 +290,13 @@ class Lifespan:
             raise AppError(f"unexpected ASGI lifespan message {kind!r} while {phase}")
 
 
+async def _stop_when_done(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[T]) -> T:
+    try:
+        return await awaitable
+    finally:
+        loop.stop()
+
+
 class AsgiRunner:
     """Runs an ASGI app on the process's one event loop, which it owns with the lifespan.
 
@@ -321,8 +328,21 @@ class AsgiRunner:
         return self._loop
 
     def run(self, awaitable: Awaitable[T]) -> T:
-        """Run `awaitable` to completion on the process's loop (which is not running)."""
-        return self.loop.run_until_complete(awaitable)
+        """Run `awaitable` to completion in a Task on the process's loop (which is not running).
+
+        As run_until_complete does, but the loop stops in the same turn as the work ends, where
+        run_until_complete takes one more turn (a selector poll, its callback): for an event
+        that never waits, that turn cost as much as a third of the whole in-process event.
+        """
+        loop = self.loop
+        task = loop.create_task(_stop_when_done(loop, awaitable))
+        try:
+            loop.run_forever()
+        except BaseException:
+            if task.done() and not task.cancelled():
+                task.exception()  # seen: no "exception was never retrieved" later
+            raise
+        return task.result()
 
     async def startup(self) -> None:
         """Lifespan startup, once; AppError (a new one each time, caused by the first) if it
@@ -360,7 +380,7 @@ class AsgiRunner:
                 return
         scope = scope_from_request(request, context, self._state, full_path=self.full_path)
         cycle = HTTPCycle(request.body)
-        early = exchange.answers_early
+        early = not exchange.errors_as_invocation
         post_error: Exception | None = None
 
         async def send(message: Message) -> None:

@@ -53,7 +53,6 @@ class HttpExchange:
         request: Request | None,
         context: Context,
         text_policy: TextPolicy,
-        *,
         errors_as_invocation: bool,
         started: float | None,
     ) -> None:
@@ -63,14 +62,10 @@ class HttpExchange:
         self.text_policy = text_policy
         # app_errors="invocation": the answer waits for the app to return (Starlette's error
         # middleware sends its own 500 before it re-raises), and a failure fails the invocation.
+        # Otherwise the answer goes out as soon as the app has sent its whole response.
         self.errors_as_invocation = errors_as_invocation
         self.started = started  # perf_counter() at the event's start; None: no access line
         self.answered = False
-
-    @property
-    def answers_early(self) -> bool:
-        """Whether the answer may go out as soon as the app has sent its whole response."""
-        return not self.errors_as_invocation
 
     def respond(self, response: Response) -> None:
         self.answered = True

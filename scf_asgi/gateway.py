@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_GATEWAY_DOMAINS",
     "METHODS_WITH_BODY",
     "HeaderName",
+    "HeaderNames",
     "IntegrationPayload",
     "Request",
     "Response",
@@ -84,8 +85,8 @@ def quote_path(path: str) -> bytes:
 
 
 def _query_text(value: object) -> str:
-    if isinstance(value, str):
-        return value
+    if value.__class__ is str:
+        return value  # type: ignore[return-value]
     if isinstance(value, bool):
         return "true" if value else "false"  # as the client wrote it, not Python's True
     return str(value)
@@ -101,12 +102,12 @@ def encode_query(query: Mapping[str, Any] | None) -> bytes:
     """
     if not query:
         return b""
-    if not isinstance(query, dict):
+    if query.__class__ is not dict and not isinstance(query, dict):
         raise InvalidEventError(f"queryString must be an object, got {type(query).__name__}")
     parts: list[str] = []
     for key, value in query.items():
         name = key if key.isascii() and key.isalnum() else _quote_query(str(key))
-        if isinstance(value, str):
+        if value.__class__ is str:
             safe = value.isascii() and value.isalnum()
             parts.append(name + "=" + (value if safe else _quote_query(value)))
         elif value is None:
@@ -155,18 +156,51 @@ class HeaderName:
         return f"HeaderName({self.lower!r})"
 
 
+class HeaderNames:
+    """The names of one request's headers, in order, in the forms each interface needs at once:
+    `raw` (ASGI), `environ` (WSGI keys, "" for a name WSGI must not carry), and whether those
+    keys are all distinct and carried (then the environ takes them as they are, no folding).
+
+    Made once for each sequence of names a function's events carry (the gateway sends the same
+    few again and again), so an event pays no work per header name.
+    """
+
+    __slots__ = ("names", "raw", "environ", "environ_distinct", "_with_length")
+
+    def __init__(self, names: tuple[HeaderName, ...]) -> None:
+        self.names = names
+        self.raw = tuple([name.raw for name in names])
+        self.environ = tuple([name.environ for name in names])
+        self.environ_distinct = "" not in self.environ and len(set(self.environ)) == len(names)
+        self._with_length: HeaderNames | None = None
+
+    def with_content_length(self) -> HeaderNames:
+        """These names and a Content-Length after them."""
+        if self._with_length is None:
+            self._with_length = HeaderNames((*self.names, CONTENT_LENGTH))
+        return self._with_length
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        return f"HeaderNames({[name.lower for name in self.names]})"
+
+
 # Content-Length and Transfer-Encoding describe the client's body on the wire, not the decoded
 # body the app gets: they are dropped, and Content-Length is derived again from the body.
 _DROPPED_HEADERS = frozenset({"content-length", "transfer-encoding"})
 CONTENT_LENGTH = HeaderName("content-length")
+NO_HEADERS = HeaderNames(())
 
-# Names as sent -> their HeaderName, or None for a name that is not passed on. Bounded, since
-# names come from clients; past the bound they are worked out each time.
+# Names as sent -> their HeaderName, or None for a name that is not passed on; and sequences of
+# names as sent -> their HeaderNames, for events whose names are all passed on and lower-case
+# (as the gateway sends them). Bounded, since names come from clients: past the bounds they are
+# worked out each time.
 _NAMES: dict[str, HeaderName | None] = {}
-# The names in _NAMES that are passed on and already lower-case, as the gateway sends them:
-# an event whose names are all among them, with text values, needs no per-header work.
-_PLAIN_NAMES: set[str] = set()
 _NAMES_LIMIT = 512
+_SEQUENCES: dict[tuple[str, ...], HeaderNames] = {}
+_SEQUENCES_LIMIT = 256
 
 
 def _header_name(name: str) -> HeaderName | None:
@@ -185,8 +219,6 @@ def _header_name(name: str) -> HeaderName | None:
         form = HeaderName(lower)
     if len(_NAMES) < _NAMES_LIMIT:
         _NAMES[name] = form
-        if form is not None and name == lower:
-            _PLAIN_NAMES.add(name)
     return form
 
 
@@ -210,19 +242,19 @@ _HOST, _FORWARDED_PROTO, _FORWARDED_PORT, _FORWARDED_FOR = (
 _ORIGIN_HEADERS = (_HOST, _FORWARDED_PROTO, _FORWARDED_PORT, _FORWARDED_FOR)
 
 
-def _read_headers(
-    event: Mapping[str, Any],
-) -> tuple[list[tuple[HeaderName, bytes]], dict[str, str]]:
-    """The event's headers as (name, UTF-8 value) pairs in event order, every rule applied, and
-    the values of the origin headers (host and forwarding: of a name given twice in different
-    case the last, of a list value its first item)."""
+def _read_headers(event: Mapping[str, Any]) -> tuple[HeaderNames, list[str], Mapping[str, str]]:
+    """The event's header names and values, in event order and with every rule applied (a
+    list value is one header per item), and the origin headers' values (host and forwarding:
+    of a name given twice in different case the last, of a list value its first item)."""
     headers = event.get("headers")
     if not headers:
-        return [], {}
-    if not isinstance(headers, dict):
+        return NO_HEADERS, [], {}
+    if headers.__class__ is not dict and not isinstance(headers, dict):
         raise InvalidEventError(f"headers must be an object, got {type(headers).__name__}")
-    if _PLAIN_NAMES.issuperset(headers):
-        values = headers.values()
+    sequence = tuple(headers)
+    names = _SEQUENCES.get(sequence)
+    if names is not None:
+        values = list(headers.values())
         try:
             joined = "".join(values)
         except TypeError:  # a list, null or number among the values
@@ -230,22 +262,36 @@ def _read_headers(
         else:
             if not joined.isascii():
                 joined.encode("utf-8")  # a lone surrogate raises here, not in a runner
-            origin: dict[str, str] = {
-                name: headers[name] for name in _ORIGIN_HEADERS if name in headers
-            }
-            names: Iterable[HeaderName] = map(_NAMES.__getitem__, headers)  # type: ignore[arg-type]
-            return list(zip(names, map(str.encode, values))), origin
-    pairs: list[tuple[HeaderName, bytes]] = []
-    origin = {}
+            # Every name is lower-case and every value text: the event's own object answers
+            # for the origin headers.
+            return names, values, headers
+    forms: list[HeaderName] = []
+    values = []
+    origin: dict[str, str] = {}
+    plain = True  # every name passed on as sent, every value one text
     for name, value in headers.items():
         form = _header_name(name)
         if form is None:
+            plain = False
             continue
-        texts = [value] if isinstance(value, str) else _header_texts(value)
-        pairs.extend([(form, text.encode("utf-8")) for text in texts])
+        if value.__class__ is str:
+            texts = [value]
+        else:
+            texts = _header_texts(value)
+            plain = False
+        for text in texts:
+            if not text.isascii():
+                text.encode("utf-8")  # a lone surrogate raises here, not in a runner
+            forms.append(form)
+            values.append(text)
         if texts and form.lower in _ORIGIN_HEADERS:
             origin[form.lower] = texts[0]
-    return pairs, origin
+        if name != form.lower:
+            plain = False
+    names = HeaderNames(tuple(forms))
+    if plain and len(_SEQUENCES) < _SEQUENCES_LIMIT:
+        _SEQUENCES[sequence] = names
+    return names, values, origin
 
 
 # -- requests ----------------------------------------------------------------------------------
@@ -255,9 +301,11 @@ class Request:
     """What one gateway event asks for, read once, with every rule applied.
 
     `path` is the decoded path the app routes on (after `base_path` is stripped); `root_path` is
-    the public prefix the app is mounted under (stage and/or base path), "" when none. `headers`
-    are (name, value) pairs in event order, values as UTF-8 bytes, Content-Length derived from
-    `body`. `event` is the raw event, which apps see as ``scf.event``.
+    the public prefix the app is mounted under (stage and/or base path), "" when none. The
+    headers are in event order: `header_names` (`HeaderNames`) and `header_values` (text), of
+    one length, which each interface puts together in its own form; Content-Length is derived
+    from `body`.
+    `event` is the raw event, which apps see as ``scf.event``.
     """
 
     __slots__ = (
@@ -265,7 +313,8 @@ class Request:
         "path",
         "root_path",
         "query_string",
-        "headers",
+        "header_names",
+        "header_values",
         "body",
         "scheme",
         "server",
@@ -279,7 +328,8 @@ class Request:
         path: str,
         root_path: str,
         query_string: bytes,
-        headers: list[tuple[HeaderName, bytes]],
+        header_names: HeaderNames,
+        header_values: list[str],
         body: bytes,
         scheme: str,
         server: tuple[str, int],
@@ -290,7 +340,8 @@ class Request:
         self.path = path
         self.root_path = root_path
         self.query_string = query_string
-        self.headers = headers
+        self.header_names = header_names
+        self.header_values = header_values
         self.body = body
         self.scheme = scheme
         self.server = server
@@ -316,83 +367,81 @@ def request_from_event(
     body that claims base64 but is not, or text that is not valid Unicode.
     """
     try:
-        return _request(event, base_path, stage_prefix)
+        method: str = event.get("httpMethod") or "GET"
+        if not method.isupper():
+            method = method.upper()
+        names, values, origin = _read_headers(event)
+
+        request_context: Any = event.get("requestContext")
+        if request_context.__class__ is dict or isinstance(request_context, dict):
+            source_ip = request_context.get("sourceIp")
+            stage = request_context.get("stage")
+            service_id = request_context.get("serviceId")
+        else:
+            source_ip = stage = service_id = None
+            forwarded_for = origin.get(_FORWARDED_FOR)
+            if forwarded_for:
+                source_ip = forwarded_for.partition(",")[0].strip()
+        client = (source_ip, 0) if source_ip and source_ip.__class__ is str else None
+
+        key = (
+            origin.get(_HOST, ""),
+            origin.get(_FORWARDED_PROTO, ""),
+            origin.get(_FORWARDED_PORT, ""),
+            stage if stage.__class__ is str else "",
+            service_id if service_id.__class__ is str else "",
+            stage_prefix,
+        )
+        found = _ORIGINS.get(key)
+        if found is None:
+            found = _origin(*key)
+            if len(_ORIGINS) < 256:
+                _ORIGINS[key] = found
+        scheme, server, stage_root = found
+
+        path: Any = event.get("path")
+        if path.__class__ is not str or not path.startswith("/"):
+            path = "/" + str(path or "")
+        if not path.isascii():
+            path.encode("utf-8")  # a lone surrogate raises here, not in a runner
+        root_path = ""
+        if base_path:
+            if path == base_path:
+                path = "/"
+                root_path = base_path
+            elif path.startswith(base_path) and path[len(base_path)] == "/":
+                path = path[len(base_path) :]
+                root_path = base_path
+        if stage_root:
+            root_path = stage_root + root_path
+
+        text: Any = event.get("body")
+        if text.__class__ is str and event.get("isBase64Encoded") is False:
+            body = text.encode("utf-8")
+        else:
+            body = _decode_body(event)
+        if body or method in METHODS_WITH_BODY:
+            names = names.with_content_length()
+            values.append(str(len(body)))
+        return Request(
+            method,
+            path,
+            root_path,
+            encode_query(event.get("queryString")),
+            names,
+            values,
+            body,
+            scheme,
+            server,
+            client,
+            event,
+        )
     except UnicodeEncodeError as exc:
         # JSON can carry a lone surrogate (\ud800), which no UTF-8 byte string can.
         bad = exc.object[exc.start : exc.end]
         raise InvalidEventError(
             f"the event holds text that is not valid Unicode ({exc.reason}: {bad!r})"
         ) from None
-
-
-def _request(event: Mapping[str, Any], base_path: str, stage_prefix: str) -> Request:
-    method: str = event.get("httpMethod") or "GET"
-    if not method.isupper():
-        method = method.upper()
-    headers, origin = _read_headers(event)
-
-    request_context = event.get("requestContext")
-    if isinstance(request_context, dict):
-        source_ip = request_context.get("sourceIp")
-        stage = request_context.get("stage")
-        service_id = request_context.get("serviceId")
-    else:
-        source_ip = stage = service_id = None
-        forwarded_for = origin.get(_FORWARDED_FOR)
-        if forwarded_for:
-            source_ip = forwarded_for.partition(",")[0].strip()
-    client = (source_ip, 0) if source_ip and isinstance(source_ip, str) else None
-
-    key = (
-        origin.get(_HOST, ""),
-        origin.get(_FORWARDED_PROTO, ""),
-        origin.get(_FORWARDED_PORT, ""),
-        stage if isinstance(stage, str) else "",
-        service_id if isinstance(service_id, str) else "",
-        stage_prefix,
-    )
-    found = _ORIGINS.get(key)
-    if found is None:
-        found = _origin(*key)
-        if len(_ORIGINS) < 256:
-            _ORIGINS[key] = found
-    scheme, server, stage_root = found
-
-    path = event.get("path")
-    if not isinstance(path, str) or not path.startswith("/"):
-        path = "/" + str(path or "")
-    if not path.isascii():
-        path.encode("utf-8")  # a lone surrogate raises here, not in a runner
-    root_path = ""
-    if base_path:
-        if path == base_path:
-            path = "/"
-            root_path = base_path
-        elif path.startswith(base_path) and path[len(base_path)] == "/":
-            path = path[len(base_path) :]
-            root_path = base_path
-    if stage_root:
-        root_path = stage_root + root_path
-
-    text = event.get("body")
-    if isinstance(text, str) and event.get("isBase64Encoded") is False:
-        body = text.encode("utf-8")
-    else:
-        body = _decode_body(event)
-    if body or method in METHODS_WITH_BODY:
-        headers.append((CONTENT_LENGTH, str(len(body)).encode("ascii")))
-    return Request(
-        method,
-        path,
-        root_path,
-        encode_query(event.get("queryString")),
-        headers,
-        body,
-        scheme,
-        server,
-        client,
-        event,
-    )
 
 
 # Where requests come from (Host, forwarding headers, stage, service) -> (scheme, server, stage
@@ -577,6 +626,10 @@ def integration_response(
     response: Response, *, head: bool = False, text_policy: TextPolicy
 ) -> IntegrationResponse:
     """The integration response as a dict (what a built-in runtime handler returns)."""
+    return _document(response, head, text_policy)
+
+
+def _document(response: Response, head: bool, text_policy: TextPolicy) -> IntegrationResponse:
     headers, body = _response_parts(response, head, text_policy)
     if isinstance(body, str):
         return {
@@ -607,6 +660,10 @@ def encode_integration_response(
     Same document as `integration_response`; a base64 body is spliced in without passing through
     the JSON encoder, since base64 never needs escaping and bodies can be megabytes.
     """
+    return _encoded(response, head, text_policy)
+
+
+def _encoded(response: Response, head: bool, text_policy: TextPolicy) -> bytes:
     headers, body = _response_parts(response, head, text_policy)
     if isinstance(body, str):
         document: dict[str, Any] = {
@@ -641,12 +698,10 @@ class IntegrationPayload:
         self.text_policy = text_policy
 
     def document(self) -> IntegrationResponse:
-        return integration_response(self.response, head=self.head, text_policy=self.text_policy)
+        return _document(self.response, self.head, self.text_policy)
 
     def encode(self) -> bytes:
-        return encode_integration_response(
-            self.response, head=self.head, text_policy=self.text_policy
-        )
+        return _encoded(self.response, self.head, self.text_policy)
 
 
 class ResultPayload:
@@ -669,9 +724,13 @@ class ResultPayload:
 def parse_json(raw: bytes) -> Any:
     """Decode the JSON document in `raw` (an event); InvalidEventError if it is not one."""
     try:
-        return _DECODER.decode(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        value, end = _DECODER.raw_decode(text)
     except (UnicodeDecodeError, ValueError):
         pass
+    else:
+        if end == len(text):
+            return value
     try:
         return json.loads(raw)  # UTF-16 and UTF-32 too, as json.loads reads them
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError

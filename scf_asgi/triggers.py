@@ -16,7 +16,7 @@ _RECORD_KEYS = (("cos", "cos"), ("cmq", "CMQ"), ("ckafka", "Ckafka"))
 def is_http_event(event: Mapping[str, Any]) -> bool:
     """An HTTP request: an API gateway event or a function URL's (which has no
     `requestContext`; neither has a hand-written console test event)."""
-    return isinstance(event.get("httpMethod"), str)
+    return event.get("httpMethod").__class__ is str
 
 
 def detect_trigger(event: Mapping[str, Any]) -> str | None:

@@ -36,13 +36,22 @@ TEXT = TextPolicy()
 
 def fields(request: Request) -> dict[str, Any]:
     """Every field of the request but the raw event (its input), headers as (name, value)."""
-    found = {name: getattr(request, name) for name in Request.__slots__ if name != "event"}
+    found = {
+        name: getattr(request, name)
+        for name in Request.__slots__
+        if name not in ("event", "header_names", "header_values")
+    }
     found["headers"] = header_pairs(request)
     return found
 
 
 def header_pairs(request: Request) -> list[tuple[str, bytes]]:
-    return [(name.lower, value) for name, value in request.headers]
+    """The request's headers as (name, UTF-8 value) pairs."""
+    assert len(request.header_names) == len(request.header_values)
+    return [
+        (name.lower, value.encode("utf-8"))
+        for name, value in zip(request.header_names.names, request.header_values)
+    ]
 
 
 # -- requests ----------------------------------------------------------------------------------

@@ -77,15 +77,16 @@ class Connection:
         head = self._heads.get((method, path))
         if head is None:
             head = self._heads[(method, path)] = request_head(method, path, self._authority)
-        parser = ResponseParser(head_request=method == "HEAD")
+        parser = ResponseParser(method == "HEAD")
+        sock = self._sock
         try:
             for buffer in encode_request(head, body):
-                self._sock.sendall(buffer)
+                sock.sendall(buffer)
         except OSError as send_error:
             # A server may answer a body it will not take (413, too large) before reading it,
             # then close: the send fails, but its answer is still there to read.
             try:
-                self._sock.settimeout(1.0)  # it is there at once, or not at all
+                sock.settimeout(1.0)  # it is there at once, or not at all
                 self._read(parser, None)
             except (OSError, ProtocolError):
                 self.close()
@@ -99,10 +100,11 @@ class Connection:
 
     def _read(self, parser: ResponseParser, on_head: Callable[[], object] | None) -> None:
         recv = self._sock.recv
+        feed = parser.feed
         while parser.state is not DONE:
             data = recv(65536)
             if data:
-                parser.feed(data)
+                feed(data)
             else:
                 parser.feed_eof()
             if on_head is not None and parser.status:

@@ -107,7 +107,7 @@ class ResponseParser:
         "_remaining",
     )
 
-    def __init__(self, *, head_request: bool = False) -> None:
+    def __init__(self, head_request: bool = False) -> None:
         self.state = HEAD
         self.status = 0
         self.headers: dict[str, str] = {}
@@ -169,6 +169,12 @@ class ResponseParser:
         line, rest = buffer[:end], buffer[end + len(delimiter) :]
         if state is HEAD:
             self._head(line)
+            if self.state is BODY and len(rest) >= self._remaining:
+                # The whole body came with the head, as a small answer does.
+                end = self._remaining
+                self.body = rest[:end]
+                self.state = DONE
+                return rest[end:]
         elif state is CHUNK_SIZE:
             size_text = line.split(b";", 1)[0].strip()
             if not size_text or size_text.strip(HEX_DIGITS):
