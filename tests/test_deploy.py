@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import shutil
 import zipfile
@@ -454,8 +455,6 @@ def test_web_function_deploy(plane: ControlPlane, tmp_path: Path) -> None:
         source,
         "app:app",
         "--web",
-        "--interface",
-        "asgi",
         "--function",
         "webfn",
         "--region",
@@ -476,8 +475,12 @@ def test_web_function_deploy(plane: ControlPlane, tmp_path: Path) -> None:
         "Handler": "app.app",
         "InstanceConcurrencyConfig": {"DynamicEnabled": "FALSE", "MaxConcurrency": 10},
     }
-    with zipfile.ZipFile(__import__("io").BytesIO(code)) as opened:
-        assert "scf_bootstrap" in opened.namelist()
+    with zipfile.ZipFile(io.BytesIO(code)) as opened:
+        names = opened.namelist()
+        scf_bootstrap = opened.read("scf_bootstrap").decode()
+    # no --interface: both servers ship, and `scf-asgi web` tells the app's kind at start
+    assert "vendor/uvicorn/__init__.py" in names and "vendor/gunicorn/__init__.py" in names
+    assert scf_bootstrap.rstrip("\n").endswith(" web app:app")
     summary = json.loads(done.stdout)
     assert (summary["type"], summary["smoke_test"], summary["package"]["mode"]) == (
         "HTTP",

@@ -813,6 +813,11 @@ def test_bootstrap_command_writes_the_packaged_bootstrap(tmp_path: Path) -> None
     assert (tmp_path / "out" / "scf_bootstrap").read_text() == web_bootstrap(
         "app:app", [], (3, 10), made_by="scf-asgi bootstrap"
     )
+    too_old = scf_asgi("bootstrap", "app:app", "--python", "3.8", "-o", "old", cwd=tmp_path)
+    assert (too_old.returncode, too_old.stderr) == (
+        1,
+        "scf-asgi: error: scf-asgi needs Python >=3.9; --python 3.8 cannot run it\n",
+    )
     refused = scf_asgi("bootstrap", "app:app", "--web", "--base-path", "/x", cwd=tmp_path)
     assert (refused.returncode, refused.stderr) == (
         1,

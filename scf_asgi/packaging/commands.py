@@ -242,6 +242,7 @@ def bootstrap_command(args: argparse.Namespace) -> int:
     config = ProjectConfig(args)
     app = config.app()
     version = config.version()
+    _check_version(version)
     adapter_options = config.adapter_options()
     if config.get("web", False):
         interface = adapter_options.pop("interface", "auto")
