@@ -1012,3 +1012,16 @@ def test_the_command_modules_load_nothing_more_for_scf_asgi_run() -> None:
     assert done.stdout.strip() == str(
         ["scf_asgi.deploy", "scf_asgi.packaging", "scf_asgi.packaging.commands", "scf_asgi.web"]
     )
+
+
+def test_an_app_whose_module_is_not_there_is_refused(tmp_path: Path) -> None:
+    source = small_app(tmp_path / "src")
+    output = tmp_path / "out.zip"
+    done = scf_asgi("package", "mian:app", "-o", str(output), "-q", cwd=source)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        "",
+        f"scf-asgi: error: mian:app: its module is neither in {source} nor among the installed "
+        "dependencies (is --source the app's folder?)\n",
+    )
+    assert not output.exists()
