@@ -11,8 +11,13 @@
     ├── UnhandledEventError      a non-HTTP event (timer, COS, ...) and no ``event_handler``
     ├── AppError                 the app broke the ASGI/WSGI contract (bad message order, no
     │                            response, ``start_response`` misuse)
-    └── IntegrationFormatError   a function's result is not an integration response the
-                                 gateway accepts (the emulator's check of an answer)
+    ├── IntegrationFormatError   a function's result is not an integration response the
+    │                            gateway accepts (the emulator's check of an answer)
+    ├── PackageError             a code package cannot be built for the target: a dependency
+    │                            with no binary wheel or the wrong Requires-Python, a failed
+    │                            install, a package over the platform's size limit
+    └── DeployError              the Tencent Cloud API refused a call (credentials, a failed
+                                 create or update) or the function never became Active
 
 Exceptions raised *by the app itself* are not wrapped: they are logged with the request id and
 answered with a 500 (or an invocation error, if the adapter is configured so).
@@ -23,8 +28,10 @@ from __future__ import annotations
 __all__ = [
     "AppError",
     "ConfigurationError",
+    "DeployError",
     "IntegrationFormatError",
     "InvalidEventError",
+    "PackageError",
     "RequestTooLarge",
     "RuntimeAPIError",
     "SCFAsgiError",
@@ -62,3 +69,11 @@ class AppError(SCFAsgiError):
 
 class IntegrationFormatError(SCFAsgiError, ValueError):
     """A function's result is not an integration response the API gateway accepts."""
+
+
+class PackageError(SCFAsgiError):
+    """A code package cannot be built for the target platform."""
+
+
+class DeployError(SCFAsgiError):
+    """A Tencent Cloud API call failed, or the function did not become Active."""

@@ -14,12 +14,14 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
+    "CODE_DIR",
     "DEFAULT_RETRY_SECONDS",
     "ENV_APPID",
     "ENV_FUNCTION_NAME",
     "ENV_FUNCTION_VERSION",
     "ENV_HANDLER",
     "ENV_NAMESPACE",
+    "ENV_PORT",
     "ENV_REGION",
     "ENV_RETRY_SECONDS",
     "ENV_RUNENV",
@@ -37,7 +39,10 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "MAX_WEB_HEADER_BYTES",
     "SECRET_VARIABLES",
+    "TARGET_GLIBC",
+    "TARGET_MACHINE",
     "WEB_FUNCTION_PORT",
+    "WEB_REQUEST_ID_HEADER",
     "FunctionFacts",
     "function_facts",
 ]
@@ -55,6 +60,7 @@ ENV_APPID = "TENCENTCLOUD_APPID"
 ENV_UIN = "TENCENTCLOUD_UIN"
 ENV_RUNENV = "TENCENTCLOUD_RUNENV"  # "SCF"
 ENV_USER_CODE_ROOT = "USER_CODE_ROOT"  # "/var/user/"
+CODE_DIR = "/var/user"  # where the code package is unpacked [I], read-only
 # The function role's temporary credentials: never logged, never written into a package.
 ENV_SECRET_ID = "TENCENTCLOUD_SECRETID"
 ENV_SECRET_KEY = "TENCENTCLOUD_SECRETKEY"
@@ -75,6 +81,16 @@ MAX_EVENT_BYTES = 2 * MAX_PAYLOAD_BYTES
 # Web functions (section 1): request and response headers, and the port the server listens on.
 MAX_WEB_HEADER_BYTES = 4 * 1024
 WEB_FUNCTION_PORT = 9000
+# scf-asgi's own setting: the port a web function's server listens on instead of
+# WEB_FUNCTION_PORT (the local emulator and tests give each instance a free port).
+ENV_PORT = "PORT"
+# The header carrying the invocation's request id on a web function's requests [I: the docs
+# name it on error answers; the platform's proxy is taken to send it on requests too].
+WEB_REQUEST_ID_HEADER = "x-scf-request-id"
+# What a code package runs on: Linux x86_64 with glibc 2.17 or newer [I: the CentOS 7 base of
+# the runtime images], so wheels tagged manylinux2014 (manylinux_2_17) or older.
+TARGET_MACHINE = "x86_64"
+TARGET_GLIBC = (2, 17)
 # Code packages (section 1c): a zip uploaded inline with the API call, and unpacked code.
 MAX_INLINE_ZIP_BYTES = 20 * 1024 * 1024
 MAX_CODE_UNPACKED_BYTES = 500 * 1024 * 1024

@@ -3,7 +3,7 @@ lifespan that opens a shared resource once per instance.
 
 Locally:  uvicorn app:app              (plain development server)
           scf-asgi local app:app       (the platform's behaviour: events, limits, base64)
-On SCF:   the `bootstrap` next to this file runs `python3 -m scf_asgi run app:app`.
+On SCF:   scf-asgi package app:app (or deploy): the zip's bootstrap runs `scf-asgi run app:app`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Locally:  flask --app app run          (plain development server)
           scf-asgi local app:app       (the platform's behaviour: events, limits, base64)
-On SCF:   the `bootstrap` next to this file runs `python3 -m scf_asgi run app:app`.
+On SCF:   scf-asgi package app:app (or deploy): the zip's bootstrap runs `scf-asgi run app:app`.
 """
 
 from __future__ import annotations

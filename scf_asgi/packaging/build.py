@@ -1,0 +1,743 @@
+"""Building a code package: an app folder -> a zip that SCF runs as it is.
+
+The steps, each done once, in order (`build_package`):
+
+1. the requirements: ``requirements.txt``, else ``[project].dependencies`` of the folder's
+   ``pyproject.toml``; a line naming scf-asgi itself is dropped (it is vendored below, and it
+   is not on the index); scf-asgi's own dependencies and, for a web function, its servers
+   (the ``web`` extra of its metadata) are added;
+2. pip installs them into ``vendor/`` for the target (binary wheels only, the target's
+   manylinux platform, CPython X.Y ABI), run by an interpreter of X.Y when there is one;
+3. every installed distribution's Requires-Python is checked against X.Y;
+4. scf-asgi is copied from the installed copy;
+5. the app's files are collected, leaving out what does not belong on the platform;
+6. the bootstrap is written;
+7. ``.pyc`` are compiled for X.Y with unchecked-hash invalidation (PEP 552) when an X.Y
+   interpreter is here: the code folder is read-only on SCF, so nothing compiled there is
+   kept, and timestamp ``.pyc`` would be judged stale against the zip's fixed times;
+8. the zip: entries sorted, fixed times and modes (0755 for the bootstrap and executables,
+   0644 for other files), so the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from ..errors import ConfigurationError, PackageError
+from ..platform import CODE_DIR, MAX_CODE_UNPACKED_BYTES, MAX_INLINE_ZIP_BYTES
+from .bootstrap import EVENT_BOOTSTRAP, VENDOR, WEB_BOOTSTRAP, event_bootstrap, web_bootstrap
+from .progress import require
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from typing import Any
+
+    from .progress import Reporter, Step
+    from .target import Target
+
+__all__ = [
+    "PackageSpec",
+    "build_package",
+    "check_requires_python",
+    "collect_sources",
+    "write_zip",
+]
+
+DISTRIBUTION = "scf-asgi"
+MB = 1024 * 1024
+
+# Folders left out wherever they are, and why.
+_EXCLUDED_FOLDERS = {
+    ".git": "version control",
+    ".hg": "version control",
+    ".svn": "version control",
+    "__pycache__": "bytecode of the build machine",
+    "node_modules": "node_modules",
+    ".venv": "virtualenv",
+    ".tox": "cache",
+    ".nox": "cache",
+    ".pytest_cache": "cache",
+    ".mypy_cache": "cache",
+    ".ruff_cache": "cache",
+    ".hypothesis": "cache",
+    ".ipynb_checkpoints": "cache",
+    ".cache": "cache",
+    ".eggs": "build output",
+    ".idea": "editor settings",
+    ".vscode": "editor settings",
+}
+# Files left out wherever they are (glob on the name), and why.
+_EXCLUDED_FILES = {
+    "*.pyc": "bytecode of the build machine",
+    "*.pyo": "bytecode of the build machine",
+    ".DS_Store": "editor settings",
+}
+# At the top of the app folder only.
+_EXCLUDED_TOP = {
+    "dist": "build output",
+    "build": "build output",
+    VENDOR: f"{VENDOR}/ (installed afresh for the target)",
+    EVENT_BOOTSTRAP: "replaced by the generated bootstrap",
+    WEB_BOOTSTRAP: "replaced by the generated scf_bootstrap",
+}
+_NO_DISTRIBUTION = re.compile(r"No matching distribution found for (\S+)")
+_WRONG_PYTHON = re.compile(r"Package '([^']+)' requires a different Python: (\S+) not in '([^']*)'")
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+class PackageSpec:
+    """What to build: the inputs of `build_package`."""
+
+    def __init__(
+        self,
+        *,
+        app: str,
+        source: Path,
+        output: Path,
+        target: Target,
+        web: bool = False,
+        interface: str = "auto",
+        run_argv: Sequence[str] = (),
+        excludes: Sequence[str] = (),
+        made_by: str = "scf-asgi package",
+    ) -> None:
+        self.app = app
+        self.source = source
+        self.output = output
+        self.target = target
+        self.web = web
+        self.interface = interface
+        self.run_argv = list(run_argv)
+        self.excludes = list(excludes)
+        self.made_by = made_by
+
+
+# -- 1. requirements ---------------------------------------------------------------------------
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _own_requirements(web: bool, interface: str) -> list[str]:
+    """scf-asgi's runtime dependencies, and the servers of a web function, from its metadata."""
+    from importlib import metadata
+
+    try:
+        requires = metadata.requires(DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:
+        raise PackageError(
+            f"{DISTRIBUTION} is not installed (only an installed copy can be vendored): "
+            "pip install it, or pip install -e . in its source folder"
+        ) from None
+    found: list[str] = []
+    servers = {"asgi": {"uvicorn", "wsproto"}, "wsgi": {"gunicorn"}}
+    for line in requires:
+        requirement, _, marker = line.partition(";")
+        marker = marker.strip()
+        name_match = _REQUIREMENT_NAME.match(requirement)
+        name = _normalise(name_match.group(1)) if name_match else ""
+        if not marker or (
+            web
+            and re.fullmatch(r"""extra\s*==\s*["']web["']""", marker)
+            and (interface == "auto" or name in servers[interface])
+        ):
+            found.append(requirement.strip())
+    if web and not any(_normalise(r).startswith(("uvicorn", "gunicorn")) for r in found):
+        raise PackageError(f"the installed {DISTRIBUTION} metadata has no 'web' extra")
+    return found
+
+
+def _app_requirements(source: Path, scratch: Path, reporter: Reporter) -> list[str]:
+    """pip arguments for the app's own requirements (``-r FILE`` or requirement strings)."""
+    requirements = source / "requirements.txt"
+    if requirements.is_file():
+        kept: list[str] = []
+        dropped = False
+        for line in requirements.read_text(encoding="utf-8").splitlines():
+            stripped = line.strip()
+            name_match = _REQUIREMENT_NAME.match(stripped)
+            if name_match and _normalise(name_match.group(1)) == DISTRIBUTION:
+                dropped = True
+                continue
+            # nested files are named relative to the file itself
+            option = re.match(r"^(-r|-c|--requirement|--constraint)[\s=]+(\S+)$", stripped)
+            if option and not os.path.isabs(option.group(2)):
+                line = f"{option.group(1)} {(source / option.group(2)).resolve()}"
+            kept.append(line)
+        if dropped:
+            reporter.note(
+                f"requirements.txt names {DISTRIBUTION}: left to pip out, it is vendored from "
+                "this installation"
+            )
+        copy = scratch / "requirements.txt"
+        copy.write_text("\n".join(kept) + "\n", encoding="utf-8")
+        return ["-r", str(copy)]
+    pyproject = source / "pyproject.toml"
+    if pyproject.is_file():
+        from ..project import read_toml
+
+        dependencies = read_toml(pyproject).get("project", {}).get("dependencies", [])
+        if not isinstance(dependencies, list) or not all(
+            isinstance(item, str) for item in dependencies
+        ):
+            raise ConfigurationError(f"{pyproject}: [project].dependencies must list strings")
+        chosen = []
+        for item in dependencies:
+            name_match = _REQUIREMENT_NAME.match(item)
+            if name_match and _normalise(name_match.group(1)) == DISTRIBUTION:
+                continue
+            chosen.append(item)
+        return chosen
+    reporter.note("no requirements.txt or pyproject.toml dependencies: the app needs none")
+    return []
+
+
+# -- 2. pip ----------------------------------------------------------------------------------------
+
+
+def _pip_command(target: Target, reporter: Reporter) -> list[str]:
+    interpreter = target.interpreter
+    if interpreter is not None and interpreter.has_pip():
+        return [interpreter.path, "-m", "pip"]
+    if interpreter is not None:
+        reporter.note(
+            f"{interpreter.path} has no pip: installing with {sys.executable}'s pip for "
+            f"CPython {target.text}"
+        )
+    return [sys.executable, "-m", "pip"]
+
+
+def _pip_install(
+    target: Target, vendor: Path, requirements: list[str], step: Step, reporter: Reporter
+) -> None:
+    command = [
+        *_pip_command(target, reporter),
+        "install",
+        "--target",
+        str(vendor),
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        target.text,
+        "--abi",
+        target.abi,
+        "--abi",
+        "abi3",
+        "--abi",
+        "none",
+        "--no-compile",
+        "--no-warn-script-location",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "off",
+    ]
+    for tag in target.platform_tags:
+        command += ["--platform", tag]
+    command += requirements
+    environment = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONUNBUFFERED="1")
+    environment.pop("PIP_USER", None)  # --target and --user exclude each other
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+        cwd=tempfile.gettempdir(),
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    for line in process.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.strip():
+            step.update(line.strip()[:60])
+    code = process.wait()
+    if code == 0:
+        return
+    output = "\n".join(lines)
+    missing = _NO_DISTRIBUTION.findall(output)
+    if missing:
+        names = ", ".join(dict.fromkeys(missing))
+        raise PackageError(
+            f"no binary wheel for {target.description} (or no such package): {names}. "
+            "SCF cannot build packages from source: pin a version that ships such a wheel "
+            "(see the package's files on the index), or choose another --python.\n"
+            f"pip said:\n{_tail(output)}"
+        )
+    wrong = _WRONG_PYTHON.findall(output)
+    if wrong:
+        names = ", ".join(f"{name} (Requires-Python {spec})" for name, _, spec in wrong)
+        raise PackageError(
+            f"needs another Python than CPython {target.text}: {names}.\npip said:\n{_tail(output)}"
+        )
+    raise PackageError(f"pip could not install the requirements:\n{_tail(output)}")
+
+
+def _tail(output: str, lines: int = 25) -> str:
+    return "\n".join("    " + line for line in output.strip().splitlines()[-lines:])
+
+
+# -- 3. Requires-Python ------------------------------------------------------------------------
+
+
+def check_requires_python(
+    folder: Path, version: tuple[int, ...]
+) -> tuple[list[dict[str, str]], list[str]]:
+    """The distributions installed in `folder` (name, version, requires_python), and a
+    warning for each whose Requires-Python admits only some patch releases of `version`.
+    Raises PackageError naming every distribution that cannot run on `version` at all.
+
+    `version` is the full version of the target interpreter when one was found, else X.Y,
+    which is then checked as both X.Y.0 and its last patch release."""
+    from importlib import metadata
+
+    specifiers = require("packaging.specifiers", "package")
+    series = f"{version[0]}.{version[1]}"
+    if len(version) >= 3:
+        probes = [f"{series}.{version[2]}"]
+    else:
+        probes = [f"{series}.0", f"{series}.99"]
+    found: list[dict[str, str]] = []
+    refused: list[str] = []
+    warnings: list[str] = []
+    for distribution in metadata.distributions(path=[str(folder)]):
+        name = distribution.metadata["Name"]
+        requires_python = distribution.metadata.get("Requires-Python") or ""
+        found.append(
+            {
+                "name": name,
+                "version": distribution.version,
+                "requires_python": requires_python,
+            }
+        )
+        if not requires_python:
+            continue
+        try:
+            allowed = specifiers.SpecifierSet(requires_python)
+        except specifiers.InvalidSpecifier:
+            warnings.append(f"{name} {distribution.version}: unreadable Requires-Python")
+            continue
+        admitted = [probe for probe in probes if allowed.contains(probe, prereleases=True)]
+        if not admitted:
+            refused.append(f"{name} {distribution.version} (Requires-Python {requires_python})")
+        elif len(admitted) < len(probes):
+            warnings.append(
+                f"{name} {distribution.version} needs Python {requires_python}: only some "
+                f"{series} releases qualify; check the platform's patch release"
+            )
+    if refused:
+        raise PackageError(
+            f"installed for CPython {series} but cannot run on it: "
+            + "; ".join(refused)
+            + ". Pin releases that support it, or choose another --python."
+        )
+    found.sort(key=lambda item: _normalise(item["name"]))
+    return found, warnings
+
+
+def _tidy_vendor(vendor: Path) -> None:
+    """Drop what pip leaves that does not belong in a package: console scripts (their shebang
+    names this machine's interpreter) and records of where files came from."""
+    shutil.rmtree(vendor / "bin", ignore_errors=True)
+    for path in sorted(vendor.rglob("*")):
+        if path.name == "__pycache__" and path.is_dir():
+            shutil.rmtree(path)
+        elif path.name == "direct_url.json" and path.parent.name.endswith(".dist-info"):
+            path.unlink()
+
+
+# -- 4. scf-asgi itself ------------------------------------------------------------------------
+
+
+def _vendor_self(vendor: Path) -> None:
+    from importlib import metadata
+
+    import scf_asgi
+
+    package = Path(scf_asgi.__file__).resolve().parent
+    destination = vendor / "scf_asgi"
+    if destination.exists():
+        shutil.rmtree(destination)
+    for path in sorted(package.rglob("*")):
+        relative = path.relative_to(package)
+        if "__pycache__" in relative.parts or path.suffix in (".pyc", ".pyo"):
+            continue
+        if path.is_file():
+            (destination / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination / relative)
+    # Its metadata too, so importlib.metadata.version("scf-asgi") works in the function.
+    distribution = metadata.distribution(DISTRIBUTION)
+    info = vendor / f"scf_asgi-{distribution.version}.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(distribution.read_text("METADATA") or "", encoding="utf-8")
+    (info / "INSTALLER").write_text("scf-asgi package\n", encoding="utf-8")
+
+
+# -- 5. the app's files ------------------------------------------------------------------------
+
+
+class Excluded:
+    """A file or folder left out of the package, and why."""
+
+    __slots__ = ("path", "reason", "files")
+
+    def __init__(self, path: str, reason: str, files: int) -> None:
+        self.path = path
+        self.reason = reason
+        self.files = files
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "reason": self.reason, "files": self.files}
+
+
+def _count_files(folder: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(folder))
+
+
+def _user_excluded(relative: str, patterns: Sequence[str]) -> str | None:
+    """The first --exclude pattern matching `relative` (a pattern without ``/`` also matches
+    any one name in the path; a trailing ``/`` matches folders only, here any name)."""
+    parts = relative.split("/")
+    for pattern in patterns:
+        bare = pattern.rstrip("/")
+        if fnmatchcase(relative, bare):
+            return pattern
+        if "/" not in bare and any(fnmatchcase(part, bare) for part in parts):
+            return pattern
+    return None
+
+
+def collect_sources(
+    source: Path, patterns: Sequence[str], also_excluded: Sequence[Path] = ()
+) -> tuple[list[str], list[Excluded]]:
+    """The app's files to package (relative POSIX paths, sorted) and what was left out."""
+    files: list[str] = []
+    excluded: list[Excluded] = []
+    skip = {path.resolve() for path in also_excluded}
+    for folder, folders, names in os.walk(source):
+        here = Path(folder)
+        relative_folder = here.relative_to(source).as_posix()
+        prefix = "" if relative_folder == "." else relative_folder + "/"
+        kept_folders = []
+        for name in sorted(folders):
+            path = here / name
+            relative = prefix + name
+            reason = None
+            if path.is_symlink():
+                reason = "a symbolic link to a folder"
+            elif name in _EXCLUDED_FOLDERS:
+                reason = _EXCLUDED_FOLDERS[name]
+            elif not prefix and name in _EXCLUDED_TOP:
+                reason = _EXCLUDED_TOP[name]
+            elif name.endswith(".egg-info"):
+                reason = "build output"
+            elif (path / "pyvenv.cfg").exists() or (path / "conda-meta").is_dir():
+                reason = "virtualenv"
+            elif path.resolve() in skip:
+                reason = "the output folder"
+            else:
+                pattern = _user_excluded(relative, patterns)
+                if pattern is not None:
+                    reason = f"--exclude {pattern}"
+            if reason is None:
+                kept_folders.append(name)
+            else:
+                files_in = 0 if path.is_symlink() else _count_files(path)
+                excluded.append(Excluded(relative + "/", reason, files_in))
+        folders[:] = kept_folders
+        for name in sorted(names):
+            path = here / name
+            relative = prefix + name
+            reason = None
+            for glob, why in _EXCLUDED_FILES.items():
+                if fnmatchcase(name, glob):
+                    reason = why
+                    break
+            if reason is None and not prefix and name in _EXCLUDED_TOP:
+                reason = _EXCLUDED_TOP[name]
+            if reason is None and path.resolve() in skip:
+                reason = "the output file"
+            if reason is None:
+                pattern = _user_excluded(relative, patterns)
+                if pattern is not None:
+                    reason = f"--exclude {pattern}"
+            if reason is None and not path.is_file():
+                reason = "not a regular file"
+            if reason is None:
+                files.append(relative)
+            else:
+                excluded.append(Excluded(relative, reason, 1))
+    return sorted(files), excluded
+
+
+def _module_present(stage: Path, app: str) -> bool:
+    module = app.partition(":")[0] if ":" in app else app.rpartition(".")[0]
+    parts = module.split(".")
+    for base in (stage, stage / VENDOR):
+        path = base.joinpath(*parts)
+        # a module, a package (regular or namespace), or an extension module
+        if path.with_suffix(".py").is_file() or path.is_dir():
+            return True
+        if any(path.parent.glob(path.name + ".*.so")):
+            return True
+    return False
+
+
+# -- 7. .pyc ---------------------------------------------------------------------------------------
+
+
+def _compile(stage: Path, interpreter_path: str, reporter: Reporter) -> int:
+    """Compile every .py for the target; the number of files that did not compile."""
+    done = subprocess.run(
+        [
+            interpreter_path,
+            "-m",
+            "compileall",
+            "-q",
+            "--invalidation-mode",
+            "unchecked-hash",
+            # the file names in code objects: where the code runs, not this build's scratch
+            # folder (which would also make every build's bytes differ)
+            "-d",
+            CODE_DIR,
+            str(stage),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        # Equal sources give equal .pyc only in a fixed order in one process (marshal marks
+        # objects referenced twice, which depends on what was compiled before: no -j) and with
+        # a fixed hash seed (a frozenset constant is written in hash order).
+        env=dict(os.environ, PYTHONHASHSEED="0"),
+    )
+    failures = [line for line in done.stdout.splitlines() if line.startswith("*** Error")]
+    if done.returncode != 0:
+        shown = "\n".join(done.stdout.strip().splitlines()[:12])
+        reporter.warn(
+            f"{len(failures) or 'some'} file(s) did not compile for the target "
+            f"(they ship as source and fail when imported):\n{shown}"
+        )
+    return len(failures)
+
+
+# -- 8. the zip -----------------------------------------------------------------------------
+
+
+def _zip_time() -> tuple[int, int, int, int, int, int]:
+    """The time every entry carries: $SOURCE_DATE_EPOCH if set, else the zip format's first
+    day (1980-01-01); either way fixed, so equal inputs give equal bytes."""
+    import time
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        moment = max(int(epoch), 315532800)  # 1980-01-01T00:00:00Z
+        parts = time.gmtime(moment)
+        return (parts[0], parts[1], parts[2], parts[3], parts[4], parts[5] - parts[5] % 2)
+    return (1980, 1, 1, 0, 0, 0)
+
+
+def _walk_stage(stage: Path) -> Iterator[tuple[str, Path, bool]]:
+    """(zip name, path, is a folder) of everything in `stage`, in sorted order."""
+    entries = []
+    for path in stage.rglob("*"):
+        relative = path.relative_to(stage).as_posix()
+        if path.is_dir():
+            entries.append((relative + "/", path, True))
+        else:
+            entries.append((relative, path, False))
+    entries.sort(key=lambda entry: entry[0])
+    yield from entries
+
+
+def write_zip(stage: Path, output: Path, reporter: Reporter) -> tuple[int, str, int]:
+    """Zip `stage` into `output` deterministically; (bytes, sha256, number of files)."""
+    moment = _zip_time()
+    entries = list(_walk_stage(stage))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partial")
+    count = 0
+    with (
+        reporter.progress("zipping", len(entries)) as advance,
+        zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
+        for name, path, is_folder in entries:
+            info = zipfile.ZipInfo(name, moment)
+            info.create_system = 3  # Unix, so the modes below are read by unzip
+            if is_folder:
+                info.external_attr = (0o40755 << 16) | 0x10
+                archive.writestr(info, b"")
+            else:
+                executable = name in (EVENT_BOOTSTRAP, WEB_BOOTSTRAP) or os.access(path, os.X_OK)
+                info.external_attr = (0o100755 if executable else 0o100644) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.file_size = path.stat().st_size
+                with path.open("rb") as source, archive.open(info, "w") as target:
+                    shutil.copyfileobj(source, target, 1024 * 1024)
+                count += 1
+            advance()
+    digest = hashlib.sha256()
+    with partial.open("rb") as file:
+        for block in iter(lambda: file.read(1024 * 1024), b""):
+            digest.update(block)
+    os.replace(partial, output)
+    return output.stat().st_size, digest.hexdigest(), count
+
+
+# -- all of it -------------------------------------------------------------------------------------
+
+
+def _size_text(size: int) -> str:
+    return f"{size / MB:.1f} MB" if size >= MB / 10 else f"{size / 1024:.1f} kB"
+
+
+def write_script(path: Path, text: str) -> None:
+    """Write a bootstrap: LF line endings on every system, mode 0755."""
+    with path.open("w", encoding="utf-8", newline="\n") as file:
+        file.write(text)
+    path.chmod(0o755)
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def _check_unpacked(unpacked: int) -> None:
+    if unpacked > MAX_CODE_UNPACKED_BYTES:
+        raise PackageError(
+            f"the package unpacks to {_size_text(unpacked)}; SCF allows "
+            f"{MAX_CODE_UNPACKED_BYTES // MB} MB unpacked (layers included): leave out more "
+            "(--exclude), or move large files to COS or a layer"
+        )
+
+
+def build_package(spec: PackageSpec, reporter: Reporter) -> dict[str, Any]:
+    """Build the zip of `spec`; the summary (what ``--json`` prints)."""
+    source = spec.source.resolve()
+    if not source.is_dir():
+        raise ConfigurationError(f"--source {spec.source}: not a folder")
+    target = spec.target
+    interpreter = target.interpreter
+    reporter.say(
+        f"Packaging {spec.app} from {source} for {target.description}, as "
+        + ("a web function" if spec.web else "an event function (Custom Runtime)")
+    )
+    if interpreter is None:
+        reporter.warn(
+            f"no CPython {target.text} interpreter on this machine: dependencies are chosen "
+            f"by {sys.executable}'s pip for {target.text}, and the package ships sources only "
+            "(no .pyc: every cold start compiles every module). Install Python "
+            f"{target.text} (or pass --interpreter) for a faster package."
+        )
+    else:
+        full = ".".join(str(part) for part in interpreter.version)
+        reporter.say(f"Using {interpreter.path} (CPython {full})")
+
+    with tempfile.TemporaryDirectory(prefix="scf-asgi-package-") as scratch_name:
+        scratch = Path(scratch_name)
+        stage = scratch / "package"
+        vendor = stage / VENDOR
+        vendor.mkdir(parents=True)
+
+        requirements = _app_requirements(source, scratch, reporter)
+        requirements += _own_requirements(spec.web, spec.interface)
+        with reporter.step("installing dependencies") as step:
+            _pip_install(target, vendor, requirements, step, reporter)
+            _tidy_vendor(vendor)
+            version = interpreter.version if interpreter else target.version
+            distributions, warnings = check_requires_python(vendor, version)
+            step.result = f"{len(distributions)} distributions"
+        for warning in warnings:
+            reporter.warn(warning)
+        _vendor_self(vendor)
+
+        files, excluded = collect_sources(source, spec.excludes, [spec.output])
+        # Checked before copying too, so a huge folder fails at once.
+        _check_unpacked(_folder_size(vendor) + sum((source / f).stat().st_size for f in files))
+        for relative in files:
+            destination = stage / relative
+            if relative.split("/", 1)[0] == VENDOR:
+                raise PackageError(f"{relative}: {VENDOR}/ is where dependencies are installed")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / relative, destination)
+            if os.access(source / relative, os.X_OK):
+                destination.chmod(0o755)
+        if not _module_present(stage, spec.app):
+            raise ConfigurationError(
+                f"{spec.app}: its module is neither in {source} nor among the installed "
+                "dependencies (is --source the app's folder?)"
+            )
+
+        if spec.web:
+            bootstrap_name = WEB_BOOTSTRAP
+            web_argv = [] if spec.interface == "auto" else ["--interface", spec.interface]
+            script = web_bootstrap(spec.app, web_argv, target.version, made_by=spec.made_by)
+        else:
+            bootstrap_name = EVENT_BOOTSTRAP
+            script = event_bootstrap(spec.app, spec.run_argv, target.version, made_by=spec.made_by)
+        write_script(stage / bootstrap_name, script)
+
+        failed = 0
+        if interpreter is not None:
+            with reporter.step(f"compiling .pyc for CPython {target.text}") as step:
+                failed = _compile(stage, interpreter.path, reporter)
+                step.result = "unchecked-hash (PEP 552)"
+
+        unpacked = _folder_size(stage)
+        _check_unpacked(unpacked)
+        with reporter.step("zipping") as step:
+            size, sha256, count = write_zip(stage, spec.output, reporter)
+            step.result = f"{count} files"
+
+    if excluded:
+        reasons: dict[str, list[Excluded]] = {}
+        for item in excluded:
+            reasons.setdefault(item.reason, []).append(item)
+        reporter.say("Left out:")
+        for reason, items in sorted(reasons.items()):
+            shown = ", ".join(item.path for item in items[:4])
+            more = f" and {len(items) - 4} more" if len(items) > 4 else ""
+            total = sum(item.files for item in items)
+            reporter.say(f"  {reason}: {shown}{more} ({total} files)")
+    if size > MAX_INLINE_ZIP_BYTES:
+        reporter.warn(
+            f"{_size_text(size)} is over the {MAX_INLINE_ZIP_BYTES // MB} MB an API call can "
+            "upload inline: `scf-asgi deploy` needs --cos-bucket for it"
+        )
+    reporter.say(
+        f"Wrote {spec.output} ({_size_text(size)}, {_size_text(unpacked)} unpacked, {count} files)"
+    )
+    return {
+        "zip": str(spec.output),
+        "bytes": size,
+        "unpacked_bytes": unpacked,
+        "files": count,
+        "sha256": sha256,
+        "app": spec.app,
+        "mode": "web" if spec.web else "event",
+        "bootstrap": bootstrap_name,
+        "python": target.text,
+        "interpreter": interpreter.path if interpreter else None,
+        "compiled": interpreter is not None,
+        "compile_failures": failed,
+        "distributions": distributions,
+        "excluded": [item.as_dict() for item in excluded],
+        "notes": reporter.notes,
+        "warnings": reporter.warnings,
+    }
+
+
+def dumps(summary: dict[str, Any]) -> str:
+    return json.dumps(summary, indent=2, sort_keys=True)

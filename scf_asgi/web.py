@@ -1,0 +1,232 @@
+"""``scf-asgi web MODULE:ATTR``: serve an app as an SCF *web function* (what `scf_bootstrap` runs).
+
+A web function gets raw HTTP from the platform's proxy on ``0.0.0.0:9000``, so the app is
+served by an established server rather than translated from events: uvicorn for ASGI apps,
+gunicorn (threaded workers) for WSGI apps. ``$PORT`` overrides the port (the local emulator
+and tests give each instance a free one). Each access line starts with the request id the
+platform sends in its ``X-Scf-Request-Id`` header, so a log line can be matched to an
+invocation. This is the mode for server-sent events, WebSockets and instance concurrency;
+the event mode (`scf-asgi run`) is the one that takes every trigger.
+
+An outer layer: it imports the app and a server, never the Custom Runtime client.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import options
+from .errors import ConfigurationError
+from .platform import ENV_PORT, WEB_FUNCTION_PORT, WEB_REQUEST_ID_HEADER
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    import logging
+    from collections.abc import Awaitable, MutableMapping
+    from contextvars import ContextVar
+    from typing import Any, Callable
+
+    Scope = MutableMapping[str, Any]
+    Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+    Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+__all__ = ["ACCESS_FORMAT", "add_parsers", "listen_port", "web_command"]
+
+# The access line of both servers: request id, client, request line, status.
+ACCESS_FORMAT = '%(asctime)s %(request_id)s %(client_addr)s "%(request_line)s" %(status_code)s'
+_GUNICORN_ACCESS_FORMAT = (
+    "%(t)s %({" + WEB_REQUEST_ID_HEADER + '}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+)
+_REQUEST_ID_HEADER = WEB_REQUEST_ID_HEADER.encode("latin-1")
+_request_id: ContextVar[str] | None = None
+
+
+def listen_port() -> int:
+    """The port to listen on: ``$PORT``, else the platform's web-function port."""
+    value = os.environ.get(ENV_PORT, "")
+    if not value:
+        return WEB_FUNCTION_PORT
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 65536:
+        raise ConfigurationError(f"{ENV_PORT} must be a port number, got {value!r}")
+    return int(value)
+
+
+def add_parsers(commands: Any) -> None:
+    web = commands.add_parser(
+        "web",
+        help="serve an app as a web function (what scf_bootstrap runs)",
+        description=(
+            f"Serve MODULE:ATTR over HTTP on HOST:{WEB_FUNCTION_PORT} (${ENV_PORT} overrides the "
+            "port) with uvicorn (ASGI) or gunicorn (WSGI), as an SCF web function; access lines "
+            "carry the platform's request id."
+        ),
+    )
+    web.add_argument("app", help="MODULE:ATTR of the app")
+    interface = options.BY_NAME["interface"]
+    web.add_argument(
+        interface.flag,
+        dest=interface.name,
+        choices=interface.choices,
+        default=interface.default,
+        help=interface.help,
+    )
+    web.add_argument(
+        "--host", default="0.0.0.0", help="address to listen on (0.0.0.0, as the platform needs)"
+    )
+    web.add_argument(
+        "--threads",
+        type=int,
+        default=8,
+        help="WSGI: requests one instance serves at once (gunicorn threads; 8)",
+    )
+    web.set_defaults(command_main=web_command)
+
+
+def web_command(args: argparse.Namespace) -> int:
+    from .cli import load_app
+
+    port = listen_port()
+    app = load_app(args.app)
+    interface = args.interface
+    if interface == "auto":
+        from .detect import detect_interface
+
+        interface = detect_interface(app)
+    if interface == "asgi":
+        _serve_asgi(app, args.host, port)
+    else:
+        _serve_wsgi(app, args.host, port, args.threads)
+    return 0
+
+
+# -- ASGI: uvicorn -----------------------------------------------------------------------------
+
+
+def _with_request_id(app: Any) -> Any:
+    """The app, wrapped so the request id of each request is known to the log lines it causes
+    (uvicorn logs its access line inside the request's task, where the variable is set)."""
+    request_id = _request_id_variable()
+
+    async def with_request_id(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            for name, value in scope["headers"]:
+                if name == _REQUEST_ID_HEADER:
+                    request_id.set(value.decode("latin-1"))
+                    break
+        await app(scope, receive, send)
+
+    return with_request_id
+
+
+def _request_id_variable() -> ContextVar[str]:
+    global _request_id
+    if _request_id is None:
+        from contextvars import ContextVar
+
+        _request_id = ContextVar("scf_request_id", default="-")
+    return _request_id
+
+
+class RequestIdFilter:
+    """A logging filter that gives every record the current request's id (``-`` outside one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _request_id_variable().get()
+        return True
+
+
+def _uvicorn_log_config() -> dict[str, Any]:
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "formatters": {
+            "default": {
+                "()": "uvicorn.logging.DefaultFormatter",
+                "fmt": "%(asctime)s %(request_id)s %(levelprefix)s %(message)s",
+                "use_colors": False,
+            },
+            "access": {
+                "()": "uvicorn.logging.AccessFormatter",
+                "fmt": ACCESS_FORMAT,
+                "use_colors": False,
+            },
+        },
+        "handlers": {
+            "default": {
+                "formatter": "default",
+                "filters": ["request_id"],
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+            },
+            "access": {
+                "formatter": "access",
+                "filters": ["request_id"],
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+            },
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        },
+    }
+
+
+def _serve_asgi(app: Any, host: str, port: int) -> None:
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigurationError(
+            "serving an ASGI app as a web function needs uvicorn: pip install 'scf-asgi[web]' "
+            "(scf-asgi package --web puts it in the package)"
+        ) from None
+    uvicorn.run(
+        _with_request_id(app),
+        host=host,
+        port=port,
+        log_config=_uvicorn_log_config(),
+        # The platform's proxy is the only client: trust its X-Forwarded-* headers.
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+        lifespan="auto",
+    )
+
+
+# -- WSGI: gunicorn ----------------------------------------------------------------------------
+
+
+def _serve_wsgi(app: Any, host: str, port: int, threads: int) -> None:
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:
+        raise ConfigurationError(
+            "serving a WSGI app as a web function needs gunicorn: pip install 'scf-asgi[web]' "
+            "(scf-asgi package --web puts it in the package)"
+        ) from None
+
+    settings = {
+        "bind": f"{host}:{port}",
+        "workers": 1,
+        "worker_class": "gthread",
+        "threads": threads,
+        # The platform enforces the function's timeout; gunicorn's own would kill a long
+        # request earlier with no answer.
+        "timeout": 0,
+        "accesslog": "-",
+        "errorlog": "-",
+        "access_log_format": _GUNICORN_ACCESS_FORMAT,
+        "forwarded_allow_ips": "*",
+    }
+
+    class WebFunction(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for name, value in settings.items():
+                self.cfg.set(name, value)
+
+        def load(self) -> Any:
+            return app
+
+    WebFunction().run()

@@ -1,0 +1,1027 @@
+"""`scf-asgi package` and `scf-asgi bootstrap`: real pip installs from the index, real zips,
+and each package started by its own bootstrap in an empty folder on a bare interpreter."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scf_asgi import options
+from scf_asgi.errors import PackageError
+from scf_asgi.packaging.bootstrap import event_bootstrap, web_bootstrap
+from scf_asgi.packaging.build import check_requires_python, collect_sources
+from scf_asgi.packaging.target import find_interpreter
+from scf_asgi.platform import MAX_INLINE_ZIP_BYTES, WEB_REQUEST_ID_HEADER
+from tests.events import DEFAULT_HOST, gateway_event
+from tests.packages import (
+    VERSION,
+    bare_env,
+    bare_venv,
+    extract,
+    free_port,
+    is_executable_file,
+    package,
+    scf_asgi,
+    zip_modes,
+)
+from tests.runtime_api import ROOT, FakeRuntimeAPI, RuntimeProcess, runtime_env
+
+EXAMPLES = ROOT / "examples"
+TAG = sys.implementation.cache_tag  # cpython-311
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bare_venv(tmp_path_factory.mktemp("bare") / "venv")
+
+
+def copy_example(name: str, destination: Path) -> Path:
+    """The example's folder, with what a real project folder also holds and must not ship."""
+    source = destination / name
+    shutil.copytree(EXAMPLES / name, source)
+    # as the examples' requirements did: scf-asgi is not on the index, package vendors it
+    with (source / "requirements.txt").open("a") as requirements:
+        requirements.write("scf-asgi\n")
+    (source / ".git").mkdir()
+    (source / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (source / "__pycache__").mkdir()
+    (source / "__pycache__" / f"app.{TAG}.pyc").write_bytes(b"stale")
+    (source / "node_modules" / "left-pad").mkdir(parents=True)
+    (source / "node_modules" / "left-pad" / "index.js").write_text("module.exports = 1\n")
+    (source / "env").mkdir()
+    (source / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (source / "NOTES.md").write_text("notes\n")
+    (source / "static").mkdir()
+    (source / "static" / "logo.svg").write_text("<svg/>\n")
+    return source
+
+
+@pytest.fixture(scope="module")
+def flask_package(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """examples/flask_app packaged for this Python, with a base path and an exclusion."""
+    folder = tmp_path_factory.mktemp("flask")
+    source = copy_example("flask_app", folder)
+    output = folder / "dist" / "flask_app.zip"
+    summary = package(source, output, "app:app", "--base-path", "/api", "--exclude", "*.md")
+    return output, summary
+
+
+def start_bootstrap(
+    unpacked: Path, interpreter: Path, api: FakeRuntimeAPI, name: str = "bootstrap"
+) -> RuntimeProcess:
+    env = bare_env(runtime_env(api), interpreter)
+    return RuntimeProcess(api, [], env=env, cwd=unpacked, command=[str(unpacked / name)])
+
+
+# -- the Done-when tests -----------------------------------------------------------------------
+
+
+def test_flask_package_runs_in_an_empty_folder_on_a_bare_interpreter(
+    flask_package: tuple[Path, dict[str, Any]], bare_python: Path, tmp_path: Path
+) -> None:
+    output, _ = flask_package
+    unpacked = tmp_path / "var-user"
+    extract(output, unpacked)
+    api = FakeRuntimeAPI()
+    runtime = start_bootstrap(unpacked, bare_python, api)
+    try:
+        answer = api.invoke(
+            gateway_event(path="/api/api/items/7", query={"tag": ["x", "y z"]}, host=DEFAULT_HOST)
+        )
+    finally:
+        assert runtime.stop() == 0
+        api.close()
+    assert answer.kind == "response"
+    document = answer.json()
+    assert document == {
+        "statusCode": 200,
+        "headers": {
+            "Content-Type": "application/json",
+            "Content-Length": str(len(document["body"].encode())),
+        },
+        "body": document["body"],
+        "isBase64Encoded": False,
+    }
+    assert json.loads(document["body"]) == {
+        "id": 7,
+        "tags": ["x", "y z"],
+        "url": f"https://{DEFAULT_HOST}/release/api/api/items/7",
+    }
+
+
+ASGI_APP = """\
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+
+async def hello(request):
+    return JSONResponse(
+        {
+            "path": request.url.path,
+            "query": dict(request.query_params),
+            "client": request.client.host,
+            "scheme": request.url.scheme,
+        }
+    )
+
+
+async def echo(websocket):
+    await websocket.accept()
+    message = await websocket.receive_text()
+    await websocket.send_text("echo: " + message)
+    await websocket.close()
+
+
+app = Starlette(routes=[Route("/hello", hello), WebSocketRoute("/ws", echo)])
+"""
+
+
+@pytest.fixture(scope="module")
+def web_package(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    source = tmp_path_factory.mktemp("asgi") / "asgi_app"
+    source.mkdir()
+    (source / "main.py").write_text(ASGI_APP)
+    (source / "requirements.txt").write_text("starlette>=0.37\nscf-asgi\n")
+    output = source.parent / "web.zip"
+    return output, package(source, output, "main:app", "--web", "--interface", "asgi")
+
+
+class WebInstance:
+    def __init__(self, process: subprocess.Popen[str], port: int) -> None:
+        self.process = process
+        self.port = port
+        self.lines: list[str] = []
+
+    def stop(self) -> str:
+        self.process.terminate()
+        output, _ = self.process.communicate(timeout=20)
+        return output
+
+
+def start_web(unpacked: Path, interpreter: Path) -> WebInstance:
+    port = free_port()
+    env = bare_env(dict(os.environ), interpreter, PORT=str(port))
+    process = subprocess.Popen(
+        [str(unpacked / "scf_bootstrap")],
+        cwd=str(unpacked),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"scf_bootstrap exited: {process.communicate()[0]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
+                pass
+        except urllib.error.HTTPError:
+            break  # answered (404): listening
+        except OSError:
+            time.sleep(0.05)
+            continue
+        break
+    else:
+        process.kill()
+        raise AssertionError(f"scf_bootstrap never listened: {process.communicate()[0]}")
+    return WebInstance(process, port)
+
+
+def websocket_echo(port: int, text: str) -> tuple[str, str]:
+    """A minimal RFC 6455 client: the handshake's status line and the echoed message."""
+    import base64
+    import socket
+
+    key = base64.b64encode(os.urandom(16)).decode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(
+            (
+                "GET /ws HTTP/1.1\r\nHost: example\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        reader = connection.makefile("rb")
+        status = reader.readline().decode().strip()
+        while reader.readline() not in (b"\r\n", b""):
+            pass
+        payload = text.encode()
+        mask = os.urandom(4)
+        masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+        connection.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+        head = reader.read(2)
+        length = head[1] & 0x7F
+        return status, reader.read(length).decode()
+
+
+def test_web_package_serves_an_asgi_app_over_http_on_port(
+    web_package: tuple[Path, dict[str, Any]], bare_python: Path, tmp_path: Path
+) -> None:
+    output, summary = web_package
+    assert (summary["mode"], summary["bootstrap"]) == ("web", "scf_bootstrap")
+    names = {item["name"].lower() for item in summary["distributions"]}
+    assert {"uvicorn", "wsproto", "starlette"} <= names
+    assert "gunicorn" not in names  # --interface asgi: only the ASGI server
+    unpacked = tmp_path / "var-user"
+    extract(output, unpacked)
+    instance = start_web(unpacked, bare_python)
+    try:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{instance.port}/hello?a=1",
+            headers={
+                WEB_REQUEST_ID_HEADER: "req-123",
+                "X-Forwarded-For": "203.0.113.9",
+                "X-Forwarded-Proto": "https",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, body = response.status, json.loads(response.read())
+        ws_status, echoed = websocket_echo(instance.port, "hi")
+    finally:
+        log = instance.stop()
+    assert (status, body) == (
+        200,
+        {"path": "/hello", "query": {"a": "1"}, "client": "203.0.113.9", "scheme": "https"},
+    )
+    # (the reason phrase differs between uvicorn releases)
+    assert (ws_status.split(" ")[:2], echoed) == (["HTTP/1.1", "101"], "echo: hi")
+    access = [line for line in log.splitlines() if "GET /hello" in line]
+    assert len(access) == 1, log
+    assert access[0].split(" ", 2)[2] == 'req-123 203.0.113.9:0 "GET /hello?a=1 HTTP/1.1" 200 OK', (
+        log
+    )
+
+
+def test_web_package_serves_a_wsgi_app_with_gunicorn(bare_python: Path, tmp_path: Path) -> None:
+    source = copy_example("flask_app", tmp_path)
+    output = tmp_path / "flask-web.zip"
+    summary = package(source, output, "app:app", "--web", "--interface", "wsgi")
+    names = {item["name"].lower() for item in summary["distributions"]}
+    assert "gunicorn" in names
+    assert not names & {"uvicorn", "wsproto"}
+    unpacked = tmp_path / "var-user"
+    extract(output, unpacked)
+    instance = start_web(unpacked, bare_python)
+    try:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{instance.port}/api/items/3?tag=a",
+            headers={WEB_REQUEST_ID_HEADER: "req-wsgi-9", "X-Forwarded-Proto": "https"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, body = response.status, json.loads(response.read())
+    finally:
+        log = instance.stop()
+    assert (status, body) == (
+        200,
+        {"id": 3, "tags": ["a"], "url": f"https://127.0.0.1:{instance.port}/api/items/3"},
+    )
+    access = [line for line in log.splitlines() if "GET /api/items/3" in line]
+    assert len(access) == 1, log
+    fields = access[0].split("] ", 1)[1].rsplit(" ", 2)
+    assert fields[0] == 'req-wsgi-9 127.0.0.1 "GET /api/items/3?tag=a HTTP/1.1" 200', log
+
+
+# -- what is in the zip --------------------------------------------------------------------------
+
+
+def test_zip_holds_the_app_its_dependencies_and_scf_asgi_and_nothing_else(
+    flask_package: tuple[Path, dict[str, Any]],
+) -> None:
+    output, summary = flask_package
+    modes = zip_modes(output)
+    assert is_executable_file(modes["bootstrap"])
+    assert modes["app.py"] == 0o100644
+    assert modes["vendor/"] == 0o40755
+    names = set(modes)
+    assert {
+        "app.py",
+        "requirements.txt",
+        "static/logo.svg",
+        f"__pycache__/app.{TAG}.pyc",
+        "vendor/flask/__init__.py",
+        "vendor/scf_asgi/__init__.py",
+        "vendor/scf_asgi/packaging/build.py",
+        "vendor/scf_asgi/py.typed",
+        "vendor/scf_asgi-0.1.0.dist-info/METADATA",
+        "vendor/asgiref/__init__.py",
+    } <= names
+    left_out = [
+        name
+        for name in names
+        if name.startswith((".git/", "node_modules/", "env/", "vendor/bin/", "dist/"))
+        or name == "NOTES.md"
+        or (name.endswith(".pyc") and f".{TAG}." not in name)
+        or name.endswith("direct_url.json")
+    ]
+    assert left_out == []
+    with zipfile.ZipFile(output) as opened:
+        assert {info.date_time for info in opened.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert opened.read(f"__pycache__/app.{TAG}.pyc") != b"stale"
+        assert b"\r" not in opened.read("bootstrap")
+        assert opened.read("bootstrap").decode() == event_bootstrap(
+            "app:app", ["--base-path", "/api"], sys.version_info[:2], made_by="scf-asgi package"
+        )
+    assert summary["excluded"] == [
+        {"path": ".git/", "reason": "version control", "files": 1},
+        {"path": "__pycache__/", "reason": "bytecode of the build machine", "files": 1},
+        {"path": "env/", "reason": "virtualenv", "files": 1},
+        {"path": "node_modules/", "reason": "node_modules", "files": 1},
+        {"path": "NOTES.md", "reason": "--exclude *.md", "files": 1},
+        {"path": "bootstrap", "reason": "replaced by the generated bootstrap", "files": 1},
+    ]
+    assert {name: summary[name] for name in ("app", "mode", "python", "compiled", "warnings")} == {
+        "app": "app:app",
+        "mode": "event",
+        "python": VERSION,
+        "compiled": True,
+        "warnings": [],
+    }
+    assert summary["notes"] == [
+        "requirements.txt names scf-asgi: left to pip out, it is vendored from this installation"
+    ]
+    assert {"flask", "werkzeug", "jinja2", "asgiref"} <= {
+        item["name"].lower() for item in summary["distributions"]
+    }
+    assert summary["bytes"] == output.stat().st_size
+    assert summary["sha256"] == hashlib.sha256(output.read_bytes()).hexdigest()
+
+
+def test_pyc_are_unchecked_hash_for_the_target_and_are_what_imports_load(
+    flask_package: tuple[Path, dict[str, Any]], bare_python: Path, tmp_path: Path
+) -> None:
+    output, _ = flask_package
+    with zipfile.ZipFile(output) as opened:
+        pycs = [name for name in opened.namelist() if name.endswith(".pyc")]
+        headers = {opened.read(name)[:8] for name in pycs}
+    assert len(pycs) > 50
+    # PEP 552: the magic number of the target, then flags 0b01 = hash-based, not checked
+    assert headers == {importlib.util.MAGIC_NUMBER + (1).to_bytes(4, "little")}
+    unpacked = tmp_path / "var-user"
+    extract(output, unpacked)
+    os.chmod(unpacked, 0o555)  # read-only, as on SCF: nothing can be compiled there
+    try:
+        done = subprocess.run(
+            [str(bare_python), "-v", "-c", "import flask, scf_asgi.cli"],
+            cwd=str(unpacked),
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{unpacked}:{unpacked}/vendor"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        os.chmod(unpacked, 0o755)
+    loaded = {line for line in done.stderr.splitlines() if line.startswith("# code object from")}
+    for package_name, module in (
+        ("flask", "__init__"),
+        ("werkzeug", "__init__"),
+        ("scf_asgi", "cli"),
+    ):
+        pyc = unpacked / "vendor" / package_name / "__pycache__" / f"{module}.{TAG}.pyc"
+        assert f"# code object from '{pyc}'" in loaded
+    assert not [line for line in done.stderr.splitlines() if "can't open" in line]
+
+
+def test_the_same_inputs_give_the_same_bytes(
+    flask_package: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    first, summary = flask_package
+    source = copy_example("flask_app", tmp_path)  # another folder, other file times
+    os.utime(source / "app.py", (1_000_000_000, 1_000_000_000))
+    again = package(
+        source, tmp_path / "again.zip", "app:app", "--base-path", "/api", "--exclude", "*.md"
+    )
+    assert again["sha256"] == summary["sha256"]
+    assert (tmp_path / "again.zip").read_bytes() == first.read_bytes()
+
+
+# -- the bootstrap's choice of interpreter -------------------------------------------------------
+
+
+def other_interpreter() -> str | None:
+    for minor in range(9, 14):
+        if (3, minor) != sys.version_info[:2]:
+            found = find_interpreter((3, minor))
+            if found is not None:
+                return found.path
+    return None
+
+
+def test_bootstrap_refuses_another_python_in_one_line(
+    flask_package: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    other = other_interpreter()
+    if other is None:
+        pytest.skip("no CPython of another version on this machine")
+    extract(flask_package[0], tmp_path)
+    done = subprocess.run(
+        [str(tmp_path / "bootstrap")],
+        env={"PATH": "/usr/bin:/bin", "SCF_PYTHON": other},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    version = subprocess.run(
+        [other, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        "",
+        f"bootstrap: this package is built for CPython {VERSION}; {other} is cpython {version} "
+        f"(set SCF_PYTHON to a CPython {VERSION})\n",
+    )
+
+
+def test_bootstrap_says_when_it_finds_no_python(
+    flask_package: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    extract(flask_package[0], tmp_path / "code")
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    bash = shutil.which("bash") or "/bin/bash"
+    done = subprocess.run(
+        [bash, str(tmp_path / "code" / "bootstrap")],
+        env={"PATH": str(empty)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        127,
+        "",
+        f"bootstrap: no Python found for this package (CPython {VERSION}): looked for "
+        f"$SCF_PYTHON, /var/lang/python3*/bin/python3*, python{VERSION} and python3 on PATH\n",
+    )
+
+
+def test_bootstrap_finds_the_versioned_python_on_path(
+    flask_package: tuple[Path, dict[str, Any]], bare_python: Path, tmp_path: Path
+) -> None:
+    unpacked = tmp_path / "code"
+    extract(flask_package[0], unpacked)
+    binaries = tmp_path / "bin"
+    binaries.mkdir()
+    (binaries / f"python{VERSION}").symlink_to(bare_python)
+    api = FakeRuntimeAPI()
+    env = bare_env(runtime_env(api), bare_python)
+    del env["SCF_PYTHON"]
+    env["PATH"] = f"{binaries}:/usr/bin:/bin"
+    runtime = RuntimeProcess(api, [], env=env, cwd=unpacked, command=[str(unpacked / "bootstrap")])
+    try:
+        answer = api.invoke(gateway_event(path="/api/visit"))
+    finally:
+        assert runtime.stop() == 0
+        api.close()
+    assert json.loads(answer.json()["body"]) == {"visits": 1}
+
+
+# -- the target ---------------------------------------------------------------------------------
+
+
+def test_python_39_target_from_a_newer_python_installs_what_39_runs(tmp_path: Path) -> None:
+    """The issue's anyio case: FastAPI for 3.9, built by a newer Python, runs on a bare 3.9."""
+    if sys.version_info[:2] == (3, 9):
+        pytest.skip("the suite runs on 3.9 itself")
+    python39 = find_interpreter((3, 9))
+    if python39 is None:
+        pytest.skip("no CPython 3.9 on this machine")
+    source = tmp_path / "fastapi_app"
+    shutil.copytree(EXAMPLES / "fastapi_app", source)
+    output = tmp_path / "fastapi39.zip"
+    summary = package(source, output, "app:app", "--python", "3.9")
+    assert (summary["python"], summary["interpreter"], summary["compiled"]) == (
+        "3.9",
+        python39.path,
+        True,
+    )
+    versions = {item["name"].lower().replace("_", "-"): item for item in summary["distributions"]}
+    assert {"fastapi", "starlette", "anyio", "pydantic-core"} <= set(versions)
+    unpacked = tmp_path / "var-user"
+    extract(output, unpacked)
+    with zipfile.ZipFile(output) as opened:
+        so_files = [name for name in opened.namelist() if name.endswith(".so")]
+    assert so_files and all("cpython-39-x86_64-linux-gnu" in name for name in so_files)
+    interpreter = bare_venv(tmp_path / "venv39", python39.path)
+    api = FakeRuntimeAPI()
+    runtime = start_bootstrap(unpacked, interpreter, api)
+    try:
+        answer = api.invoke(
+            gateway_event(
+                method="POST",
+                path="/api/items",
+                headers={"content-type": "application/json"},
+                body='{"name": "widget", "price": 10}',
+            )
+        )
+    finally:
+        assert runtime.stop() == 0
+        api.close()
+    assert json.loads(answer.json()["body"]) == {"name": "widget", "price_with_tax": 10.6}
+
+
+def hidden_version() -> str | None:
+    """A CPython version with no interpreter under /usr/bin, /usr/local/bin or beside ours."""
+    for minor in range(9, 14):
+        version = f"3.{minor}"
+        if (3, minor) == sys.version_info[:2]:
+            continue
+        if not any(Path(d, f"python{version}").exists() for d in ("/usr/bin", "/usr/local/bin")):
+            return version
+    return None
+
+
+WSGI_APP = """\
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello from " + environ["PATH_INFO"].encode()]
+"""
+
+
+def small_app(folder: Path, requirements: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "main.py").write_text(WSGI_APP)
+    if requirements:
+        (folder / "requirements.txt").write_text(requirements)
+    return folder
+
+
+def isolated_env(tmp_path: Path) -> dict[str, str]:
+    """This machine with no interpreter found by name: no pyenv, no uv, a bare PATH."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYENV", "UV_"))}
+    cache = Path.home() / ".cache" / "pip"
+    env.update(HOME=str(home), PATH="/usr/bin:/bin", PIP_CACHE_DIR=str(cache))
+    return env
+
+
+def test_without_an_interpreter_of_the_version_it_ships_sources_and_says_so(
+    tmp_path: Path,
+) -> None:
+    version = hidden_version()
+    if version is None:
+        pytest.skip("every CPython version is on PATH here")
+    source = small_app(tmp_path / "src")
+    output = tmp_path / "out.zip"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scf_asgi",
+            "package",
+            "main:app",
+            "--python",
+            version,
+            "-o",
+            str(output),
+            "--json",
+        ],
+        cwd=str(source),
+        env=isolated_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    warning = (
+        f"no CPython {version} interpreter on this machine: dependencies are chosen by "
+        f"{sys.executable}'s pip for {version}, and the package ships sources only (no .pyc: "
+        f"every cold start compiles every module). Install Python {version} (or pass "
+        "--interpreter) for a faster package."
+    )
+    assert (summary["interpreter"], summary["compiled"], summary["warnings"]) == (
+        None,
+        False,
+        [warning],
+    )
+    assert done.stderr == f"scf-asgi: warning: {warning}\n"
+    with zipfile.ZipFile(output) as opened:
+        assert [name for name in opened.namelist() if name.endswith(".pyc")] == []
+        assert f"VERSION={version}\n" in opened.read("bootstrap").decode()
+
+
+def sdist_only_package(folder: Path, name: str) -> Path:
+    """A find-links folder holding one sdist and no wheel."""
+    folder.mkdir()
+    root = folder / f"{name}-1.0"
+    root.mkdir()
+    (root / "PKG-INFO").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (root / "setup.py").write_text(f"from setuptools import setup\nsetup(name={name!r})\n")
+    with tarfile.open(folder / f"{name}-1.0.tar.gz", "w:gz") as archive:
+        archive.add(root, arcname=root.name)
+    shutil.rmtree(root)
+    return folder
+
+
+def test_a_dependency_without_a_binary_wheel_is_named(tmp_path: Path) -> None:
+    name = "scf-asgi-test-sdist-only"
+    links = sdist_only_package(tmp_path / "links", name)
+    source = small_app(tmp_path / "src", f"--find-links {links}\n{name}==1.0\n")
+    output = tmp_path / "out.zip"
+    done = scf_asgi("package", "main:app", "-o", str(output), "--quiet", cwd=source)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines()[0] == (
+        f"scf-asgi: error: no binary wheel for CPython {VERSION} on Linux x86_64 (glibc 2.17, "
+        f"manylinux) (or no such package): {name}==1.0. SCF cannot build packages from source: "
+        "pin a version that ships such a wheel (see the package's files on the index), or "
+        "choose another --python."
+    )
+    assert not output.exists()
+
+
+def dist_info(folder: Path, name: str, version: str, requires_python: str | None) -> None:
+    info = folder / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True)
+    text = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    if requires_python is not None:
+        text += f"Requires-Python: {requires_python}\n"
+    (info / "METADATA").write_text(text)
+
+
+def test_requires_python_is_checked_for_every_distribution(tmp_path: Path) -> None:
+    dist_info(tmp_path, "anyio", "4.12.0", ">=3.10")
+    dist_info(tmp_path, "old", "1.0", None)
+    dist_info(tmp_path, "patchy", "2.0", ">=3.9.2")
+    dist_info(tmp_path, "sniffio", "1.3.1", ">=3.7")
+    with pytest.raises(PackageError) as refused:
+        check_requires_python(tmp_path, (3, 9))
+    assert str(refused.value) == (
+        "installed for CPython 3.9 but cannot run on it: anyio 4.12.0 (Requires-Python >=3.10). "
+        "Pin releases that support it, or choose another --python."
+    )
+    shutil.rmtree(tmp_path / "anyio-4.12.0.dist-info")
+    found, warnings = check_requires_python(tmp_path, (3, 9))
+    assert found == [
+        {"name": "old", "version": "1.0", "requires_python": ""},
+        {"name": "patchy", "version": "2.0", "requires_python": ">=3.9.2"},
+        {"name": "sniffio", "version": "1.3.1", "requires_python": ">=3.7"},
+    ]
+    assert warnings == [
+        "patchy 2.0 needs Python >=3.9.2: only some 3.9 releases qualify; check the "
+        "platform's patch release"
+    ]
+    # with the interpreter's full version known, it is judged exactly
+    assert check_requires_python(tmp_path, (3, 9, 18))[1] == []
+    with pytest.raises(PackageError):
+        check_requires_python(tmp_path, (3, 9, 1))
+
+
+def test_exclusions_and_exclude_patterns(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    for relative in [
+        "app.py",
+        "pkg/__init__.py",
+        "pkg/tests/test_a.py",
+        "tests/test_b.py",
+        "docs/guide.txt",
+        "docs/image.png",
+        "logs/today.log",
+        "venv2/pyvenv.cfg",
+        "venv2/lib/site.py",
+        "demo.egg-info/PKG-INFO",
+        ".mypy_cache/x.json",
+        "pkg/__pycache__/__init__.cpython-311.pyc",
+        "pkg/stray.pyc",
+        "dist/old.zip",
+        "build/lib/x.py",
+        "vendor/old/__init__.py",
+        "scf_bootstrap",
+    ]:
+        path = source / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x\n")
+    (source / "linked").symlink_to(source / "pkg")
+    files, excluded = collect_sources(source, ["tests", "docs/*.txt", "*.log"])
+    assert files == ["app.py", "docs/image.png", "pkg/__init__.py"]
+    assert [item.as_dict() for item in excluded] == [
+        {"path": ".mypy_cache/", "reason": "cache", "files": 1},
+        {"path": "build/", "reason": "build output", "files": 1},
+        {"path": "demo.egg-info/", "reason": "build output", "files": 1},
+        {"path": "dist/", "reason": "build output", "files": 1},
+        {"path": "linked/", "reason": "a symbolic link to a folder", "files": 0},
+        {"path": "tests/", "reason": "--exclude tests", "files": 1},
+        {"path": "vendor/", "reason": "vendor/ (installed afresh for the target)", "files": 1},
+        {"path": "venv2/", "reason": "virtualenv", "files": 2},
+        {"path": "scf_bootstrap", "reason": "replaced by the generated scf_bootstrap", "files": 1},
+        {"path": "docs/guide.txt", "reason": "--exclude docs/*.txt", "files": 1},
+        {"path": "logs/today.log", "reason": "--exclude *.log", "files": 1},
+        {"path": "pkg/__pycache__/", "reason": "bytecode of the build machine", "files": 1},
+        {"path": "pkg/tests/", "reason": "--exclude tests", "files": 1},
+        {"path": "pkg/stray.pyc", "reason": "bytecode of the build machine", "files": 1},
+    ]
+
+
+def test_size_warning_over_the_inline_limit(tmp_path: Path) -> None:
+    source = small_app(tmp_path / "src")
+    (source / "blob.bin").write_bytes(os.urandom(MAX_INLINE_ZIP_BYTES + 1024 * 1024))
+    summary = package(source, tmp_path / "big.zip", "main:app")
+    assert summary["bytes"] > MAX_INLINE_ZIP_BYTES
+    size = summary["bytes"] / (1024 * 1024)
+    assert summary["warnings"] == [
+        f"{size:.1f} MB is over the 20 MB an API call can upload inline: `scf-asgi deploy` "
+        "needs --cos-bucket for it"
+    ]
+
+
+def test_refuses_a_package_over_500_mb_unpacked(tmp_path: Path) -> None:
+    source = small_app(tmp_path / "src")
+    with (source / "huge.bin").open("wb") as sparse:
+        sparse.truncate(501 * 1024 * 1024)  # a sparse file: no disk used
+    output = tmp_path / "huge.zip"
+    done = scf_asgi("package", "main:app", "-o", str(output), "--quiet", cwd=source)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith("scf-asgi: error: the package unpacks to 501.")
+    assert done.stderr.endswith(
+        " MB; SCF allows 500 MB unpacked (layers included): leave out more (--exclude), or move "
+        "large files to COS or a layer\n"
+    )
+    assert not output.exists()
+
+
+def test_quiet_prints_nothing_and_the_default_output_says_each_step(tmp_path: Path) -> None:
+    source = small_app(tmp_path / "src")
+    quiet = scf_asgi("package", "main:app", "-o", str(tmp_path / "q.zip"), "-q", cwd=source)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    loud = scf_asgi("package", "main:app", "-o", str(tmp_path / "l.zip"), cwd=source)
+    assert loud.returncode == 0
+    lines = loud.stdout.splitlines()
+    assert lines[0] == (
+        f"Packaging main:app from {source} for CPython {VERSION} on Linux x86_64 (glibc 2.17, "
+        "manylinux), as an event function (Custom Runtime)"
+    )
+    steps = [line.split(":")[0] for line in lines if line.endswith(" s)")]
+    assert steps == ["installing dependencies", f"compiling .pyc for CPython {VERSION}", "zipping"]
+    assert lines[-1].startswith(f"Wrote {tmp_path / 'l.zip'} (")
+
+
+# -- scf-asgi bootstrap and the project file -----------------------------------------------------
+
+
+def test_bootstrap_command_writes_the_packaged_bootstrap(tmp_path: Path) -> None:
+    done = scf_asgi(
+        "bootstrap",
+        "app:app",
+        "--base-path",
+        "/api",
+        "--no-access-log",
+        "-o",
+        "out",
+        cwd=tmp_path,
+    )
+    assert (done.returncode, done.stdout) == (0, f"wrote out/bootstrap (CPython {VERSION})\n")
+    written = tmp_path / "out" / "bootstrap"
+    assert written.read_bytes().decode() == event_bootstrap(
+        "app:app",
+        ["--base-path", "/api", "--no-access-log"],
+        sys.version_info[:2],
+        made_by="scf-asgi bootstrap",
+    )
+    assert written.stat().st_mode & 0o777 == 0o755
+    again = scf_asgi("bootstrap", "app:app", "-o", "out", cwd=tmp_path)
+    assert (again.returncode, again.stderr) == (
+        1,
+        "scf-asgi: error: out/bootstrap exists: pass --force to replace it\n",
+    )
+    forced = scf_asgi("bootstrap", "app:app", "-o", "out", "--force", cwd=tmp_path)
+    assert forced.returncode == 0
+    assert written.read_text() == event_bootstrap(
+        "app:app", [], sys.version_info[:2], made_by="scf-asgi bootstrap"
+    )
+    web = scf_asgi("bootstrap", "app:app", "--web", "--python", "3.10", "-o", "out", cwd=tmp_path)
+    assert web.returncode == 0
+    assert (tmp_path / "out" / "scf_bootstrap").read_text() == web_bootstrap(
+        "app:app", [], (3, 10), made_by="scf-asgi bootstrap"
+    )
+    too_old = scf_asgi("bootstrap", "app:app", "--python", "3.8", "-o", "old", cwd=tmp_path)
+    assert (too_old.returncode, too_old.stderr) == (
+        1,
+        "scf-asgi: error: scf-asgi needs Python >=3.9; --python 3.8 cannot run it\n",
+    )
+    refused = scf_asgi("bootstrap", "app:app", "--web", "--base-path", "/x", cwd=tmp_path)
+    assert (refused.returncode, refused.stderr) == (
+        1,
+        "scf-asgi: error: --base-path: options of the event runtime, not of --web\n",
+    )
+
+
+def test_project_file_settings_and_flags_over_them(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\n\n[tool.scf-asgi]\napp = "main:app"\nbase-path = "/cfg"\n'
+        'python = "3.10"\ntext-mime-type = ["application/x-demo"]\n'
+    )
+    from_file = scf_asgi("bootstrap", cwd=tmp_path)
+    assert from_file.returncode == 0, from_file.stderr
+    assert (tmp_path / "bootstrap").read_text() == event_bootstrap(
+        "main:app",
+        ["--base-path", "/cfg", "--text-mime-type", "application/x-demo"],
+        (3, 10),
+        made_by="scf-asgi bootstrap",
+    )
+    overridden = scf_asgi(
+        "bootstrap",
+        "other:app",
+        "--base-path",
+        "/cli",
+        "--python",
+        VERSION,
+        "--force",
+        cwd=tmp_path,
+    )
+    assert overridden.returncode == 0, overridden.stderr
+    assert (tmp_path / "bootstrap").read_text() == event_bootstrap(
+        "other:app",
+        ["--base-path", "/cli", "--text-mime-type", "application/x-demo"],
+        sys.version_info[:2],
+        made_by="scf-asgi bootstrap",
+    )
+    (tmp_path / "pyproject.toml").write_text('[tool.scf-asgi]\napp = "main:app"\nmemroy = 256\n')
+    typo = scf_asgi("bootstrap", "--force", cwd=tmp_path)
+    assert typo.returncode == 1
+    assert typo.stderr.startswith(
+        f"scf-asgi: error: {tmp_path / 'pyproject.toml'}: unknown key 'memroy' in [tool.scf-asgi]"
+    )
+    (tmp_path / "pyproject.toml").write_text('[tool.scf-asgi]\napp = "main:app"\nlifespan = "x"\n')
+    wrong = scf_asgi("bootstrap", "--force", cwd=tmp_path)
+    assert (wrong.returncode, wrong.stderr) == (
+        1,
+        f"scf-asgi: error: {tmp_path / 'pyproject.toml'}: [tool.scf-asgi] lifespan must be one "
+        "of 'auto', 'on', 'off', got 'x'\n",
+    )
+
+
+def test_examples_name_no_unpublished_package() -> None:
+    for requirements in sorted(EXAMPLES.glob("*/requirements.txt")):
+        names = [
+            line.split(">")[0].split("=")[0].strip()
+            for line in requirements.read_text().splitlines()
+        ]
+        assert "scf-asgi" not in names, requirements
+
+
+def test_every_option_can_be_written_into_a_bootstrap() -> None:
+    """package/bootstrap take the adapter's flags from options.py, so a new option is there."""
+    from scf_asgi.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(
+        ["bootstrap", "app:app", *[o.flag for o in options.OPTIONS if o.kind == options.SWITCH]]
+    )
+    assert options.to_argv(options.given(args)) == [
+        o.flag for o in options.OPTIONS if o.kind == options.SWITCH
+    ]
+
+
+# -- the build of scf-asgi itself ----------------------------------------------------------------
+
+
+def test_build_makes_a_wheel_and_an_sdist_that_twine_accepts(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv*", "dist", "__pycache__", ".*_cache", ".bench", "*.pyc"
+        ),
+    )
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(tmp_path / "dist"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    artifacts = sorted(path.name for path in (tmp_path / "dist").iterdir())
+    assert artifacts == ["scf_asgi-0.1.0-py3-none-any.whl", "scf_asgi-0.1.0.tar.gz"]
+    checked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twine",
+            "check",
+            "--strict",
+            *sorted((tmp_path / "dist").iterdir()),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count("PASSED") == 2, checked.stdout
+    with zipfile.ZipFile(tmp_path / "dist" / "scf_asgi-0.1.0-py3-none-any.whl") as wheel:
+        names = set(wheel.namelist())
+        metadata = wheel.read("scf_asgi-0.1.0.dist-info/METADATA").decode()
+    assert {
+        "scf_asgi/py.typed",
+        "scf_asgi/deploy.py",
+        "scf_asgi/web.py",
+        "scf_asgi/packaging/build.py",
+    } <= names
+    extras = sorted(
+        line.split(": ")[1] for line in metadata.splitlines() if line.startswith("Provides-Extra")
+    )
+    assert {"deploy", "package", "web"} <= set(extras)
+
+
+# -- without the extras ----------------------------------------------------------------------------
+
+BLOCK_EXTRAS = """
+import sys
+class Absent:
+    names = {"rich", "packaging", "tencentcloud", "qcloud_cos", "uvicorn", "gunicorn", "tomli"}
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, Absent())
+from scf_asgi.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_commands_load_and_name_the_extra_when_it_is_missing(tmp_path: Path) -> None:
+    def run(*args: str) -> tuple[int, str]:
+        done = subprocess.run(
+            [sys.executable, "-c", BLOCK_EXTRAS, *args],
+            cwd=str(tmp_path),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.returncode, done.stderr
+
+    code, _ = run("--help")
+    assert code == 0
+    assert run("package", "app:app") == (
+        1,
+        "scf-asgi: error: this command needs rich: pip install 'scf-asgi[package]'\n",
+    )
+    assert run("package", "app:app", "--json") == (
+        1,
+        "scf-asgi: error: this command needs packaging: pip install 'scf-asgi[package]'\n",
+    )
+    assert run("deploy", "app:app", "--region", "ap-guangzhou") == (
+        1,
+        "scf-asgi: error: this command needs tencentcloud: pip install 'scf-asgi[deploy]'\n",
+    )
+    (tmp_path / "app.py").write_text("async def app(scope, receive, send): pass\n")
+    assert run("web", "app:app") == (
+        1,
+        "scf-asgi: error: serving an ASGI app as a web function needs uvicorn: pip install "
+        "'scf-asgi[web]' (scf-asgi package --web puts it in the package)\n",
+    )
+
+
+def test_the_command_modules_load_nothing_more_for_scf_asgi_run() -> None:
+    """Every `scf-asgi run` (each cold start) builds the whole parser: the package, web and
+    deploy commands must add no import to it beyond their own modules."""
+    script = (
+        "import argparse, importlib, sys, scf_asgi.cli as cli\n"
+        "own = {'scf_asgi.packaging.commands', 'scf_asgi.web', 'scf_asgi.deploy'}\n"
+        "commands = argparse.ArgumentParser().add_subparsers()\n"
+        "for name in cli.COMMAND_MODULES:\n"
+        "    if name not in own: importlib.import_module(name).add_parsers(commands)\n"
+        "before = set(sys.modules)\n"
+        "for name in sorted(own): importlib.import_module(name).add_parsers(commands)\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == str(
+        ["scf_asgi.deploy", "scf_asgi.packaging", "scf_asgi.packaging.commands", "scf_asgi.web"]
+    )
+
+
+def test_an_app_whose_module_is_not_there_is_refused(tmp_path: Path) -> None:
+    source = small_app(tmp_path / "src")
+    output = tmp_path / "out.zip"
+    done = scf_asgi("package", "mian:app", "-o", str(output), "-q", cwd=source)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        "",
+        f"scf-asgi: error: mian:app: its module is neither in {source} nor among the installed "
+        "dependencies (is --source the app's folder?)\n",
+    )
+    assert not output.exists()
