@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["COMMAND_MODULES", "load_app", "main"]
 
 # The modules that add commands, in the order `scf-asgi --help` lists them.
-COMMAND_MODULES = ("scf_asgi.cli", "scf_asgi.local")
+COMMAND_MODULES = ("scf_asgi.cli", "scf_asgi.local.command")
 
 
 def load_app(reference: str) -> Any:
