@@ -188,6 +188,7 @@ class FakeRuntimeAPI:
                 http=tagging_protocol(self.api),
                 ws="none",
                 lifespan="off",
+                proxy_headers=False,
                 log_config=None,
                 log_level="warning",
                 access_log=False,

@@ -280,9 +280,13 @@ _LOCAL_MODULES = ("uvicorn", "starlette", "httpx")
 
 
 def _importable(name: str) -> bool:
-    import importlib.util
+    import importlib
 
-    return importlib.util.find_spec(name) is not None
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
 
 
 # -- invoke, event ---------------------------------------------------------------------------

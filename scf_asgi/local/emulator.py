@@ -137,6 +137,9 @@ async def _serve(config: LocalConfig) -> int:
             app,
             http=tagging_protocol(api),
             lifespan="off",
+            # The front door is the gateway: the client is the peer, whatever it claims in
+            # X-Forwarded-For (which goes into the event as sent).
+            proxy_headers=False,
             log_config=None,
             access_log=False,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,

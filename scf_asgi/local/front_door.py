@@ -24,6 +24,7 @@ import uuid
 from ..errors import IntegrationFormatError
 from ..logs import excerpt
 from ..platform import MAX_PAYLOAD_BYTES, MAX_WEB_HEADER_BYTES
+from ..triggers import detect_trigger
 from .instance import InstanceError
 from .runtime_api import DISCARD_LIMIT, Invocation, dumps
 from .translate import (
@@ -154,26 +155,17 @@ async def send_answer(send: Send, answer: Answer, *, head: bool, length: int | N
 
 
 def describe_event(event: bytes) -> tuple[str | None, str | None]:
-    """(method, path) of an HTTP event, or (None, the trigger's name) of another event."""
+    """(method, path) of an HTTP event, or (None, what the event is) of another one."""
     try:
         document = json.loads(event)
     except ValueError:
         return None, "not JSON"
     if not isinstance(document, dict):
         return None, f"a JSON {type(document).__name__}"
-    if isinstance(document.get("httpMethod"), str):
+    trigger = detect_trigger(document)
+    if trigger == "apigateway":
         return document["httpMethod"], str(document.get("path") or "/")
-    records = document.get("Records")
-    if isinstance(records, list) and records and isinstance(records[0], dict):
-        first = records[0]
-        for key, name in (("cos", "COS"), ("CMQ", "CMQ"), ("Ckafka", "CKafka")):
-            if key in first:
-                return None, f"{name} event"
-    if document.get("Type") == "Timer":
-        return None, "timer event"
-    if "clslogs" in document:
-        return None, "CLS event"
-    return None, "event"
+    return None, f"{trigger} event" if trigger else "event of an unknown trigger"
 
 
 class FrontDoor:
@@ -398,20 +390,18 @@ class FrontDoor:
                 time_limit_ms=self.config.timeout_ms,
                 memory_limit_mb=self.config.memory_mb,
             )
-            with instance.recording(record, record.request_id) as cold:
-                record.running(instance.number, instance.pid, cold)
-                channel.put(invocation)
-                answered = asyncio.ensure_future(invocation.answered.wait())
-                waits: set[asyncio.Future[Any]] = {answered, instance.exited}
-                try:
-                    await asyncio.wait(
-                        waits,
-                        timeout=self.config.timeout_ms / 1000,
-                        return_when="FIRST_COMPLETED",
-                    )
-                finally:
-                    answered.cancel()
-                    channel.withdraw(invocation)
+            cold = instance.begin_invocation(record, record.request_id)
+            record.running(instance.number, instance.pid, cold)
+            channel.put(invocation)
+            answered = asyncio.ensure_future(invocation.answered.wait())
+            waits: set[asyncio.Future[Any]] = {answered, instance.exited}
+            try:
+                await asyncio.wait(
+                    waits, timeout=self.config.timeout_ms / 1000, return_when="FIRST_COMPLETED"
+                )
+            finally:
+                answered.cancel()
+                channel.withdraw(invocation)
             answer = invocation.answer
             if answer is not None:
                 return answer
@@ -481,9 +471,9 @@ class FrontDoor:
             return error_answer(502, got, **ids, **{"X-Scf-Error-Type": "InitFailed"})
         instance = got
         try:
-            with instance.recording(record, None) as cold:
-                record.running(instance.number, instance.pid, cold)
-                answer = await self._forward(instance, method, target, headers, body, source_ip)
+            cold = instance.begin_invocation(record, None)
+            record.running(instance.number, instance.pid, cold)
+            answer = await self._forward(instance, method, target, headers, body, source_ip)
         finally:
             self.pool.release(instance)
         if isinstance(answer, _WebError):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import os
 import signal
@@ -29,7 +28,7 @@ from .runtime_api import Channel
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
     from typing import Any, Protocol
 
     class OutputTarget(Protocol):
@@ -94,7 +93,8 @@ class Instance:
         self._readers: list[asyncio.Task[None]] = []
         self._init_output: list[tuple[str, str]] = []
         self._target: OutputTarget | None = None
-        self._quiet: str | None = None  # an access line to keep off the terminal
+        # The starts of the access lines of the last invocations, kept off the terminal.
+        self._quiet: collections.deque[str] = collections.deque(maxlen=8)
 
     @property
     def alive(self) -> bool:
@@ -171,7 +171,7 @@ class Instance:
                 self._init_output.append((name, text))
             else:
                 target.add_output(name, text)
-            if self._quiet is not None and text.startswith(self._quiet):
+            if text.startswith(tuple(self._quiet)):
                 continue  # the instance's access line: the emulator writes the request's line
             data = (self.prefix + text).encode("utf-8", "replace") if self.prefix else line
             if out is not None:
@@ -256,19 +256,17 @@ class Instance:
             target.add_output(name, text)
         self._init_output = []
 
-    @contextlib.contextmanager
-    def recording(self, target: OutputTarget, request_id: str | None) -> Iterator[bool]:
+    def begin_invocation(self, target: OutputTarget, request_id: str | None) -> bool:
         """Send the instance's output to `target` from now on (the output of initialisation
-        first); yields whether this is the process's first invocation (a cold start)."""
+        first); whether this is the process's first invocation (a cold start)."""
         self.hand_over_output(target)
         self._target = target
-        # `scf-asgi run` logs "[INFO] <request id> GET /path ..." for each invocation.
-        self._quiet = f"[INFO] {request_id} " if request_id else None
+        # `scf-asgi run` logs "[INFO] <request id> GET /path ..." for each invocation, before
+        # it posts the answer (so the line may be read after the answer arrived).
+        if request_id:
+            self._quiet.append(f"[INFO] {request_id} ")
         self.invocations += 1
-        try:
-            yield self.invocations == 1
-        finally:
-            self._quiet = None
+        return self.invocations == 1
 
     async def kill(self) -> None:
         """SIGKILL the process (and anything it started), as the platform does."""
