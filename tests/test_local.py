@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.client
 import json
@@ -25,9 +26,13 @@ from scf_asgi.local import (
     MALFORMED_BODY,
     IntegrationFormatError,
     event_from_http,
+    function_url_event_from_http,
     http_from_integration,
 )
+from scf_asgi.local.translate import body_view
+from tests.events import sample_event
 from tests.local_emulator import APPS, CHROMIUM, ROOT, Emulator, Reply, raw_exchange
+from tests.runtime_api import FakeRuntimeAPI
 
 # -- event_from_http / http_from_integration: pure ---------------------------------------------
 
@@ -240,6 +245,128 @@ def test_http_from_integration_repeats_list_headers_and_decodes_base64() -> None
 def test_http_from_integration_rejects_malformed_results(payload: bytes) -> None:
     with pytest.raises(IntegrationFormatError):
         http_from_integration(payload)
+
+
+def test_function_url_event_has_no_request_context_and_appends_the_client() -> None:
+    event = function_url_event_from_http(
+        "post",
+        "/release/items?tag=a&tag=b&q=x%20y",
+        [
+            ("Host", "1250000000-k2b8qv3nrl.ap-guangzhou.tencentscf.com"),
+            ("Content-Type", "application/json"),
+            ("X-Forwarded-For", "198.51.100.23"),
+            ("Connection", "keep-alive"),
+            ("Transfer-Encoding", "chunked"),
+        ],
+        b'{"name": "widget"}',
+        source_ip="10.0.0.9",
+        forwarded_proto="https",
+    )
+    assert event == {
+        "headers": {
+            "content-length": "18",
+            "content-type": "application/json",
+            "host": "1250000000-k2b8qv3nrl.ap-guangzhou.tencentscf.com",
+            "x-forwarded-for": "198.51.100.23, 10.0.0.9",
+            "x-forwarded-proto": "https",
+        },
+        "httpMethod": "POST",
+        "path": "/release/items",
+        "queryString": {"tag": ["a", "b"], "q": "x y"},
+        "body": '{"name": "widget"}',
+    }
+    # The shape the spec's sample has: the same keys, and the core reads it.
+    assert sorted(event) == sorted(sample_event("function-url-post"))
+    request = request_from_event(json.loads(json.dumps(event)))
+    assert (request.path, request.root_path, request.body) == (
+        "/release/items",
+        "",
+        b'{"name": "widget"}',
+    )
+
+
+def test_function_url_event_binary_body_goes_as_base64_with_the_flag() -> None:
+    event = function_url_event_from_http(
+        "PUT", "/up", [("Content-Type", "image/png")], b"\x89PNG\x00", source_ip="::1"
+    )
+    assert (event["body"], event["isBase64Encoded"]) == ("iVBORwA=", True)
+    assert event["headers"]["x-forwarded-for"] == "::1"
+    assert "isBase64Encoded" not in function_url_event_from_http(
+        "POST", "/t", [("Content-Type", "text/plain")], b"hi", source_ip="::1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "encoded", "content_type", "view"),
+    [
+        (None, False, "", None),
+        ("", True, "", None),
+        ("héllo", False, "", {"kind": "text", "size": 6, "text": "héllo"}),
+        ("aMOpbGxv", True, "text/plain", {"kind": "text", "size": 6, "text": "h\u00e9llo"}),
+        ("aMOpbGxv", True, "", {"kind": "text", "size": 6, "text": "h\u00e9llo"}),
+        (
+            "AAECAw==",
+            True,
+            "",  # no type, and NUL bytes: not shown as text although they are valid UTF-8
+            {"kind": "binary", "size": 4, "hex": "00 01 02 03", "truncated": False},
+        ),
+        (
+            "aGk=",
+            True,
+            "image/png",
+            {"kind": "binary", "size": 2, "hex": "68 69", "truncated": False},
+        ),
+        (
+            "not base64!",
+            True,
+            "",
+            {"kind": "invalid", "error": "isBase64Encoded is true but body is not base64"},
+        ),
+        ({"a": 1}, False, "", {"kind": "text", "size": 8, "text": '{"a": 1}'}),
+    ],
+)
+def test_body_view(body: Any, encoded: bool, content_type: str, view: Any) -> None:
+    assert body_view(body, base64_encoded=encoded, content_type=content_type) == view
+
+
+def test_body_view_previews_only_the_first_bytes() -> None:
+    raw = bytes(range(256))
+    view = body_view(base64.b64encode(raw).decode(), base64_encoded=True, content_type="image/png")
+    assert view == {"kind": "binary", "size": 256, "hex": raw[:64].hex(" "), "truncated": True}
+
+
+def test_a_connection_of_a_replaced_instance_gets_410_and_never_an_event() -> None:
+    # The runtime API tags each connection with the instance generation live when it was
+    # accepted; after a restart, the old process's connections are refused.
+    api = FakeRuntimeAPI()
+    try:
+        old = http.client.HTTPConnection("127.0.0.1", api.port, timeout=10)
+        old.request("POST", "/runtime/init/ready", b" ")
+        assert old.getresponse().read() == b""
+        asyncio.run_coroutine_threadsafe(renew(api), api.loop).result(10)
+        api.queue_event({"n": 1}, request_id="r1")
+        old.request("GET", "/runtime/invocation/next")
+        refused = old.getresponse()
+        assert (refused.status, json.loads(refused.read())) == (
+            410,
+            {"error": "this function instance has been replaced"},
+        )
+        new = http.client.HTTPConnection("127.0.0.1", api.port, timeout=10)
+        new.request("GET", "/runtime/invocation/next")
+        taken = new.getresponse()
+        assert (taken.status, taken.getheader("request_id"), taken.read()) == (
+            200,
+            "r1",
+            b'{"n": 1}',
+        )
+        old.close()
+        new.close()
+    finally:
+        api.close()
+
+
+async def renew(api: FakeRuntimeAPI) -> None:
+    api.channel.renew()
 
 
 def test_cli_local_needs_an_app(capsys: pytest.CaptureFixture[str]) -> None:

@@ -124,6 +124,8 @@ class Record:
             "instance": self.instance,
             "pid": self.pid,
             "result_kind": self.result_kind,
+            "event_size": len(self.event),
+            "result_size": None if self.result is None else len(self.result),
             "replayable": self.web_request is None,
         }
 

@@ -80,7 +80,8 @@
     if (d.cold !== null) meta.push(d.cold ? "cold start" : "warm");
     if (d.instance !== null) meta.push("instance " + d.instance + " (pid " + d.pid + ")");
     if (d.request_id) meta.push("request " + d.request_id);
-    if (d.result_kind) meta.push("posted to /runtime/invocation/" + d.result_kind);
+    if (d.replayable) meta.push("event " + d.event_size + " bytes");
+    if (d.result_kind) meta.push(d.result_size + " bytes posted to /runtime/invocation/" + d.result_kind);
     document.getElementById("detail-meta").textContent = meta.join(" · ");
     var error = document.getElementById("detail-error");
     error.hidden = !d.error;
