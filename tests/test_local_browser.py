@@ -125,7 +125,11 @@ def test_the_inspector_lists_shows_and_replays_invocations(browser: Any) -> None
                 'body, decoded (text, 46 bytes)\n{"message": "hello first from scf-asgi local"}'
             )
             assert "cold start" in text(browser, "#detail-meta")
-            assert "GET /api/hello 200" in text(browser, "#output")  # the instance's own line
+            # The instance's output: what its initialisation printed (with its first invocation,
+            # as on SCF), then its own access line.
+            output = text(browser, "#output")
+            assert output.startswith("APP MODULE LOADED\n")
+            assert "GET /api/hello 200" in output
 
             # Live: a request made now shows up without reloading the page.
             http.get("/api/hello?who=live")

@@ -240,8 +240,16 @@ def test_inspector_path_is_never_forwarded_and_replay_runs_the_exact_event(
 def test_one_log_line_per_request(emulator: Emulator) -> None:
     with client(emulator) as http:
         request_id = http.get("/json").json()["request_id"]
-    assert emulator.wait_output(f"(request {request_id})")
-    time.sleep(0.2)  # let a late line from the instance show up, if one were to
+        then = http.get("/json").json()["request_id"]
+
+        def read_past_the_first() -> bool:
+            # The instance wrote the first request's line before it took the second, and its
+            # output is read in order: once the second's line is in, the first's has been too.
+            output = http.get(f"/_scf/api/invocations/{latest(emulator)['seq']}").json()["output"]
+            return any(line[1].startswith(f"[INFO] {then} ") for line in output)
+
+        wait_until(read_past_the_first)
+    assert emulator.wait_output(f"(request {then})")
     lines = [line for line in emulator.lines if request_id in line]
     assert len(lines) == 1, lines
     assert lines[0].startswith('[local] 127.0.0.1 "GET /json" 200 ')
@@ -359,16 +367,16 @@ def test_reload_restarts_on_a_change_and_a_broken_app_waits_for_the_fix(tmp_path
             module.write_text("raise RuntimeError('broken on purpose')\n")
             assert emu.wait_output("RuntimeError: broken on purpose")  # its traceback
             assert emu.wait_output("waiting for a change to the code to start it again")
+            waiting = "waiting for a change to the code to start it again"
+            assert emu.output.count(waiting) == 1  # the restart's own attempt
             held: list[httpx.Response] = []
             waiter = threading.Thread(target=lambda: held.append(http.get("/")), daemon=True)
             waiter.start()
-
-            def queued() -> bool:
-                summaries = http.get("/_scf/api/invocations").json()
-                return any(s["state"] == "queued" and s["path"] == "/" for s in summaries)
-
-            wait_until(queued)  # the request waits, rather than getting a 502
-            assert held == []
+            # The request tries once, fails, and waits for the fix rather than getting a 502.
+            wait_until(lambda: emu.output.count(waiting) == 2)
+            assert held == []  # (a 502 would also show in the last assert)
+            summaries = http.get("/_scf/api/invocations").json()
+            assert (summaries[0]["path"], summaries[0]["state"]) == ("/", "queued")
             module.write_text(RELOAD_APP.format(version="three"))
             waiter.join(30)
     finally:

@@ -11,6 +11,9 @@ from collections.abc import Awaitable
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
+# Output of initialisation: SCF puts it in the log of the instance's first invocation.
+print("APP MODULE LOADED", flush=True)
+
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
