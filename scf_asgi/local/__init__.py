@@ -31,13 +31,17 @@ Choices where the platform gives no answer or a browser needs help:
 
 from __future__ import annotations
 
-from ..errors import IntegrationFormatError
-from .translate import (
-    MALFORMED_BODY,
-    event_from_http,
-    function_url_event_from_http,
-    http_from_integration,
-)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..errors import IntegrationFormatError
+    from .translate import (
+        MALFORMED_BODY,
+        event_from_http,
+        function_url_event_from_http,
+        http_from_integration,
+    )
 
 __all__ = [
     "MALFORMED_BODY",
@@ -46,3 +50,13 @@ __all__ = [
     "function_url_event_from_http",
     "http_from_integration",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The translation loads on first use: `scf_asgi.cli` imports `scf_asgi.local.command` for
+    # every command's parser, `scf-asgi run` on a cold start included.
+    if name in __all__:
+        from . import translate
+
+        return getattr(translate, name)
+    raise AttributeError(f"module 'scf_asgi.local' has no attribute {name!r}")

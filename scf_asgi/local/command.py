@@ -4,8 +4,9 @@
     scf-asgi invoke --event FILE   send a raw event to a running `scf-asgi local`
     scf-asgi event TYPE            print a template event of a trigger type
 
-Standard library only at import time: ``scf-asgi --help`` works where the [local] extra is not
-installed (a deployed function); `local` says what to install when it is missing.
+Cheap to import, standard library only: `scf_asgi.cli` builds every command's parser, on a
+deployed function's cold start too, where the [local] extra is not installed; `local` says what
+to install when it is missing.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import sys
 from .. import options
 from ..errors import ConfigurationError
 from ..platform import ENV_FUNCTION_NAME, ENV_HANDLER, ENV_REGION, WEB_FUNCTION_PORT
-from .config import LocalConfig
+from .config import TRIGGERS, LocalConfig
 from .templates import TEMPLATES, template
-from .translate import TRIGGERS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

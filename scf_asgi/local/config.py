@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 
 from ..errors import ConfigurationError
 from ..platform import (
@@ -26,9 +25,11 @@ from ..platform import (
     ENV_UIN,
     ENV_USER_CODE_ROOT,
 )
-from .translate import TRIGGERS
 
-__all__ = ["ENV_READ_ONLY", "PLACEHOLDER_CREDENTIALS", "LocalConfig"]
+__all__ = ["ENV_READ_ONLY", "PLACEHOLDER_CREDENTIALS", "TRIGGERS", "LocalConfig"]
+
+# The HTTP entry points `scf-asgi local --trigger` can play.
+TRIGGERS = ("apigw", "function-url")
 
 # The emulator's own setting for an instance: directories its Python code may not write to
 # (read by the sitecustomize module in instance_site/, which PYTHONPATH puts first).
@@ -43,32 +44,59 @@ PLACEHOLDER_CREDENTIALS = {
 }
 
 
-@dataclass
 class LocalConfig:
-    """The options of `scf-asgi local` (see the command's help for each)."""
+    """The options of `scf-asgi local` (see the command's help for each). A plain class, not a
+    dataclass: `scf-asgi run` builds every command's parser, and dataclasses costs a cold start
+    10 ms of imports."""
 
-    app: str | None = None
-    handler: str | None = None  # the _HANDLER setting; app when None
-    host: str = "127.0.0.1"
-    port: int = 8000
-    stage: str = "release"
-    trigger: str = "apigw"
-    bootstrap: str | None = None
-    web: bool = False
-    instances: int = 1
-    timeout_ms: int = 3000
-    memory_mb: int = 128
-    init_timeout_ms: int = 65000
-    host_header: str | None = None
-    function_name: str = "scf-asgi-local"
-    region: str = "ap-guangzhou"
-    environment: dict[str, str] = field(default_factory=dict)  # the function's variables
-    reload: bool = False
-    read_only: bool = True
-    inspector_path: str | None = "/_scf"
-    history: int = 100
-    access_log: bool = True
-    run_args: list[str] = field(default_factory=list)  # passed on to `scf-asgi run`
+    def __init__(
+        self,
+        *,
+        app: str | None = None,
+        handler: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        stage: str = "release",
+        trigger: str = "apigw",
+        bootstrap: str | None = None,
+        web: bool = False,
+        instances: int = 1,
+        timeout_ms: int = 3000,
+        memory_mb: int = 128,
+        init_timeout_ms: int = 65000,
+        host_header: str | None = None,
+        function_name: str = "scf-asgi-local",
+        region: str = "ap-guangzhou",
+        environment: dict[str, str] | None = None,
+        reload: bool = False,
+        read_only: bool = True,
+        inspector_path: str | None = "/_scf",
+        history: int = 100,
+        access_log: bool = True,
+        run_args: list[str] | None = None,
+    ) -> None:
+        self.app = app
+        self.handler = handler  # the _HANDLER setting; app when None
+        self.host = host
+        self.port = port
+        self.stage = stage
+        self.trigger = trigger
+        self.bootstrap = bootstrap
+        self.web = web
+        self.instances = instances
+        self.timeout_ms = timeout_ms
+        self.memory_mb = memory_mb
+        self.init_timeout_ms = init_timeout_ms
+        self.host_header = host_header
+        self.function_name = function_name
+        self.region = region
+        self.environment: dict[str, str] = dict(environment or {})  # the function's variables
+        self.reload = reload
+        self.read_only = read_only
+        self.inspector_path = inspector_path
+        self.history = history
+        self.access_log = access_log
+        self.run_args: list[str] = list(run_args or [])  # passed on to `scf-asgi run`
 
     def check(self) -> None:
         """Normalise and check the settings; ConfigurationError names the first bad one."""

@@ -6,12 +6,6 @@ The shapes are those of the spec's section 4 and its sample events; values are p
 
 from __future__ import annotations
 
-import base64
-import gzip
-import json
-
-from .translate import event_from_http, function_url_event_from_http
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable
@@ -22,7 +16,12 @@ _REQUEST_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
 _HOST = "service-k0fbs6ox-1250000000.gz.apigw.tencentcs.com"
 
 
+# The imports are in the functions: `scf-asgi --help` (and `run`) loads this module's names only.
+
+
 def _apigw() -> dict[str, Any]:
+    from .translate import event_from_http
+
     return event_from_http(
         "GET",
         "/release/hello?name=scf",
@@ -36,6 +35,8 @@ def _apigw() -> dict[str, Any]:
 
 
 def _function_url() -> dict[str, Any]:
+    from .translate import function_url_event_from_http
+
     return function_url_event_from_http(
         "POST",
         "/items?tag=a&tag=b",
@@ -134,6 +135,10 @@ def _ckafka() -> dict[str, Any]:
 
 
 def _cls() -> dict[str, Any]:
+    import base64
+    import gzip
+    import json
+
     # The platform sends the log batch gzip-compressed, then base64-encoded.
     batch = {
         "topic_id": "xxxx-xx-xx-xx-yyyyyyyy",

@@ -26,7 +26,6 @@ __all__ = [
     "DEFAULT_SERVICE_ID",
     "HOP_BY_HOP",
     "MALFORMED_BODY",
-    "TRIGGERS",
     "IntegrationFormatError",
     "body_view",
     "event_from_http",
@@ -40,8 +39,6 @@ MALFORMED_BODY = (
     b'{"errno":403,"error":"Invalid scf response format. please check your scf response format."}'
 )
 DEFAULT_SERVICE_ID = "service-local"
-# The HTTP entry points `scf-asgi local --trigger` can play.
-TRIGGERS = ("apigw", "function-url")
 
 # Per-hop headers: they describe the client's connection to the gateway, not the request, and
 # the gateway does not pass them on (in either direction); Content-Length and Transfer-Encoding
