@@ -18,7 +18,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .adapter import Adapter, serve
+    from .adapter import Adapter
+    from .runtime import serve
 
 __all__ = [
     "Adapter",
@@ -38,9 +39,14 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> Any:
     # `Adapter` and `serve` load on first use, so `import scf_asgi` (or a module that only
-    # needs the exceptions or Context) stays cheap on a cold start.
-    if name in ("Adapter", "serve"):
-        from . import adapter
+    # needs the exceptions or Context) stays cheap on a cold start, and an app run in SCF's
+    # built-in runtime never loads the socket code of `serve`.
+    if name == "Adapter":
+        from .adapter import Adapter
 
-        return getattr(adapter, name)
+        return Adapter
+    if name == "serve":
+        from .runtime import serve
+
+        return serve
     raise AttributeError(f"module 'scf_asgi' has no attribute {name!r}")

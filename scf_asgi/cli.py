@@ -108,8 +108,8 @@ def add_parsers(commands: Any) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from .adapter import Adapter, serve
-    from .runtime import RuntimeClient
+    from .adapter import Adapter
+    from .runtime import RuntimeClient, serve
 
     # Checked before importing the app, so a wrong environment fails at once and clearly.
     RuntimeClient.from_environ()

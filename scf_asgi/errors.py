@@ -41,7 +41,7 @@ class RuntimeAPIError(SCFAsgiError):
     """The Custom Runtime API could not be reached, or it answered with a non-200 status."""
 
 
-class InvalidEventError(SCFAsgiError):
+class InvalidEventError(SCFAsgiError, ValueError):
     """The event cannot be read (not JSON, not an object, or an undecodable body)."""
 
 

@@ -1,4 +1,4 @@
-"""Recognise which trigger sent a non-HTTP event (pure data inspection, no I/O)."""
+"""Which trigger sent an event (pure data inspection, no I/O)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,22 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-__all__ = ["TRIGGER_TYPES", "detect_trigger"]
+__all__ = ["detect_trigger", "is_http_event"]
 
 # Trigger name -> the key its event records carry, for triggers that send `{"Records": [...]}`.
 _RECORD_KEYS = (("cos", "cos"), ("cmq", "CMQ"), ("ckafka", "Ckafka"))
 
-TRIGGER_TYPES = ("apigateway", "websocket", "timer", "cos", "cmq", "ckafka", "cls", "clb")
+
+def is_http_event(event: Mapping[str, Any]) -> bool:
+    """An HTTP request: an API gateway event or a function URL's (which has no
+    `requestContext`; neither has a hand-written console test event)."""
+    return isinstance(event.get("httpMethod"), str)
 
 
 def detect_trigger(event: Mapping[str, Any]) -> str | None:
-    """Name the trigger that produced `event` (one of `TRIGGER_TYPES`), or None if unknown."""
-    if isinstance(event.get("httpMethod"), str):
+    """Name the trigger that produced `event` ("apigateway", "websocket", "timer", "cos",
+    "cmq", "ckafka", "cls" or "clb"), or None if unknown."""
+    if is_http_event(event):
         return "apigateway"
     if isinstance(event.get("websocket"), dict):
         return "websocket"  # the gateway's WebSocket API: connect / message / close events

@@ -1,48 +1,21 @@
-"""Shapes of the data that crosses the platform boundary.
+"""Shapes of the data that crosses a boundary: what the gateway accepts back, and the one seam
+between the app layer and whoever carries its answer.
 
-The TypedDicts describe what the API gateway sends and what it accepts back; every field of an
-incoming event is optional because console test events and older gateway versions omit many.
+The app layer (`Adapter.handle`, the runners under it) ends every event in exactly one call on
+a `Responder`: `respond` with a `Payload`, or `fail`. The Custom Runtime loop's invocation posts
+the payload's bytes to the runtime API; `Adapter.__call__` (SCF's built-in Python runtime)
+collects its document and returns it. Nothing below the responder knows how the answer travels.
+
+Only type checkers import this module.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypedDict, Union
+from typing import Any, Protocol, TypedDict, Union
 
-__all__ = [
-    "GatewayEvent",
-    "HeaderValue",
-    "IntegrationResponse",
-    "RequestContext",
-]
+__all__ = ["HeaderValue", "IntegrationResponse", "Payload", "Responder"]
 
 HeaderValue = Union[str, list[str]]
-
-
-class RequestContext(TypedDict, total=False):
-    serviceId: str
-    path: str
-    httpMethod: str
-    requestId: str
-    identity: dict[str, Any]
-    sourceIp: str
-    stage: str
-
-
-class GatewayEvent(TypedDict, total=False):
-    """An API gateway trigger event (Tencent's shape, not AWS's)."""
-
-    requestContext: RequestContext
-    httpMethod: str
-    path: str
-    headers: dict[str, HeaderValue] | None
-    # The whole query; ``queryStringParameters`` holds only the gateway-configured parameters.
-    queryString: dict[str, str | list[str] | None] | None
-    queryStringParameters: dict[str, str] | None
-    pathParameters: dict[str, str] | None
-    headerParameters: dict[str, str] | None
-    stageVariables: dict[str, str] | None
-    body: str | None
-    isBase64Encoded: bool
 
 
 class IntegrationResponse(TypedDict):
@@ -52,3 +25,25 @@ class IntegrationResponse(TypedDict):
     statusCode: int
     headers: dict[str, HeaderValue]
     body: str
+
+
+class Payload(Protocol):
+    """An invocation's result, in both the forms it can leave in."""
+
+    def document(self) -> Any:
+        """The result as a JSON value: what a built-in runtime handler returns."""
+
+    def encode(self) -> bytes:
+        """The same result as UTF-8 JSON: what is posted to the runtime API."""
+
+
+class Responder(Protocol):
+    """Where one invocation's answer goes; only the first call takes effect."""
+
+    def respond(self, payload: Payload) -> None:
+        """The invocation succeeded with this result."""
+
+    def fail(self, error_type: str, message: str, cause: BaseException | None = None) -> None:
+        """The invocation failed: `error_type` and `message` are what the platform records
+        (never an app's internals); `cause` is the exception behind it, if any, for whoever
+        runs the app in process to raise."""

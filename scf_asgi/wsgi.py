@@ -1,7 +1,7 @@
 """Calling a WSGI app directly and synchronously (PEP 3333): environ, start_response, close().
 
-No thread, no event loop: the app runs on the runtime loop's own thread, and this module does
-not import asyncio.
+No thread, no event loop: the app runs on the caller's thread, and this module does not import
+asyncio (an async `event_handler` next to a WSGI app gets a loop of its own, made on first use).
 """
 
 from __future__ import annotations
@@ -10,67 +10,25 @@ import io
 import sys
 
 from .errors import AppError
-from .gateway import (
-    FORWARDING_HEADERS,
-    METHODS_WITH_BODY,
-    HeaderNames,
-    Request,
-    Response,
-    event_headers,
-    forwarding_headers,
-    header_values,
-    request_from_event,
-)
+from .gateway import Response
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    import asyncio
+    from collections.abc import Awaitable, Iterable
     from types import TracebackType
-    from typing import Any, Callable, Optional
+    from typing import Any, Callable, Optional, TypeVar
 
+    from .context import Context
+    from .exchange import HttpExchange
+    from .gateway import Request
+
+    T = TypeVar("T")
     ExcInfo = tuple[type[BaseException], BaseException, Optional[TracebackType]]
     StartResponse = Callable[..., Callable[[bytes], object]]
     WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-__all__ = ["environ_from_event", "run_wsgi"]
-
-
-def _environ_key(lower: str) -> str:
-    if "_" in lower:
-        # `X_Forwarded_For` would land on the same HTTP_X_FORWARDED_FOR key as the real header
-        # and could spoof it; WSGI servers drop such names, and so do we. Without "_", no two
-        # plain names share a key.
-        return ""
-    if lower == "content-type":
-        return "CONTENT_TYPE"  # PEP 3333 keeps it (and CONTENT_LENGTH) out of HTTP_*
-    return "HTTP_" + lower.upper().replace("-", "_")
-
-
-# Header name as sent -> environ key ("": dropped).
-_KEYS = HeaderNames(_environ_key, "")
-_HOST, _PROTO, _PORT = FORWARDING_HEADERS
-
-
-def _copy_headers(environ: dict[str, Any], headers: dict[str, Any]) -> None:
-    """Header by header: any name, list and null values, non-ASCII text, repeated names."""
-    form = _KEYS.form
-    for name, value in headers.items():
-        key: str = form(name)
-        if not key:
-            continue
-        if value.__class__ is str:
-            if not value.isascii():
-                value = value.encode("utf-8").decode("latin-1")
-        else:
-            values = header_values(value)
-            if not values:
-                continue
-            value = ("; " if key == "HTTP_COOKIE" else ", ").join(_wsgi_str(v) for v in values)
-        if key in environ:
-            # A name given twice in different case: fold, as HTTP allows (cookies with "; ").
-            environ[key] += ("; " if key == "HTTP_COOKIE" else ", ") + value
-        else:
-            environ[key] = value
+__all__ = ["WsgiRunner", "environ_from_request", "run_wsgi"]
 
 
 def _wsgi_str(text: str) -> str:
@@ -78,44 +36,19 @@ def _wsgi_str(text: str) -> str:
     return text if text.isascii() else text.encode("utf-8").decode("latin-1")
 
 
-def environ_from_event(
-    event: Mapping[str, Any],
-    extra: dict[str, Any],
-    *,
-    base_path: str = "",
-    stage_prefix: str = "auto",
-) -> tuple[dict[str, Any], Request]:
-    """The PEP 3333 environ for a gateway event, and the `Request` read from it.
+def environ_from_request(request: Request, context: Context) -> dict[str, Any]:
+    """The PEP 3333 environ of a request.
 
-    The headers are copied into the environ in one pass; a repeated header is folded into one
-    value, as HTTP allows (cookies with "; "). `extra` entries are added last. Raises
-    InvalidEventError for an event that cannot be read (see `request_from_event`).
+    A header given more than once is folded into one value, as HTTP allows (cookies with "; ",
+    others with ", "); names WSGI cannot carry safely are left out (see `HeaderName`). The raw
+    event and the `Context` are ``scf.event`` and ``scf.context``.
     """
-    headers = event.get("headers") or {}
-    if headers.__class__ is not dict:
-        headers = event_headers(event)  # a mapping of another type, or an error
-    try:
-        # The usual event (names met before, ASCII text values) is copied at C speed.
-        plain = _KEYS.plain.issuperset(headers) and "".join(headers.values()).isascii()
-    except TypeError:  # a list, null or number among the values
-        plain = False
-    if plain:
-        get = headers.get
-        forwarding = (get(_HOST, ""), get(_PROTO, ""), get(_PORT, ""))
-    else:
-        forwarding = forwarding_headers(headers)
-    request = request_from_event(
-        event, base_path=base_path, stage_prefix=stage_prefix, forwarding=forwarding
-    )
-    body = request.body
-    root_path, path = request.root_path, request.path
     server_name, port = request.server
     client = request.client
-    # One dict display: made at its final size at once, not grown key by key.
     environ: dict[str, Any] = {
         "REQUEST_METHOD": request.method,
-        "SCRIPT_NAME": root_path if root_path.isascii() else _wsgi_str(root_path),
-        "PATH_INFO": path if path.isascii() else _wsgi_str(path),
+        "SCRIPT_NAME": _wsgi_str(request.root_path),
+        "PATH_INFO": _wsgi_str(request.path),
         "QUERY_STRING": request.query_string.decode("ascii"),
         "SERVER_NAME": server_name,
         "SERVER_PORT": str(port),
@@ -123,22 +56,25 @@ def environ_from_event(
         "REMOTE_ADDR": client[0] if client else "",
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": request.scheme,
-        "wsgi.input": io.BytesIO(body),
+        "wsgi.input": io.BytesIO(request.body),
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": False,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
         "wsgi.input_terminated": True,
+        "scf.event": request.event,
+        "scf.context": context,
     }
-    if plain:
-        environ.update(zip(map(_KEYS.forms.__getitem__, headers), headers.values()))
-    else:
-        _copy_headers(environ, headers)
-    if body or request.method in METHODS_WITH_BODY:
-        environ["CONTENT_LENGTH"] = str(len(body))
-    if extra:
-        environ.update(extra)
-    return environ, request
+    for name, value in request.headers:
+        key = name.environ
+        if not key:
+            continue
+        text = value.decode("latin-1")
+        if key in environ:
+            environ[key] += ("; " if key == "HTTP_COOKIE" else ", ") + text
+        else:
+            environ[key] = text
+    return environ
 
 
 class _StartResponse:
@@ -166,7 +102,7 @@ class _StartResponse:
             raise AppError(f"start_response got an invalid status {status!r}")
         try:
             for name, value in headers:
-                if name.__class__ is not str or value.__class__ is not str:
+                if not isinstance(name, str) or not isinstance(value, str):
                     raise TypeError
         except (TypeError, ValueError):
             raise AppError(
@@ -189,11 +125,11 @@ def run_wsgi(app: WSGIApp, environ: dict[str, Any]) -> Response:
     start_response = _StartResponse()
     result = app(environ, start_response)
     parts: list[bytes]
-    if result.__class__ is list:
+    if type(result) is list:
         # The usual answer (Flask, Django, ...): the whole body, after start_response.
         if not start_response.status:
             raise AppError("the app returned without calling start_response")
-        parts = result  # type: ignore[assignment]
+        parts = result
         if start_response.parts:  # written with write() first
             parts = start_response.parts + parts
     else:
@@ -213,3 +149,39 @@ def run_wsgi(app: WSGIApp, environ: dict[str, Any]) -> Response:
             raise AppError("the app returned without calling start_response")
     body = parts[0] if len(parts) == 1 else b"".join(parts)
     return Response(start_response.status, start_response.headers, bytes(body))
+
+
+class WsgiRunner:
+    """Runs a WSGI app, one request at a time, on the caller's thread."""
+
+    is_async = False
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def serve_http(self, request: Request, context: Context, exchange: HttpExchange) -> None:
+        """Run the app on one request; `exchange` gets exactly one answer."""
+        environ = environ_from_request(request, context)
+        try:
+            response = run_wsgi(self.app, environ)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: one request must not end the instance
+            exchange.app_failed(exc)
+        else:
+            exchange.respond(response)
+
+    def run(self, awaitable: Awaitable[T]) -> T:
+        """Run an async event handler's awaitable, on a loop kept for the process (its clients
+        and pools keep working from one event to the next)."""
+        if self._loop is None:
+            import asyncio
+
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(awaitable)
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None

@@ -571,7 +571,7 @@ def test_an_adapter_is_not_wrapped_again() -> None:
     with pytest.raises(ConfigurationError) as serve_error:
         serve(inner, base_path="/v2", access_log=False)
     assert (str(adapter_error.value), str(serve_error.value)) == (
-        "the app is already an Adapter: serve it as it is (adapter.serve(), serve(adapter) or "
+        "the app is already an Adapter: serve it as it is (serve(adapter) or "
         "`scf-asgi run` naming it), or pass its app",
         "the app is already an Adapter, made with its own options: give access_log, base_path "
         "to the Adapter, or pass its app instead",

@@ -1,20 +1,43 @@
-"""The ASGI runner: scope, the HTTP-cycle state machine, lifespan, app detection."""
+"""The ASGI runner: scope, the HTTP-cycle state machine, lifespan, the runner's loop, app
+detection."""
 
 from __future__ import annotations
 
 import asyncio
+import traceback
 from typing import Any
 
 import pytest
 
-from scf_asgi.adapter import detect_interface
-from scf_asgi.asgi import HTTPCycle, Lifespan, TaskRunner, as_asgi3, scope_from_event
+from scf_asgi import asgi
+from scf_asgi.asgi import AsgiRunner, HTTPCycle, Lifespan, as_asgi3, scope_from_request
+from scf_asgi.context import Context
+from scf_asgi.detect import detect_interface
 from scf_asgi.errors import AppError, ConfigurationError, InvalidEventError
-from scf_asgi.gateway import Response
-from scf_asgi.wsgi import environ_from_event
+from scf_asgi.gateway import Request, Response, request_from_event
+from scf_asgi.wsgi import environ_from_request
 from tests.events import CUSTOM_HOST, DEFAULT_HOST, gateway_event, sample_event
 
 Message = dict[str, Any]
+CONTEXT = Context("req-1")
+
+
+def scope_from_event(
+    event: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    *,
+    base_path: str = "",
+    stage_prefix: str = "auto",
+    full_path: bool = True,
+) -> tuple[dict[str, Any], Request]:
+    """The scope of an event, through the gateway's Request, as the runner builds it."""
+    request = request_from_event(event, base_path=base_path, stage_prefix=stage_prefix)
+    scope = scope_from_request(request, CONTEXT, state or {}, full_path=full_path)
+    return dict(scope), request
+
+
+def environ_from_event(event: dict[str, Any]) -> dict[str, Any]:
+    return environ_from_request(request_from_event(event), CONTEXT)
 
 
 def test_scope_is_asgi_http_2_3_with_full_path() -> None:
@@ -27,7 +50,7 @@ def test_scope_is_asgi_http_2_3_with_full_path() -> None:
         host=DEFAULT_HOST,
     )
     state = {"db": "pool"}
-    scope, request = scope_from_event(event, state, {"scf.event": "EVENT"}, base_path="/api")
+    scope, request = scope_from_event(event, state, base_path="/api")
     assert (request.method, request.path, request.root_path) == ("PUT", "/x y", "/release/api")
     assert scope == {
         "type": "http",
@@ -49,27 +72,28 @@ def test_scope_is_asgi_http_2_3_with_full_path() -> None:
         "client": ("203.0.113.7", 0),
         "server": (DEFAULT_HOST, 443),
         "state": {"db": "pool"},
-        "scf.event": "EVENT",
+        "scf.event": event,
+        "scf.context": CONTEXT,
     }
     assert scope["state"] is not state  # a shallow copy per request, as the spec asks
 
 
 def test_scope_relative_to_root_path_for_frameworks_that_route_so() -> None:
     event = gateway_event(path="/api/x y")
-    scope, _ = scope_from_event(event, {}, {}, base_path="/api", full_path=False)
+    scope, _ = scope_from_event(event, base_path="/api", full_path=False)
     assert (scope["path"], scope["raw_path"], scope["root_path"]) == ("/x y", b"/x%20y", "/api")
 
 
 @pytest.mark.parametrize("value", ["José", "日本", "José 北京"])
 def test_non_ascii_header_values_reach_asgi_and_wsgi_as_the_same_bytes(value: str) -> None:
     event = gateway_event(headers={"x-name": value})
-    asgi_value = dict(scope_from_event(event, {}, {})[0]["headers"])[b"x-name"]
-    wsgi_value = environ_from_event(event, {})[0]["HTTP_X_NAME"].encode("latin-1")
+    asgi_value = dict(scope_from_event(event)[0]["headers"])[b"x-name"]
+    wsgi_value = environ_from_event(event)["HTTP_X_NAME"].encode("latin-1")
     assert asgi_value == wsgi_value == value.encode("utf-8")
 
 
 def test_captured_event_headers_in_event_order() -> None:
-    scope, _ = scope_from_event(sample_event("apigw-captured-get"), {}, {})
+    scope, _ = scope_from_event(sample_event("apigw-captured-get"))
     assert scope["headers"] == [
         (b"accept", b"*/*"),
         (b"host", b"service-k0fbs6ox-1259160091.gz.apigw.tencentcs.com"),
@@ -82,7 +106,7 @@ def test_captured_event_headers_in_event_order() -> None:
 
 
 def test_content_length_is_rederived_from_the_decoded_body() -> None:
-    scope, _ = scope_from_event(sample_event("apigw-base64-upload"), {}, {})
+    scope, _ = scope_from_event(sample_event("apigw-base64-upload"))
     assert scope["headers"] == [
         (b"content-type", b"application/octet-stream"),
         (b"host", b"service-k0fbs6ox-1259160091.gz.apigw.tencentcs.com"),
@@ -113,7 +137,7 @@ def test_header_shapes_and_case(suffix: str) -> None:
     }
     event = gateway_event(host=None, headers=headers)
     for _ in range(2):  # the second time, every name is known
-        scope, _ = scope_from_event(event, {}, {})
+        scope, _ = scope_from_event(event)
         assert scope["headers"] == [
             (b"accept", b"*/*"),
             (b"user-agent", b"curl/8.5.0"),
@@ -131,8 +155,8 @@ def test_plain_event_after_its_names_are_known_reads_the_same() -> None:
     event = gateway_event(
         headers={"x-forwarded-port": "8080", "x-forwarded-proto": "http", "cookie": "a=1"}
     )
-    first, _ = scope_from_event(event, {}, {})
-    second, _ = scope_from_event(event, {}, {})
+    first, _ = scope_from_event(event)
+    second, _ = scope_from_event(event)
     assert first == second
     assert first["headers"][-3:] == [
         (b"x-forwarded-port", b"8080"),
@@ -146,22 +170,29 @@ def test_headers_that_are_not_an_object_are_an_invalid_event() -> None:
     event = gateway_event()
     event["headers"] = ["host", "x"]
     with pytest.raises(InvalidEventError, match="headers must be an object, got list"):
-        scope_from_event(event, {}, {})
+        scope_from_event(event)
 
 
 def run_cycle(messages: list[Message], body: bytes = b"req") -> tuple[list[Response], list[Any]]:
-    """Play `messages` through a cycle's send; return what was delivered and what send raised."""
+    """Play `messages` through a cycle's send; return the response it holds once complete (the
+    state after each message, while not) and what send raised."""
     delivered: list[Response] = []
     errors: list[Any] = []
-    cycle = HTTPCycle(body, delivered.append)
+    cycle = HTTPCycle(body)
 
     async def play() -> None:
         assert await cycle.receive() == {"type": "http.request", "body": body, "more_body": False}
         for message in messages:
+            was_complete = cycle.state is asgi.COMPLETE
             try:
                 await cycle.send(message)
             except AppError as exc:
                 errors.append(str(exc))
+            if cycle.state is asgi.COMPLETE and not was_complete:
+                assert cycle.response is not None
+                delivered.append(cycle.response)
+            elif cycle.state is not asgi.COMPLETE:
+                assert cycle.response is None
 
     asyncio.run(play())
     return delivered, errors
@@ -226,8 +257,7 @@ def test_bad_message_order_is_an_app_error(messages: list[Message], error: str) 
 
 
 def test_receive_after_request_waits_for_completion_then_disconnects() -> None:
-    delivered: list[Response] = []
-    cycle = HTTPCycle(b"", delivered.append)
+    cycle = HTTPCycle(b"")
     seen: list[Message] = []
 
     async def listener() -> None:
@@ -244,7 +274,7 @@ def test_receive_after_request_waits_for_completion_then_disconnects() -> None:
 
     asyncio.run(main())
     assert seen == [{"type": "http.disconnect"}]
-    assert len(delivered) == 1
+    assert cycle.response is not None and cycle.response.status == 204
 
 
 # -- app detection -----------------------------------------------------------------------------
@@ -309,10 +339,9 @@ def test_detect_interface_rejects_unclear_and_non_callables() -> None:
 
 
 def test_asgi2_app_is_wrapped_into_asgi3() -> None:
-    delivered: list[Response] = []
-    cycle = HTTPCycle(b"", delivered.append)
+    cycle = HTTPCycle(b"")
     asyncio.run(as_asgi3(ASGI2App)({"type": "http"}, cycle.receive, cycle.send))
-    assert [r.body for r in delivered] == [b"asgi2"]
+    assert cycle.response is not None and cycle.response.body == b"asgi2"
 
 
 # -- lifespan ----------------------------------------------------------------------------------
@@ -350,7 +379,7 @@ def test_lifespan_runs_startup_and_shutdown_and_shares_state() -> None:
     asyncio.run(main())
     assert log == ["startup", "serving", "shutdown"]
     assert lifespan.state == {"ready": True}
-    assert lifespan.supported
+    assert lifespan.phase is asgi.STOPPED
 
 
 def test_lifespan_startup_failed_is_fatal() -> None:
@@ -372,7 +401,7 @@ def test_lifespan_auto_tolerates_apps_without_lifespan() -> None:
         await lifespan.shutdown()
 
     asyncio.run(main())
-    assert not lifespan.supported
+    assert lifespan.phase is asgi.UNSUPPORTED
 
 
 async def startup_raises_app(scope: Any, receive: Any, send: Any) -> None:
@@ -393,267 +422,113 @@ def test_lifespan_on_requires_support() -> None:
         asyncio.run(lifespan.startup())
 
 
-# -- TaskRunner: in-process events without entering the loop when nothing waits ----------------
+# -- lifespan phases: startup and shutdown failures kept apart ----------------------------------
 
 
-class PollCounter:
-    """Counts the loop's selector polls (asyncio's own object, observed, not replaced)."""
+def test_no_shutdown_is_sent_after_a_failed_startup() -> None:
+    received: list[str] = []
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.polls = 0
-        selector = loop._selector  # type: ignore[attr-defined]
-        select = selector.select
-
-        def counted(timeout: float | None = None) -> Any:
-            self.polls += 1
-            return select(timeout)
-
-        selector.select = counted
-
-
-@pytest.fixture
-def loop() -> Any:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.run_until_complete(loop.shutdown_asyncgens())
-    loop.close()
-
-
-def test_task_runner_runs_a_coroutine_that_never_waits_in_a_real_task_without_polling(
-    loop: asyncio.AbstractEventLoop,
-) -> None:
-    import contextvars
-
-    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="outside")
-    counter = PollCounter(loop)
-
-    async def handler() -> tuple[bool, bool, str]:
-        marker.set("inside")
-        task = asyncio.current_task()
-        return task is not None, asyncio.get_running_loop() is loop, marker.get()
-
-    runner = TaskRunner(loop)
-    assert [runner.run(handler()) for _ in range(3)] == [(True, True, "inside")] * 3
-    assert counter.polls == 0
-    assert marker.get() == "outside"  # the task ran in its own context
-    with pytest.raises(RuntimeError, match="no running event loop"):
-        asyncio.get_running_loop()
-
-
-def test_task_runner_hands_a_waiting_coroutine_to_the_loop(
-    loop: asyncio.AbstractEventLoop,
-) -> None:
-    counter = PollCounter(loop)
-
-    async def handler() -> str:
-        await asyncio.sleep(0.01)
-        return await loop.run_in_executor(None, lambda: "from a thread")
-
-    assert TaskRunner(loop).run(handler()) == "from a thread"
-    assert counter.polls > 0
-
-
-def test_task_runner_raises_what_the_coroutine_raised(loop: asyncio.AbstractEventLoop) -> None:
-    async def fails_at_once() -> None:
-        raise ValueError("at once")
-
-    async def fails_later() -> None:
-        await asyncio.sleep(0)
-        raise KeyError("later")
-
-    runner = TaskRunner(loop)
-    with pytest.raises(ValueError, match="at once"):
-        runner.run(fails_at_once())
-    with pytest.raises(KeyError, match="later"):
-        runner.run(fails_later())
-
-
-def test_task_runner_gives_pending_background_work_the_usual_turn(
-    loop: asyncio.AbstractEventLoop,
-) -> None:
-    done: list[str] = []
-
-    async def background() -> None:
-        done.append("background")
-
-    async def handler() -> str:
-        asyncio.get_running_loop().create_task(background())
-        return "answered"
-
-    runner = TaskRunner(loop)
-    assert runner.run(handler()) == "answered"
-    # The background task was ready, so the loop had work: it ran as run_until_complete would.
-    assert done == ["background"]
-
-
-def test_task_runner_leaves_unfinished_async_generators_to_the_loop(
-    loop: asyncio.AbstractEventLoop,
-) -> None:
-    closed: list[str] = []
-
-    async def numbers() -> Any:
-        try:
-            yield 1
-            yield 2
-        finally:
-            closed.append("closed")
-
-    kept: list[Any] = []
-
-    async def handler() -> int:
-        generator = numbers()
-        kept.append(generator)
-        return await generator.__anext__()
-
-    assert TaskRunner(loop).run(handler()) == 1
-    assert closed == []
-    loop.run_until_complete(loop.shutdown_asyncgens())  # what closing the loop runs
-    assert closed == ["closed"]
-
-
-def test_task_runner_works_for_anyio(loop: asyncio.AbstractEventLoop) -> None:
-    # anyio finds the running async library (with sniffio, in the versions that use it) and
-    # needs a current task: FastAPI's sync endpoints run through anyio.to_thread.
-    anyio = pytest.importorskip("anyio")
-
-    async def handler() -> tuple[str, str]:
-        in_thread = await anyio.to_thread.run_sync(lambda: "thread")
-        task_name = anyio.get_current_task().name
-        return in_thread, task_name
-
-    in_thread, task_name = TaskRunner(loop).run(handler())
-    assert (in_thread, task_name.startswith("Task-")) == ("thread", True)
-
-
-def test_task_runner_gives_a_polling_app_its_timers(loop: asyncio.AbstractEventLoop) -> None:
-    async def poll_forever() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
         while True:
-            await asyncio.sleep(0)
+            message = await receive()
+            received.append(message["type"])
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.failed", "message": "no database"})
 
-    async def handler() -> str:
+    lifespan = Lifespan(app)
+
+    async def main() -> None:
+        with pytest.raises(AppError, match="no database"):
+            await lifespan.startup()
+        await lifespan.shutdown()
+
+    asyncio.run(main())
+    assert (received, lifespan.phase, lifespan.failure) == (
+        ["lifespan.startup"],
+        asgi.STARTUP_FAILED,
+        "no database",
+    )
+
+
+@pytest.mark.parametrize("how", ["message", "raise"])
+def test_a_shutdown_failure_is_logged_not_raised(
+    how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif how == "message":
+                await send({"type": "lifespan.shutdown.failed", "message": "flush failed"})
+                return
+            else:
+                raise OSError("flush failed")
+
+    lifespan = Lifespan(app)
+
+    async def main() -> None:
+        await lifespan.startup()
+        assert lifespan.phase is asgi.STARTED
+        await lifespan.shutdown()
+
+    asyncio.run(main())
+    failure = "flush failed" if how == "message" else "OSError: flush failed"
+    assert (lifespan.phase, lifespan.failure) == (asgi.SHUTDOWN_FAILED, failure)
+    assert f"ASGI lifespan shutdown failed: {failure}" in caplog.text
+
+
+def test_a_message_out_of_its_phase_is_an_app_error() -> None:
+    errors: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
         try:
-            await asyncio.wait_for(poll_forever(), 0.05)
-        except asyncio.TimeoutError:
-            return "timed out"
-        return "never"
+            await send({"type": "lifespan.shutdown.complete"})
+        except AppError as exc:
+            errors.append(str(exc))
+        await send({"type": "lifespan.startup.complete"})
 
-    assert TaskRunner(loop).run(handler()) == "timed out"
-
-
-def test_task_runner_marks_the_loop_running_only_while_it_steps(
-    loop: asyncio.AbstractEventLoop,
-) -> None:
-    async def handler() -> bool:
-        return asyncio.get_running_loop().is_running()
-
-    assert TaskRunner(loop).run(handler()) is True
-    assert loop.is_running() is False
+    asyncio.run(Lifespan(app).startup())
+    assert errors == [
+        "unexpected ASGI lifespan message 'lifespan.shutdown.complete' while starting"
+    ]
 
 
-def test_task_runner_inside_a_running_loop_refuses_as_asyncio_does(
-    loop: asyncio.AbstractEventLoop,
-) -> None:
-    runner = TaskRunner(loop)
-
-    async def handler() -> str:
-        return "ran"
-
-    async def caller() -> str:
-        inner = handler()
-        with pytest.raises(RuntimeError, match="another loop is running"):
-            runner.run(inner)
-        inner.close()
-        await asyncio.sleep(0)  # the caller's own loop still works
-        return "caller done"
-
-    assert asyncio.run(caller()) == "caller done"
+# -- AsgiRunner: the process's one loop ------------------------------------------------------
 
 
-@pytest.mark.parametrize("exit_exception", [KeyboardInterrupt, SystemExit])
-def test_task_runner_lets_process_exits_through_and_leaves_nothing_unretrieved(
-    loop: asyncio.AbstractEventLoop, exit_exception: type[BaseException]
-) -> None:
-    import gc
+def test_the_runner_runs_every_event_in_a_real_task_on_one_loop() -> None:
+    # anyio finds the running async library and needs a current task: FastAPI's sync endpoints
+    # run through anyio.to_thread.
+    anyio = pytest.importorskip("anyio")
+    runner = AsgiRunner(ASGI3Object(), lifespan="off", root_path_in_path="auto")
 
-    reported: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _, context: reported.append(context))
+    async def handler() -> tuple[str, bool, Any]:
+        in_thread = await anyio.to_thread.run_sync(lambda: "thread")
+        return in_thread, asyncio.current_task() is not None, asyncio.get_running_loop()
 
-    async def handler() -> None:
-        raise exit_exception
-
-    runner = TaskRunner(loop)
-    with pytest.raises(exit_exception):
-        runner.run(handler())
-    gc.collect()
-    assert reported == []
-
-    async def after() -> str:
-        return "still serving"
-
-    assert runner.run(after()) == "still serving"
+    first, second = runner.run(handler()), runner.run(handler())
+    assert first[:2] == second[:2] == ("thread", True)
+    assert first[2] is second[2] is runner.loop
+    runner.close()
+    assert runner.loop is not first[2]  # closed: a new one is made on next use
+    runner.close()
 
 
-def test_task_runner_makes_tasks_through_the_loops_task_factory(
-    loop: asyncio.AbstractEventLoop,
-) -> None:
-    made: list[tuple[str, bool]] = []
-    order: list[str] = []
+def test_a_failed_startup_fails_alike_each_time_without_growing() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "db down"})
 
-    def factory(loop: asyncio.AbstractEventLoop, coroutine: Any, **options: Any) -> Any:
-        # As run_until_complete calls it: before the loop counts as running (with a running
-        # loop, asyncio.eager_task_factory would run the first step ahead of waiting callbacks).
-        made.append((coroutine.__name__, loop.is_running()))
-        return asyncio.Task(coroutine, loop=loop, **options)
-
-    async def handler() -> str:
-        order.append("handler")
-        return "ran"
-
-    loop.set_task_factory(factory)
-    loop.call_soon(order.append, "scheduled before")
-    assert TaskRunner(loop).run(handler()) == "ran"
-    assert (made, order) == ([("handler", False)], ["scheduled before", "handler"])
-
-
-def test_task_runner_makes_tasks_through_an_overridden_create_task() -> None:
-    made: list[str] = []
-
-    class TracingLoop(asyncio.SelectorEventLoop):
-        def create_task(self, coro: Any, **options: Any) -> Any:  # type: ignore[override]
-            made.append(coro.__name__)
-            return super().create_task(coro, **options)
-
-    async def handler() -> str:
-        return "ran"
-
-    loop = TracingLoop()
-    try:
-        runner = TaskRunner(loop)
-        assert [runner.run(handler()), runner.run(handler())] == ["ran", "ran"]
-        assert made == ["handler", "handler"]
-    finally:
-        loop.close()
-
-
-def test_task_runner_in_debug_mode_takes_the_usual_way(loop: asyncio.AbstractEventLoop) -> None:
-    loop.set_debug(True)
-    counter = PollCounter(loop)
-
-    async def handler() -> str:
-        return "ran"
-
-    assert TaskRunner(loop).run(handler()) == "ran"
-    assert counter.polls > 0  # run_until_complete, with all of debug mode's checks
-
-
-def test_task_runner_on_a_closed_loop_fails_as_asyncio_does() -> None:
-    loop = asyncio.new_event_loop()
-    loop.close()
-
-    async def handler() -> None:
-        return None
-
-    coroutine = handler()
-    with pytest.raises(RuntimeError, match="Event loop is closed"):
-        TaskRunner(loop).run(coroutine)
-    coroutine.close()
+    runner = AsgiRunner(app, lifespan="auto", root_path_in_path="auto")
+    raised: list[AppError] = []
+    for _ in range(50):
+        with pytest.raises(AppError, match="ASGI lifespan startup failed: db down") as caught:
+            runner.run(runner.startup())
+        raised.append(caught.value)
+    assert len({id(error) for error in raised}) == 50  # a new error each time ...
+    assert {id(error.__cause__) for error in raised} == {id(raised[0].__cause__)}  # ... one cause
+    depths = {len(traceback.extract_tb(error.__traceback__)) for error in raised}
+    assert len(depths) == 1  # the traceback does not grow from one event to the next
+    runner.close()

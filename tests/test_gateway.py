@@ -1,7 +1,7 @@
 """Pure translation tests: gateway events in, Request fields out; Response in, integration out.
 
-Headers are read by the interface runners, in the pass that builds the scope or environ: their
-translation is tested in test_asgi and test_wsgi."""
+How each interface carries the normalised headers (ASGI byte pairs, WSGI environ keys) is
+tested in test_asgi and test_wsgi."""
 
 from __future__ import annotations
 
@@ -12,30 +12,37 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from scf_asgi import gateway
 from scf_asgi.errors import InvalidEventError
 from scf_asgi.gateway import (
-    HeaderNames,
+    IntegrationPayload,
     Request,
     Response,
+    ResultPayload,
     TextPolicy,
     encode_integration_response,
     encode_query,
-    forwarding_headers,
-    header_values,
     integration_response,
-    is_http_event,
     normalize_base_path,
     parse_json,
     quote_path,
     request_from_event,
 )
+from scf_asgi.triggers import is_http_event
 from tests.events import CUSTOM_HOST, DEFAULT_HOST, gateway_event, sample_event
 
 TEXT = TextPolicy()
 
 
 def fields(request: Request) -> dict[str, Any]:
-    return {name: getattr(request, name) for name in Request.__slots__}
+    """Every field of the request but the raw event (its input), headers as (name, value)."""
+    found = {name: getattr(request, name) for name in Request.__slots__ if name != "event"}
+    found["headers"] = header_pairs(request)
+    return found
+
+
+def header_pairs(request: Request) -> list[tuple[str, bytes]]:
+    return [(name.lower, value) for name, value in request.headers]
 
 
 # -- requests ----------------------------------------------------------------------------------
@@ -48,6 +55,15 @@ def test_captured_get_event() -> None:
         "path": "/items/42",
         "root_path": "/release",  # default domain: the public URL carries the stage
         "query_string": b"q=hello+world&page=2",
+        "headers": [
+            ("accept", b"*/*"),
+            ("host", b"service-k0fbs6ox-1259160091.gz.apigw.tencentcs.com"),
+            ("user-agent", b"curl/7.68.0"),
+            ("x-anonymous-consumer", b"true"),
+            ("x-api-requestid", b"5f5b0e0c7b2e4c1f9a1c2d3e4f506172"),
+            ("x-b3-traceid", b"5f5b0e0c7b2e4c1f9a1c2d3e4f506172"),
+            ("x-qualifier", b"$DEFAULT"),
+        ],
         "body": b"",
         "scheme": "https",
         "server": ("service-k0fbs6ox-1259160091.gz.apigw.tencentcs.com", 443),
@@ -84,6 +100,7 @@ def test_minimal_console_event_with_nulls() -> None:
         "path": "/",
         "root_path": "",
         "query_string": b"",
+        "headers": [],
         "body": b"",
         "scheme": "https",
         "server": ("localhost", 443),
@@ -135,30 +152,86 @@ def test_query_values_reach_a_parser_exactly() -> None:
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
-        ({"Host": "a.example", "X-Forwarded-Proto": "http"}, ("a.example", "http", "")),
-        ({"HOST": ["b.example", "c.example"], "x-forwarded-port": 8443}, ("b.example", "", "8443")),
-        ({"host": None, "x-forwarded-proto": [None, "https"]}, ("", "https", "")),
-        ({}, ("", "", "")),
+        ({"Host": "a.example", "X-Forwarded-Proto": "http"}, ("http", ("a.example", 80))),
+        (
+            {"HOST": ["b.example", "c.example"], "x-forwarded-port": 8443},
+            ("https", ("b.example", 8443)),
+        ),
+        ({"host": None, "x-forwarded-proto": [None, "https"]}, ("https", ("localhost", 443))),
+        ({}, ("https", ("localhost", 443))),
     ],
 )
-def test_forwarding_headers_whatever_their_case_and_shape(
-    headers: dict[str, Any], expected: tuple[str, str, str]
+def test_origin_headers_whatever_their_case_and_shape(
+    headers: dict[str, Any], expected: tuple[str, tuple[str, int]]
 ) -> None:
-    assert forwarding_headers(headers) == expected
+    request = request_from_event(gateway_event(host=None, headers=headers))
+    assert (request.scheme, request.server) == expected
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(None, []), (["a", None, 5, True], ["a", "5", "True"]), ([], []), (5, ["5"])],
+    [(None, []), (["a", None, 5, True], [b"a", b"5", b"True"]), ([], []), (5, [b"5"])],
 )
-def test_header_values_of_non_text_event_values(value: Any, expected: list[str]) -> None:
-    assert header_values(value) == expected
+def test_header_values_of_non_text_event_values(value: Any, expected: list[bytes]) -> None:
+    request = request_from_event(gateway_event(headers={"x-value": value}))
+    assert [value for name, value in header_pairs(request) if name == "x-value"] == expected
 
 
-def test_forwarding_given_by_the_caller_is_used_instead_of_the_headers() -> None:
-    event = gateway_event(host="ignored.example")
-    request = request_from_event(event, forwarding=("api.example.com:8443", "http", ""))
-    assert (request.scheme, request.server) == ("http", ("api.example.com", 8443))
+@pytest.mark.parametrize(
+    "event_headers", [{"Content-Length": "999"}, {"transfer-encoding": "chunked"}]
+)
+def test_the_wire_framing_headers_are_replaced_by_the_decoded_bodys_length(
+    event_headers: dict[str, str],
+) -> None:
+    event = gateway_event(method="POST", body="four", headers=event_headers, host=None)
+    assert header_pairs(request_from_event(event)) == [
+        ("accept", b"*/*"),
+        ("user-agent", b"curl/8.5.0"),
+        ("content-length", b"4"),
+    ]
+
+
+def test_a_lone_surrogate_anywhere_is_an_invalid_event() -> None:
+    # What json.loads makes of a "\\ud800" escape: text that has no UTF-8 bytes.
+    assert json.loads('"\\ud800"') == "\ud800"
+    for event in (
+        gateway_event(path="/\ud800"),
+        gateway_event(headers={"x-a": "\ud800"}),
+        gateway_event(headers={"x-a": ["ok", "\udfff"]}),
+        gateway_event(query={"q": "\ud800"}),
+        gateway_event(method="POST", body="\ud800"),
+        gateway_event(host="service-k0fbs6ox-1.gz.apigw.tencentcs.com", stage="\ud800"),
+    ):
+        with pytest.raises(InvalidEventError, match="not valid Unicode"):
+            request_from_event(event)
+
+
+def test_function_url_events_take_the_client_from_x_forwarded_for() -> None:
+    request = request_from_event(sample_event("function-url-post"))
+    assert fields(request) == {
+        "method": "POST",
+        "path": "/items",
+        "root_path": "",
+        "query_string": b"tag=a&tag=b&q=x+y",
+        "headers": [
+            ("accept", b"application/json"),
+            ("content-type", b"application/json"),
+            ("host", b"1250000000-k2b8qv3nrl.ap-guangzhou.tencentscf.com"),
+            ("user-agent", b"curl/8.5.0"),
+            ("x-forwarded-for", b"198.51.100.23"),
+            ("content-length", b"18"),
+        ],
+        "body": b'{"name": "widget"}',
+        "scheme": "https",
+        "server": ("1250000000-k2b8qv3nrl.ap-guangzhou.tencentscf.com", 443),
+        "client": ("198.51.100.23", 0),
+    }
+    event = sample_event("function-url-post")
+    event["headers"]["x-forwarded-for"] = " 198.51.100.9 , 10.0.0.1"
+    assert request_from_event(event).client == ("198.51.100.9", 0)
+    # Through the gateway the client is the gateway's sourceIp, whatever the header says.
+    event = gateway_event(headers={"x-forwarded-for": "198.51.100.9"})
+    assert request_from_event(event).client == ("203.0.113.7", 0)
 
 
 @pytest.mark.parametrize(
@@ -433,11 +506,26 @@ def test_stage_and_service_id_of_other_types_are_ignored() -> None:
 
 
 def test_header_names_are_remembered_up_to_a_bound() -> None:
-    class TwoNames(HeaderNames):
-        LIMIT = 2
+    # Names come from clients: past the bound they are worked out each time, still right.
+    names = [f"X-Name-{index}" for index in range(2 * gateway._NAMES_LIMIT)]
+    for _ in range(2):
+        request = request_from_event(gateway_event(headers=dict.fromkeys(names, "v"), host=None))
+        assert header_pairs(request)[2:] == [(name.lower(), b"v") for name in names]
+    assert len(gateway._NAMES) <= gateway._NAMES_LIMIT
 
-    names = TwoNames(str.upper, "")
-    forms = [names.form(name) for name in ("accept", "X-Tag", "content-length", "later")]
-    assert forms == ["ACCEPT", "X-TAG", "", "LATER"]
-    assert (names.forms, names.plain) == ({"accept": "ACCEPT", "X-Tag": "X-TAG"}, {"accept"})
-    assert names.form("later") == "LATER"  # past the bound: worked out again, still right
+
+def test_payloads_carry_one_answer_in_both_forms() -> None:
+    response = Response(200, [("Content-Type", "text/plain")], "日本".encode())
+    payload = IntegrationPayload(response, False, TEXT)
+    assert payload.document() == integration_response(response, text_policy=TEXT)
+    assert payload.encode() == encode_integration_response(response, text_policy=TEXT)
+    head = IntegrationPayload(response, True, TEXT)
+    assert head.document()["body"] == ""
+    result = ResultPayload({"ok": ["日本", 1.5, None]})
+    assert (result.document(), result.encode()) == (
+        {"ok": ["日本", 1.5, None]},
+        '{"ok":["日本",1.5,null]}'.encode(),
+    )
+    for unencodable in ({"at": object()}, float("nan")):
+        with pytest.raises((TypeError, ValueError)):
+            ResultPayload(unencodable)

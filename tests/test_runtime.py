@@ -12,10 +12,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from scf_asgi.runtime import ShutdownGuard, _Stop
+from scf_asgi.runtime.loop import ShutdownGuard, _Stop
 from tests.events import DEFAULT_HOST, gateway_event, sample_event
 from tests.runtime_api import ROOT, FakeRuntimeAPI, RuntimeProcess, runtime_env
 
@@ -807,43 +808,60 @@ def test_bad_app_references(api: FakeRuntimeAPI, reference: str, message: str) -
 
 
 def test_loop_answers_every_event_whatever_the_handler_does(api: FakeRuntimeAPI) -> None:
-    """`run_loop` takes any handler: one that raises or gives no answer still leaves the event
-    with exactly one answer, and the loop goes on to the next."""
+    """`run` takes any handler of the Responder seam: one that raises or gives no answer still
+    leaves the event with exactly one answer, an event that is not JSON never reaches it, and
+    the loop goes on to the next."""
     import threading
 
     from scf_asgi.context import Context
-    from scf_asgi.runtime import Invocation, RuntimeClient, run_loop
+    from scf_asgi.gateway import ResultPayload
+    from scf_asgi.runtime import RuntimeClient, run
+    from scf_asgi.types import Responder
 
-    def handle(raw: bytes, context: Context, invocation: Invocation) -> None:
-        if raw == b'"raise"':
+    seen: list[Any] = []
+
+    def handle(event: Any, context: Context, responder: Responder) -> None:
+        seen.append(event)
+        if event == "raise":
             raise ValueError("a bug in a handler")
-        if raw == b'"answer twice"':
-            invocation.respond(b'"first"')
-            invocation.respond(b'"second"')
-        if raw == b'"answer then fail"':
-            invocation.respond(b'"answered"')
-            invocation.fail(b'"failed too"')
+        if event == "answer twice":
+            responder.respond(ResultPayload("first"))
+            responder.respond(ResultPayload("second"))
+        if event == "answer then fail":
+            responder.respond(ResultPayload({"answered": "日本"}))
+            responder.fail("Oops", "failed too")
+        if event == "fail":
+            responder.fail("HandlerError", "it went wrong", ValueError("not posted"))
         # anything else: returns without answering
 
+    def complete(pending: Any) -> None:
+        raise AssertionError("this handler leaves nothing pending")
+
     client = RuntimeClient("127.0.0.1", api.port, retry_for=0.2)
-    loop = threading.Thread(target=run_loop, args=(client, handle), daemon=True)
+    loop = threading.Thread(target=run, args=(client, handle, complete), daemon=True)
     loop.start()
-    events = ("raise", "silent", "answer twice", "answer then fail")
+    events: tuple[Any, ...] = ("raise", "silent", "answer twice", "answer then fail", "fail")
     answers = [api.invoke(event) for event in events]
+    answers.append(api.invoke(b"{not json"))
     # The loop has finished with the last event (and posted all it would) once it asks for the
     # next one.
     api.wait_for(lambda: api.log.count(("GET", "/runtime/invocation/next")) == len(answers) + 1)
+    no_answer = (
+        "error",
+        b'{"errorType": "InternalError", "errorMessage": "scf-asgi: the event got no answer"}',
+    )
     assert [(a.kind, a.body) for a in answers] == [
-        (
-            "error",
-            b'{"errorType": "InternalError", "errorMessage": "scf-asgi: the event got no answer"}',
-        ),
-        (
-            "error",
-            b'{"errorType": "InternalError", "errorMessage": "scf-asgi: the event got no answer"}',
-        ),
+        no_answer,
+        no_answer,
         ("response", b'"first"'),
-        ("response", b'"answered"'),
+        ("response", '{"answered":"日本"}'.encode()),
+        ("error", b'{"errorType": "HandlerError", "errorMessage": "it went wrong"}'),
+        (
+            "error",
+            b'{"errorType": "InvalidEventError", "errorMessage": "the event is not valid JSON: '
+            b'Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"}',
+        ),
     ]
+    assert seen == list(events)
     assert_one_answer_each(api)
     # The loop thread is left in its long poll on /next (a daemon thread; no timeout by design).

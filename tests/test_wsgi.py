@@ -8,18 +8,33 @@ from typing import Any, Callable
 
 import pytest
 
+from scf_asgi.asgi import scope_from_request
+from scf_asgi.context import Context
 from scf_asgi.errors import AppError, InvalidEventError
-from scf_asgi.wsgi import environ_from_event, run_wsgi
+from scf_asgi.gateway import Request, request_from_event
+from scf_asgi.wsgi import environ_from_request, run_wsgi
 from tests.events import gateway_event
 
 StartResponse = Callable[..., Any]
+CONTEXT = Context("req-1")
+
+
+def environ_from_event(event: dict[str, Any], **options: Any) -> tuple[dict[str, Any], Request]:
+    """The environ of an event, through the gateway's Request, as the runner builds it."""
+    request = request_from_event(event, **options)
+    return environ_from_request(request, CONTEXT), request
+
+
+def scope_from_event(event: dict[str, Any]) -> tuple[dict[str, Any], Request]:
+    request = request_from_event(event)
+    return dict(scope_from_request(request, CONTEXT, {})), request
 
 
 def environ_for(**event_options: Any) -> dict[str, Any]:
-    event = gateway_event(**event_options)
-    extra = {"scf.event": "EVENT", "scf.context": "CONTEXT"}
-    environ, request = environ_from_event(event, extra, base_path="/api")
+    environ, request = environ_from_event(gateway_event(**event_options), base_path="/api")
     assert request.method == environ["REQUEST_METHOD"]
+    assert environ["scf.event"] is request.event
+    environ["scf.event"] = "EVENT"
     return environ
 
 
@@ -65,7 +80,7 @@ def test_environ_is_pep_3333() -> None:
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
         "scf.event": "EVENT",
-        "scf.context": "CONTEXT",
+        "scf.context": CONTEXT,
     }
 
 
@@ -127,7 +142,7 @@ def test_headers_that_are_not_an_object_are_an_invalid_event() -> None:
     event = gateway_event()
     event["headers"] = "host: x"
     with pytest.raises(InvalidEventError, match="headers must be an object, got str"):
-        environ_from_event(event, {})
+        environ_from_event(event)
 
 
 class ClosingBody:
@@ -257,27 +272,23 @@ def test_contract_violations_are_app_errors(app_body: str, message: str) -> None
 def test_server_and_scheme_are_read_alike_by_asgi_and_wsgi(
     headers: dict[str, Any], server: tuple[str, int], scheme: str
 ) -> None:
-    from scf_asgi.asgi import scope_from_event
-
     event = gateway_event(host=None, headers=headers)
     for _ in range(2):  # names met before or not
-        environ, wsgi_request = environ_from_event(event, {})
-        scope, asgi_request = scope_from_event(event, {}, {})
+        environ, wsgi_request = environ_from_event(event)
+        scope, asgi_request = scope_from_event(event)
         assert (scope["server"], scope["scheme"]) == (server, scheme)
         assert wsgi_request.server == asgi_request.server == server
         assert (environ["SERVER_PORT"], environ["wsgi.url_scheme"]) == (str(server[1]), scheme)
 
 
 def test_non_ascii_header_names_are_dropped_by_asgi_and_wsgi() -> None:
-    from scf_asgi.asgi import scope_from_event
-
     # "\u017f" (long s) upper-cases to "S": "ho\u017ft" would otherwise become HTTP_HOST;
     # "\u212a" (Kelvin sign) lower-cases to "k": "coo\u212aie" would become a Cookie header.
     headers = {"ho\u017ft": "evil.com", "x-\u00e9": "v", "coo\u212aie": "session=forged"}
     event = gateway_event(host="a.com", headers=headers)
     for _ in range(2):
-        environ, _ = environ_from_event(event, {})
-        scope, _ = scope_from_event(event, {}, {})
+        environ, _ = environ_from_event(event)
+        scope, _ = scope_from_event(event)
         assert (environ["HTTP_HOST"], environ["SERVER_NAME"]) == ("a.com", "a.com")
         assert [name for name, _ in scope["headers"]] == [b"accept", b"user-agent", b"host"]
         assert not any(not key.isascii() or key == "HTTP_COOKIE" for key in environ)

@@ -3,8 +3,7 @@ event a trigger sends (API gateway or function URL), an integration response bec
 response the gateway gives, and a body is described for the inspector.
 
 This is the inverse of `scf_asgi.gateway` and reads the same rules from it: which media types
-travel as text (`TextPolicy`), which request headers describe the client's wire framing only
-(`DROPPED_HEADERS`), how JSON is read (`parse_json`); the limits come from `scf_asgi.platform`.
+travel as text (`TextPolicy`), how JSON is read (`parse_json`).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import json
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import IntegrationFormatError
-from ..gateway import DROPPED_HEADERS, TextPolicy, parse_json
+from ..gateway import TextPolicy, parse_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,11 +40,20 @@ MALFORMED_BODY = (
 DEFAULT_SERVICE_ID = "service-local"
 
 # Per-hop headers: they describe the client's connection to the gateway, not the request, and
-# the gateway does not pass them on (in either direction); Content-Length and Transfer-Encoding
-# are the core's own DROPPED_HEADERS (re-derived from the decoded body).
+# the gateway does not pass them on (in either direction). Content-Length and Transfer-Encoding
+# describe the body on the wire: the event's content-length is the decoded body's.
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "expect"}
-    | DROPPED_HEADERS
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        "content-length",
+        "transfer-encoding",
+    }
 )
 _DEFAULT_TEXT_POLICY = TextPolicy()
 _TOKEN_CHARS = frozenset(

@@ -1,0 +1,258 @@
+"""The Custom Runtime API client: one keep-alive connection, a blocking socket pumping bytes
+through the sans-IO parser (`http11`), reconnects with backoff.
+
+    POST /runtime/init/ready            once, after the app (and its lifespan) has started
+    GET  /runtime/invocation/next       long poll; the body is the raw event
+    POST /runtime/invocation/response   the answer ...
+    POST /runtime/invocation/error      ... or the failure: exactly one of the two per event
+
+A plain socket also never consults proxy variables (``http_proxy`` may be set in the function's
+environment), and the runtime API must be reached directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+
+from ..context import Context
+from ..errors import ConfigurationError, RuntimeAPIError
+from ..logs import excerpt
+from ..platform import (
+    DEFAULT_RETRY_SECONDS,
+    ENV_RETRY_SECONDS,
+    ENV_RUNTIME_API,
+    ENV_RUNTIME_API_PORT,
+    function_facts,
+)
+from .http11 import DONE, ProtocolError, ResponseParser, encode_request, request_head
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Callable
+
+__all__ = ["Connection", "RuntimeClient"]
+
+logger = logging.getLogger("scf_asgi")
+
+NEXT = "/runtime/invocation/next"
+READY = "/runtime/init/ready"
+RESPONSE = "/runtime/invocation/response"
+ERROR = "/runtime/invocation/error"
+
+
+class Connection:
+    """One HTTP/1.1 connection to the runtime API. No timeout: the long poll on /next may wait
+    for hours."""
+
+    __slots__ = ("_sock", "_authority", "_heads", "open")
+
+    def __init__(self, host: str, port: int) -> None:
+        sock = socket.create_connection((host, port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        self._authority = f"{bracketed}:{port}"
+        self._heads: dict[tuple[str, str], bytes] = {}  # request line and Host, made once
+        self.open = True
+
+    def close(self) -> None:
+        self.open = False
+        self._sock.close()
+
+    def exchange(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        on_head: Callable[[], object] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request and its answer; `on_head` is called once the head of a 200 answer is in
+        (for /next: an event has started to arrive)."""
+        if not self.open:
+            raise ConnectionError("the connection was closed")
+        head = self._heads.get((method, path))
+        if head is None:
+            head = self._heads[(method, path)] = request_head(method, path, self._authority)
+        parser = ResponseParser(head_request=method == "HEAD")
+        try:
+            for buffer in encode_request(head, body):
+                self._sock.sendall(buffer)
+        except OSError as send_error:
+            # A server may answer a body it will not take (413, too large) before reading it,
+            # then close: the send fails, but its answer is still there to read.
+            try:
+                self._sock.settimeout(1.0)  # it is there at once, or not at all
+                self._read(parser, None)
+            except (OSError, ProtocolError):
+                self.close()
+                raise send_error from None
+            self.close()
+        else:
+            self._read(parser, on_head)
+        if not parser.keep_alive:
+            self.close()
+        return parser.status, parser.headers, parser.body
+
+    def _read(self, parser: ResponseParser, on_head: Callable[[], object] | None) -> None:
+        recv = self._sock.recv
+        while parser.state is not DONE:
+            data = recv(65536)
+            if data:
+                parser.feed(data)
+            else:
+                parser.feed_eof()
+            if on_head is not None and parser.status:
+                if parser.status == 200:
+                    on_head()
+                on_head = None
+
+
+class _Backoff:
+    """Waits between retries: 50 ms, doubling up to 1 s, until `budget` seconds have passed
+    since the first failure."""
+
+    __slots__ = ("budget", "deadline", "delay")
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.deadline = 0.0
+        self.delay = 0.05
+
+    def wait(self) -> bool:
+        """Sleep before the next try; False (without sleeping) once the budget is spent."""
+        now = time.monotonic()
+        if not self.deadline:
+            self.deadline = now + self.budget
+        elif now >= self.deadline:
+            return False
+        time.sleep(self.delay)
+        self.delay = min(self.delay * 2, 1.0)
+        return True
+
+
+class RuntimeClient:
+    """Talks to the Custom Runtime API over one keep-alive connection.
+
+    A dropped connection or a refused connect is retried with exponential backoff for up to
+    `retry_for` seconds; after that `RuntimeAPIError` is raised and the process should exit.
+    """
+
+    def __init__(self, host: str, port: int, *, retry_for: float = DEFAULT_RETRY_SECONDS) -> None:
+        self.host = host
+        self.port = port
+        self.retry_for = retry_for
+        self._connection: Connection | None = None
+        self._facts = function_facts()
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> RuntimeClient:
+        """Build from the platform's variables (ENV_RUNTIME_API, ENV_RUNTIME_API_PORT);
+        ConfigurationError if they are unset."""
+        env = os.environ if environ is None else environ
+        missing = [name for name in (ENV_RUNTIME_API, ENV_RUNTIME_API_PORT) if not env.get(name)]
+        if missing:
+            raise ConfigurationError(
+                f"{' and '.join(missing)} not set: this is not an SCF Custom Runtime. "
+                "To run locally, use `scf-asgi local MODULE:APP` (the platform's behaviour) "
+                "or your framework's own server (e.g. `uvicorn module:app`)."
+            )
+        port = env[ENV_RUNTIME_API_PORT]
+        if not (port.isascii() and port.isdigit()):
+            raise ConfigurationError(f"{ENV_RUNTIME_API_PORT} must be a port number, got {port!r}")
+        retry_text = env.get(ENV_RETRY_SECONDS)
+        try:
+            retry_for = DEFAULT_RETRY_SECONDS if retry_text is None else float(retry_text)
+        except ValueError:
+            raise ConfigurationError(
+                f"{ENV_RETRY_SECONDS} must be a number of seconds, got {retry_text!r}"
+            ) from None
+        return cls(env[ENV_RUNTIME_API], int(port), retry_for=retry_for)
+
+    # -- the four endpoints ------------------------------------------------------------------
+
+    def ready(self) -> None:
+        status, _, body = self.exchange("POST", READY, b'{"msg":"ready"}')
+        if status != 200:
+            raise RuntimeAPIError(f"POST {READY} answered {status}: {excerpt(body)}")
+
+    def next_invocation(
+        self, on_arrival: Callable[[], object] | None = None
+    ) -> tuple[bytes, Context]:
+        """Wait (with no timeout) for the next event: its raw body and context. `on_arrival` is
+        called as soon as the event starts to arrive (not for an error answer, after which the
+        process is still waiting for an event)."""
+        backoff: _Backoff | None = None
+        while True:
+            status, headers, body = self.exchange("GET", NEXT, None, on_arrival)
+            received_at = time.monotonic()
+            if status == 200:
+                break
+            logger.error("GET %s answered %d: %s", NEXT, status, excerpt(body))
+            if backoff is None:
+                backoff = _Backoff(self.retry_for)
+            if not backoff.wait():
+                raise RuntimeAPIError(f"GET {NEXT} kept answering {status} for {self.retry_for}s")
+        memory = headers.get("memory_limit_in_mb", "")
+        time_limit = headers.get("time_limit_in_ms", "")
+        facts = self._facts
+        context = Context(
+            headers.get("request_id") or "",
+            int(memory) if memory.isascii() and memory.isdigit() else 0,
+            int(time_limit) if time_limit.isascii() and time_limit.isdigit() else 0,
+            facts.name,
+            facts.version,
+            facts.namespace,
+            facts.region,
+            received_at=received_at,
+        )
+        return body, context
+
+    def post_response(self, payload: bytes) -> int:
+        return self.exchange("POST", RESPONSE, payload)[0]
+
+    def post_error(self, payload: bytes) -> int:
+        return self.exchange("POST", ERROR, payload)[0]
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def exchange(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        on_head: Callable[[], object] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request and its answer, over the kept connection (made again when it dropped)."""
+        backoff: _Backoff | None = None
+        while True:
+            try:
+                connection = self._connection
+                if connection is None:
+                    connection = self._connection = Connection(self.host, self.port)
+                result = connection.exchange(method, path, body, on_head)
+                if not connection.open:
+                    self._connection = None  # the server ended it; the next call reconnects
+                return result
+            except (OSError, ProtocolError) as exc:  # drops, refused connects, malformed answers
+                self.close()
+                if backoff is None:
+                    backoff = _Backoff(self.retry_for)
+                    logger.warning(
+                        "runtime API at %s:%d unreachable (%s); retrying for up to %gs",
+                        self.host,
+                        self.port,
+                        exc,
+                        self.retry_for,
+                    )
+                if not backoff.wait():
+                    raise RuntimeAPIError(
+                        f"runtime API at {self.host}:{self.port} unreachable for "
+                        f"{self.retry_for:g}s ({method} {path}): {exc}"
+                    ) from exc

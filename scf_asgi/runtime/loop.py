@@ -1,0 +1,280 @@
+"""The invocation loop: post ready, pull each event, hand it to the adapter with its
+`Invocation` (the `Responder` that posts to the runtime API), and see that it gets exactly one
+answer; SIGTERM/SIGINT stop the loop between events, never in the middle of one.
+
+`serve(app)` puts it together: the adapter, the client, the ASGI lifespan around the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+
+from ..adapter import Adapter
+from ..errors import ConfigurationError, InvalidEventError, RuntimeAPIError
+from ..gateway import parse_json
+from ..logs import configure_logging
+from ..platform import MAX_PAYLOAD_BYTES
+from .client import RuntimeClient
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Coroutine, Iterator
+    from typing import Any, Callable, Union
+
+    from ..context import Context
+    from ..types import Payload, Responder
+
+    Pending = Union[Coroutine[Any, Any, None], None]
+    Handle = Callable[[Any, Context, Responder], Pending]
+
+__all__ = ["Invocation", "ShutdownGuard", "error_body", "run", "run_async", "serve"]
+
+logger = logging.getLogger("scf_asgi")
+
+
+def error_body(error_type: str, message: str) -> bytes:
+    """The body of an invocation error (the platform accepts any format)."""
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode("utf-8")
+
+
+class Invocation:
+    """The runtime API's side of one event, as a `Responder`: exactly one of `respond` and
+    `fail` takes effect, and a second answer is logged and dropped."""
+
+    __slots__ = ("client", "request_id", "answered")
+
+    def __init__(self, client: RuntimeClient, request_id: str) -> None:
+        self.client = client
+        self.request_id = request_id
+        self.answered = False
+
+    def respond(self, payload: Payload) -> None:
+        if self.answered:
+            logger.error("request %s: a second answer was dropped", self.request_id)
+            return
+        self.answered = True
+        data = payload.encode()
+        if len(data) > MAX_PAYLOAD_BYTES:
+            # The documented limit is "about 6 MB" of result, so it is posted all the same: the
+            # platform decides, and a refusal below becomes an invocation error.
+            logger.warning(
+                "request %s: a %d-byte result is over the platform's limit of about 6 MB "
+                "(binary bodies grow by a third as base64); it may be refused",
+                self.request_id,
+                len(data),
+            )
+        status = self.client.post_response(data)
+        if status != 200:
+            # Without an accepted answer the event would hang until the platform's timeout; a
+            # rejected response (too large, malformed) becomes an invocation error instead.
+            logger.error(
+                "request %s: POST /runtime/invocation/response answered %d (%d bytes posted)",
+                self.request_id,
+                status,
+                len(data),
+            )
+            self._post_error(
+                "ResponseRejected",
+                f"the runtime API rejected the response with status {status} "
+                f"({len(data)} bytes; the platform's limit is about 6 MB)",
+            )
+
+    def fail(self, error_type: str, message: str, cause: BaseException | None = None) -> None:
+        if self.answered:
+            logger.error("request %s: a second answer was dropped", self.request_id)
+            return
+        self.answered = True
+        self._post_error(error_type, message)
+
+    def _post_error(self, error_type: str, message: str) -> None:
+        status = self.client.post_error(error_body(error_type, message))
+        if status != 200:
+            logger.error(
+                "request %s: POST /runtime/invocation/error answered %d", self.request_id, status
+            )
+
+
+class _Stop(BaseException):
+    """Raised out of a blocking wait on /next when a shutdown signal arrives while idle."""
+
+
+class ShutdownGuard:
+    """SIGTERM/SIGINT handling: stop at once while idle, or after answering the event in flight.
+
+    Python retries a blocking recv() interrupted by a signal once the handler returns (PEP 475),
+    so while idle the handler raises to break out of the long poll on /next.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.idle = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> ShutdownGuard:
+        try:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+        except ValueError:
+            pass  # not the main thread: signals stay with whoever owns them
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def begin_poll(self) -> bool:
+        """Mark the process idle for a long poll; False if a signal came first. From here on a
+        signal stops the poll at once; one that came before (even after the caller last looked
+        at `requested`) is seen here."""
+        self.idle = True
+        return not self.requested
+
+    def busy(self) -> None:
+        self.idle = False
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.requested = True
+        logger.info("received %s; shutting down", signal.Signals(signum).name)
+        if self.idle:
+            self.idle = False
+            raise _Stop
+
+
+def _invocations(client: RuntimeClient) -> Iterator[tuple[bytes, Context, Invocation]]:
+    """Post ready, then yield each event pulled until a shutdown signal."""
+    with ShutdownGuard() as shutdown:
+        client.ready()
+        while True:
+            try:
+                # Checked after marking idle, not before: Python runs a signal handler at a
+                # loop's back edge, so a check at the top of the loop can miss a signal that
+                # comes between the last event's answer and this poll (which would then wait
+                # forever).
+                if not shutdown.begin_poll():
+                    return
+                # No longer idle once the event starts to arrive: a signal then waits for the
+                # event's answer rather than dropping an event already pulled.
+                raw, context = client.next_invocation(shutdown.busy)
+            except _Stop:
+                return
+            finally:
+                shutdown.idle = False
+            yield raw, context, Invocation(client, context.request_id)
+
+
+class AnswerCheck:
+    """Around one event: whatever the handler did, the event ends with exactly one answer. One
+    is made per loop and pointed at each invocation in turn."""
+
+    __slots__ = ("invocation",)
+
+    def __init__(self) -> None:
+        self.invocation: Invocation | None = None
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: object
+    ) -> bool:
+        invocation = self.invocation
+        assert invocation is not None
+        if isinstance(error, RuntimeAPIError):
+            return False  # the runtime API is gone: nothing more can be posted
+        if error is not None and not isinstance(error, Exception):
+            # The process is exiting (SystemExit, KeyboardInterrupt): answer on the way out.
+            if not invocation.answered:
+                try:
+                    invocation.fail(
+                        "InternalError",
+                        f"the instance is exiting ({type(error).__name__}) during this event",
+                    )
+                except Exception:
+                    pass
+            return False
+        if error is not None:
+            logger.error(
+                "request %s: internal error in scf-asgi", invocation.request_id, exc_info=error
+            )
+        if not invocation.answered:
+            logger.error("request %s: the handler gave no answer", invocation.request_id)
+            invocation.fail("InternalError", "scf-asgi: the event got no answer")
+        return True
+
+
+def _dispatch(handle: Handle, raw: bytes, context: Context, invocation: Invocation) -> Pending:
+    try:
+        event = parse_json(raw)
+    except InvalidEventError as exc:
+        logger.error("request %s: %s", context.request_id, exc)
+        invocation.fail("InvalidEventError", str(exc), exc)
+        return None
+    return handle(event, context, invocation)
+
+
+def run(client: RuntimeClient, handle: Handle, complete: Callable[[Awaitable[None]], Any]) -> None:
+    """Post ready, then answer events with `handle` until a shutdown signal; `complete` runs
+    what `handle` leaves pending (an async event handler's work)."""
+    check = AnswerCheck()
+    for raw, context, invocation in _invocations(client):
+        check.invocation = invocation
+        with check:
+            pending = _dispatch(handle, raw, context, invocation)
+            if pending is not None:
+                complete(pending)
+
+
+async def run_async(client: RuntimeClient, handle: Handle) -> None:
+    """`run` inside the process's one event loop (ASGI apps): each event is awaited in turn."""
+    check = AnswerCheck()
+    for raw, context, invocation in _invocations(client):
+        check.invocation = invocation
+        with check:
+            pending = _dispatch(handle, raw, context, invocation)
+            if pending is not None:
+                await pending
+
+
+def serve(app: Any, **options: Any) -> None:
+    """Run `app` on the SCF Custom Runtime until SIGTERM/SIGINT. Options: see `Adapter`.
+
+    An `Adapter` (say, the `main_handler` kept from the built-in runtime) is served with the
+    options it was made with; giving options as well is a ConfigurationError.
+    """
+    if isinstance(app, Adapter):
+        if options:
+            names = ", ".join(sorted(options))
+            raise ConfigurationError(
+                f"the app is already an Adapter, made with its own options: give {names} to "
+                "the Adapter, or pass its app instead"
+            )
+        adapter = app
+    else:
+        adapter = Adapter(app, **options)
+    client = RuntimeClient.from_environ()
+    configure_logging()
+    try:
+        if adapter.interface == "asgi":
+            adapter.runner.run(_serve_asgi(client, adapter))
+        else:
+            run(client, adapter.handle, adapter.runner.run)
+    finally:
+        client.close()
+        adapter.close()
+
+
+async def _serve_asgi(client: RuntimeClient, adapter: Adapter) -> None:
+    from ..asgi import AsgiRunner
+
+    runner = adapter.runner
+    assert isinstance(runner, AsgiRunner)
+    # Ready only once the app has started: the platform sends no event before, and an app
+    # that cannot start fails here, with no instance left half up.
+    await runner.startup()
+    try:
+        await run_async(client, adapter.handle)
+    finally:
+        await runner.shutdown()
