@@ -14,8 +14,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.browser import Browser  # noqa: E402
 from tests.local_emulator import Emulator  # noqa: E402
-from tests.test_local_browser import start_browser  # noqa: E402
 
 
 def main() -> None:
@@ -31,15 +31,18 @@ def main() -> None:
             http.get("/release/old-home")
             http.get("/release/missing")
         with tempfile.TemporaryDirectory() as profile:
-            browser = start_browser(Path(profile))
+            browser = Browser(Path(profile))
             try:
-                browser.get(emu.url + "/_scf/")
-                time.sleep(1.5)
-                browser.find_element("css selector", '#invocations tr[data-seq="2"]').click()
-                time.sleep(1)
-                browser.save_screenshot(str(ROOT / "docs" / "inspector.png"))
+                browser.goto(emu.url + "/_scf/")
+                browser.wait(
+                    lambda: browser.evaluate("document.querySelectorAll('tbody tr').length") == 6
+                )
+                browser.click('#invocations tr[data-seq="2"]')
+                browser.wait(lambda: "POST" in browser.text("#detail-event"))
+                time.sleep(0.3)  # the detail's last paint
+                browser.screenshot(ROOT / "docs" / "inspector.png")
             finally:
-                browser.quit()
+                browser.close()
     finally:
         emu.stop()
 
