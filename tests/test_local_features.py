@@ -659,3 +659,11 @@ def test_make_demo_installs_only_what_the_demo_needs_and_takes_a_port() -> None:
     assert "--port 9123" in result.stdout
     assert 'pip install -q -e ".[local]" -r examples/fastapi_app/requirements.txt' in result.stdout
     assert "[dev" not in result.stdout and "frameworks" not in result.stdout
+
+
+def test_web_mode_head_keeps_the_servers_length(web: Emulator) -> None:
+    with client(web) as http:
+        got = http.get("/fixed")
+        head = http.head("/fixed")
+    assert (got.status_code, got.headers["content-length"], len(got.content)) == (200, "1000", 1000)
+    assert (head.status_code, head.headers["content-length"], head.content) == (200, "1000", b"")

@@ -25,6 +25,7 @@ from ..errors import IntegrationFormatError
 from ..logs import excerpt
 from ..platform import MAX_PAYLOAD_BYTES, MAX_WEB_HEADER_BYTES
 from ..triggers import detect_trigger
+from .inspector import inspector_app
 from .instance import InstanceError
 from .runtime_api import DISCARD_LIMIT, Invocation, dumps
 from .translate import (
@@ -180,8 +181,6 @@ class FrontDoor:
         reloader: Reloader | None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        from .inspector import inspector_app
-
         self.config = config
         self.pool = pool
         self.history = history
@@ -221,7 +220,9 @@ class FrontDoor:
             close = exc.close
         else:
             if self.config.web:
-                answer = await self._proxy(method, target, headers, body, source_ip, request_id)
+                answer, length = await self._proxy(
+                    method, target, headers, body, source_ip, request_id
+                )
             else:
                 answer, length = await self._gateway(
                     method, target, headers, body, source_ip, request_id, head=head
@@ -436,6 +437,26 @@ class FrontDoor:
         body: bytes,
         source_ip: str,
         request_id: str,
+    ) -> tuple[Answer, int | None]:
+        """The web function's answer, and for HEAD the length its server gave (a GET's)."""
+        answer = await self._web_answer(method, target, headers, body, source_ip, request_id)
+        length = None
+        if method == "HEAD":
+            for name, value in answer[1]:
+                if name.lower() == "content-length" and value.isascii() and value.isdigit():
+                    length = int(value)
+        status, answer_headers, content = answer
+        kept = [(n, v) for n, v in answer_headers if n.lower() not in HOP_BY_HOP]
+        return (status, kept, content), length
+
+    async def _web_answer(
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        source_ip: str,
+        request_id: str,
     ) -> Answer:
         ids = {"X-Scf-Request-Id": request_id}
         header_bytes = sum(len(name) + len(value) + 4 for name, value in headers)
@@ -542,12 +563,8 @@ class FrontDoor:
                     parts.append(chunk)
             finally:
                 await response.aclose()
-            kept = [
-                (name, value)
-                for name, value in answer_headers
-                if name.lower() not in HOP_BY_HOP or name.lower() == "content-encoding"
-            ]
-            return response.status_code, kept, b"".join(parts)
+            # Headers as sent (per-hop ones dropped later); the body as sent, still encoded.
+            return response.status_code, answer_headers, b"".join(parts)
 
         task = asyncio.ensure_future(exchange())
         waits: set[asyncio.Future[Any]] = {task, instance.exited}

@@ -18,6 +18,7 @@ import asyncio
 import collections
 import itertools
 import json
+import os
 import time
 
 from starlette.applications import Starlette
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["History", "Record", "inspector_app"]
 
-STATIC = __file__.rpartition("/")[0] + "/static"
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 # Bodies beyond this size are kept for replay but not shown whole on the page.
 SHOWN_BYTES = 256 * 1024
 
@@ -252,7 +253,7 @@ def inspector_app(history: History, invoke: Invoker, *, root: str) -> Starlette:
     """The inspector's routes, for requests whose path starts with `root` (e.g. "/_scf")."""
 
     async def index(request: Request) -> Response:
-        with open(f"{STATIC}/index.html", "rb") as page:
+        with open(os.path.join(STATIC, "index.html"), "rb") as page:
             html = page.read().replace(b"{{ROOT}}", root.encode("utf-8"))
         return Response(html, media_type="text/html; charset=utf-8")
 

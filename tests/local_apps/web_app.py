@@ -45,6 +45,8 @@ async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         await respond(
             send, 200, json.dumps(document).encode(), [(b"content-type", b"application/json")]
         )
+    elif path == "/fixed":
+        await respond(send, 200, b"f" * 1000, [(b"content-length", b"1000")])
     elif path == "/echo":
         await respond(send, 200, body, [(b"content-type", b"application/octet-stream")])
     elif path == "/big-headers":
