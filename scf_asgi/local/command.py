@@ -144,8 +144,8 @@ def _add_local(commands: Any) -> None:
         "--writable-code",
         dest="read_only",
         action="store_false",
-        help="let the instance write to its code directory (on SCF it is read-only: writes "
-        "outside /tmp fail, and so they do here by default)",
+        help="let the instance write to its code directory (on SCF the code is read-only and "
+        "only /tmp is writable; here, by default, writes under the code directory fail)",
     )
     local.add_argument(
         "--inspector-path",
