@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
+    "DEFAULT_INIT_TIMEOUT_MS",
     "DEFAULT_RETRY_SECONDS",
     "ENV_APPID",
     "ENV_FUNCTION_NAME",
@@ -31,6 +32,7 @@ __all__ = [
     "ENV_SESSION_TOKEN",
     "ENV_UIN",
     "ENV_USER_CODE_ROOT",
+    "ENV_WEB_PORT",
     "MAX_CODE_UNPACKED_BYTES",
     "MAX_INLINE_ZIP_BYTES",
     "MAX_PAYLOAD_BYTES",
@@ -70,6 +72,11 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 # Web functions (section 1): request and response headers, and the port the server listens on.
 MAX_WEB_HEADER_BYTES = 4 * 1024
 WEB_FUNCTION_PORT = 9000
+# scf-asgi's own convention: the port a generated scf_bootstrap listens on when this variable is
+# set (WEB_FUNCTION_PORT when not); `scf-asgi local --web` gives each instance a free one.
+ENV_WEB_PORT = "PORT"
+# The time an instance has to post /runtime/init/ready (InitTimeout), by default (section 1).
+DEFAULT_INIT_TIMEOUT_MS = 65_000
 # Code packages (section 1c): a zip uploaded inline with the API call, and unpacked code.
 MAX_INLINE_ZIP_BYTES = 20 * 1024 * 1024
 MAX_CODE_UNPACKED_BYTES = 500 * 1024 * 1024

@@ -16,7 +16,14 @@ import sys
 
 from .. import options
 from ..errors import ConfigurationError
-from ..platform import ENV_FUNCTION_NAME, ENV_HANDLER, ENV_REGION, WEB_FUNCTION_PORT
+from ..platform import (
+    DEFAULT_INIT_TIMEOUT_MS,
+    ENV_FUNCTION_NAME,
+    ENV_HANDLER,
+    ENV_REGION,
+    ENV_WEB_PORT,
+    WEB_FUNCTION_PORT,
+)
 from .config import TRIGGERS, LocalConfig
 from .templates import TEMPLATES, template
 
@@ -78,7 +85,7 @@ def _add_local(commands: Any) -> None:
         "--web",
         action="store_true",
         help="web-function mode: --bootstrap is an scf_bootstrap that starts an HTTP server on "
-        f"the port in PORT (on SCF: {WEB_FUNCTION_PORT}); requests are passed on to it as HTTP "
+        f"the port in {ENV_WEB_PORT} (on SCF: {WEB_FUNCTION_PORT}); requests are passed on to it as HTTP "
         "with the platform's limits (4 KB headers, 6 MB bodies)",
     )
     local.add_argument(
@@ -112,9 +119,9 @@ def _add_local(commands: Any) -> None:
     local.add_argument(
         "--init-timeout-ms",
         type=int,
-        default=65000,
+        default=DEFAULT_INIT_TIMEOUT_MS,
         help="time an instance has to post /runtime/init/ready (web mode: to listen) before it "
-        "is killed (65000, the platform's default)",
+        f"is killed ({DEFAULT_INIT_TIMEOUT_MS}, the platform's default)",
     )
     local.add_argument(
         "--host-header",

@@ -9,6 +9,7 @@ import sys
 
 from ..errors import ConfigurationError
 from ..platform import (
+    DEFAULT_INIT_TIMEOUT_MS,
     ENV_APPID,
     ENV_FUNCTION_NAME,
     ENV_FUNCTION_VERSION,
@@ -63,7 +64,7 @@ class LocalConfig:
         instances: int = 1,
         timeout_ms: int = 3000,
         memory_mb: int = 128,
-        init_timeout_ms: int = 65000,
+        init_timeout_ms: int = DEFAULT_INIT_TIMEOUT_MS,
         host_header: str | None = None,
         function_name: str = "scf-asgi-local",
         region: str = "ap-guangzhou",

@@ -24,6 +24,7 @@ import socket
 import sys
 import time
 
+from ..platform import ENV_WEB_PORT
 from .runtime_api import Channel
 
 TYPE_CHECKING = False
@@ -116,7 +117,7 @@ class Instance:
         env = dict(self.env)
         if self.web:
             self.port = free_port()
-            env["PORT"] = str(self.port)
+            env[ENV_WEB_PORT] = str(self.port)
         self.ready = False
         self.stale = False
         self.invocations = 0
@@ -211,7 +212,7 @@ class Instance:
             )
         if not ready.done() or ready.cancelled():
             what = (
-                f"listen on port {self.port} (the PORT variable)"
+                f"listen on port {self.port} (the {ENV_WEB_PORT} variable)"
                 if self.web
                 else "post /runtime/init/ready"
             )
