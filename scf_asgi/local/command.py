@@ -85,8 +85,8 @@ def _add_local(commands: Any) -> None:
         "--web",
         action="store_true",
         help="web-function mode: --bootstrap is an scf_bootstrap that starts an HTTP server on "
-        f"the port in {ENV_WEB_PORT} (on SCF: {WEB_FUNCTION_PORT}); requests are passed on to it as HTTP "
-        "with the platform's limits (4 KB headers, 6 MB bodies)",
+        f"the port in {ENV_WEB_PORT} (on SCF: {WEB_FUNCTION_PORT}); requests are passed on to it "
+        "as HTTP with the platform's limits (4 KB headers, 6 MB bodies)",
     )
     local.add_argument(
         "--handler",
