@@ -265,7 +265,9 @@ def test_an_announced_oversized_body_is_refused_before_it_is_sent(emulator: Emul
     )
     answer = raw_exchange(emulator.port, head)  # the body is never sent
     status, _, rest = answer.partition(b"\r\n")
-    assert status == b"HTTP/1.1 413 Request Entity Too Large"
+    assert status.startswith(
+        b"HTTP/1.1 413 "
+    )  # the phrase is Python's: "Content Too Large" in 3.13
     assert b"100 Continue" not in answer
     assert b"\r\nconnection: close\r\n" in rest.lower()
 
