@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .adapter import Adapter
-    from .runtime import serve
 
 __all__ = [
     "Adapter",
@@ -37,16 +36,23 @@ __all__ = [
 __version__ = "0.1.0"
 
 
+def serve(app: Any, **options: Any) -> None:
+    """Run `app` on the SCF Custom Runtime until SIGTERM/SIGINT; the options are `Adapter`'s.
+
+    An `Adapter` (say, the `main_handler` kept from the built-in runtime) is served with the
+    options it was made with; giving options as well is a ConfigurationError.
+    """
+    from .runtime import serve as serve_on_runtime
+
+    serve_on_runtime(app, **options)
+
+
 def __getattr__(name: str) -> Any:
-    # `Adapter` and `serve` load on first use, so `import scf_asgi` (or a module that only
-    # needs the exceptions or Context) stays cheap on a cold start, and an app run in SCF's
-    # built-in runtime never loads the socket code of `serve`.
+    # `Adapter` loads on first use, and the runtime only when `serve` runs, so `import scf_asgi`
+    # (or a module that only needs the exceptions or Context) stays cheap on a cold start, and
+    # an app in SCF's built-in runtime never loads the socket code.
     if name == "Adapter":
         from .adapter import Adapter
 
         return Adapter
-    if name == "serve":
-        from .runtime import serve
-
-        return serve
     raise AttributeError(f"module 'scf_asgi' has no attribute {name!r}")

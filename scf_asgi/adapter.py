@@ -16,11 +16,18 @@ import time
 from . import options
 from .context import Context
 from .detect import detect_interface, is_coroutine_callable
-from .errors import AppError, ConfigurationError, InvalidEventError, UnhandledEventError
+from .errors import (
+    AppError,
+    ConfigurationError,
+    InvalidEventError,
+    RequestTooLarge,
+    UnhandledEventError,
+)
 from .exchange import HttpExchange, plain_response
 from .gateway import ResultPayload, TextPolicy, normalize_base_path, request_from_event
 from .logs import access, access_enabled, get_logger
-from .triggers import detect_trigger, is_http_event
+from .platform import MAX_PAYLOAD_BYTES
+from .triggers import detect_trigger, is_http_event, is_warmup
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,7 +41,9 @@ if TYPE_CHECKING:
     EventHandler = Callable[[Any, Context], Any]
     Pending = Union[Coroutine[Any, Any, None], None]
 
-__all__ = ["Adapter"]
+__all__ = ["WARMED_UP", "Adapter"]
+
+WARMED_UP = {"warmup": True}  # the answer to a warm-up ping
 
 
 class Adapter:
@@ -62,6 +71,7 @@ class Adapter:
         event_handler: EventHandler | None = None,
         app_errors: str = "response",
         access_log: bool = True,
+        max_body_bytes: int = MAX_PAYLOAD_BYTES,
         root_path_in_path: str = "auto",
     ) -> None:
         for name, value in (
@@ -73,6 +83,7 @@ class Adapter:
             ("event_handler", event_handler),
             ("app_errors", app_errors),
             ("access_log", access_log),
+            ("max_body_bytes", max_body_bytes),
             ("root_path_in_path", root_path_in_path),
         ):
             options.check(name, value)
@@ -94,6 +105,7 @@ class Adapter:
         self.event_handler = event_handler
         self.errors_as_invocation = app_errors == "invocation"
         self.access_log = access_log
+        self.max_body_bytes = max_body_bytes
         self.text_policy = TextPolicy(text_mime_types)
         if interface == "asgi":
             from .asgi import AsgiRunner
@@ -115,7 +127,7 @@ class Adapter:
         """
         # No clock, no line when nobody listens at INFO (SCF's built-in runtime, by default).
         started = time.perf_counter() if self.access_log and access_enabled() else None
-        if not isinstance(event, dict):
+        if event.__class__ is not dict and not isinstance(event, dict):
             message = f"the event must be a JSON object, got {type(event).__name__}"
             get_logger().error("request %s: %s", context.request_id, message)
             responder.fail("InvalidEventError", message, InvalidEventError(message))
@@ -123,17 +135,18 @@ class Adapter:
         if not is_http_event(event):
             return self._handle_trigger(event, context, responder, started)
         exchange = HttpExchange(
-            responder,
-            None,
-            context,
-            self.text_policy,
-            errors_as_invocation=self.errors_as_invocation,
-            started=started,
+            responder, None, context, self.text_policy, self.errors_as_invocation, started
         )
         try:
             request = request_from_event(
-                event, base_path=self.base_path, stage_prefix=self.stage_prefix
+                event,
+                base_path=self.base_path,
+                stage_prefix=self.stage_prefix,
+                max_body=self.max_body_bytes,
             )
+        except RequestTooLarge as exc:
+            exchange.respond(plain_response(413, f"Payload Too Large: {exc}"))
+            return None
         except InvalidEventError as exc:
             exchange.respond(plain_response(400, f"Bad Request: {exc}"))
             return None
@@ -172,6 +185,11 @@ class Adapter:
     def _handle_trigger(
         self, event: dict[str, Any], context: Context, responder: Responder, started: float | None
     ) -> Pending:
+        if is_warmup(event):
+            if self.runner.is_async:
+                return self._warm_up(context, responder, started)
+            _handler_answered(WARMED_UP, context, responder, started)
+            return None
         handler = self.event_handler
         if handler is None:
             error = UnhandledEventError(_unhandled_message(event))
@@ -191,6 +209,18 @@ class Adapter:
             return self._settle(result, context, responder, started)
         _handler_answered(result, context, responder, started)
         return None
+
+    async def _warm_up(self, context: Context, responder: Responder, started: float | None) -> None:
+        """A warm-up ping next to an ASGI app: the app started (in process, where nothing has
+        started it yet), then the answer."""
+        runner: Any = self.runner
+        try:
+            await runner.startup()
+        except AppError as exc:
+            get_logger().error("request %s: %s", context.request_id, exc)
+            responder.fail("AppError", str(exc), exc)
+            return
+        _handler_answered(WARMED_UP, context, responder, started)
 
     async def _run_handler_async(
         self,

@@ -4,8 +4,10 @@
     ├── ConfigurationError       bad options, an app that cannot be imported, missing
     │                            environment variables
     ├── RuntimeAPIError          the Custom Runtime API could not be reached, or answered non-200
-    ├── InvalidEventError        an event that cannot be read: not JSON, not an object, or an
-    │                            HTTP event whose body claims base64 but is not
+    ├── InvalidEventError        an event that cannot be read: not JSON, not an object, a
+    │   │                        field of the wrong type or with a control character, a body
+    │   │                        that claims base64 but is not (an HTTP event: 400)
+    │   └── RequestTooLarge      a request body over the limit (an HTTP event: 413)
     ├── UnhandledEventError      a non-HTTP event (timer, COS, ...) and no ``event_handler``
     ├── AppError                 the app broke the ASGI/WSGI contract (bad message order, no
     │                            response, ``start_response`` misuse)
@@ -23,6 +25,7 @@ __all__ = [
     "ConfigurationError",
     "IntegrationFormatError",
     "InvalidEventError",
+    "RequestTooLarge",
     "RuntimeAPIError",
     "SCFAsgiError",
     "UnhandledEventError",
@@ -43,6 +46,10 @@ class RuntimeAPIError(SCFAsgiError):
 
 class InvalidEventError(SCFAsgiError, ValueError):
     """The event cannot be read (not JSON, not an object, or an undecodable body)."""
+
+
+class RequestTooLarge(InvalidEventError):
+    """An HTTP request's body is larger than the adapter takes (``max_body_bytes``)."""
 
 
 class UnhandledEventError(SCFAsgiError):

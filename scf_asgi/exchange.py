@@ -12,7 +12,7 @@ import time
 
 from .errors import AppError
 from .gateway import IntegrationPayload, Response
-from .logs import access, get_logger
+from .logs import access, get_logger, printable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,7 +53,6 @@ class HttpExchange:
         request: Request | None,
         context: Context,
         text_policy: TextPolicy,
-        *,
         errors_as_invocation: bool,
         started: float | None,
     ) -> None:
@@ -63,14 +62,10 @@ class HttpExchange:
         self.text_policy = text_policy
         # app_errors="invocation": the answer waits for the app to return (Starlette's error
         # middleware sends its own 500 before it re-raises), and a failure fails the invocation.
+        # Otherwise the answer goes out as soon as the app has sent its whole response.
         self.errors_as_invocation = errors_as_invocation
         self.started = started  # perf_counter() at the event's start; None: no access line
         self.answered = False
-
-    @property
-    def answers_early(self) -> bool:
-        """Whether the answer may go out as soon as the app has sent its whole response."""
-        return not self.errors_as_invocation
 
     def respond(self, response: Response) -> None:
         self.answered = True
@@ -79,9 +74,10 @@ class HttpExchange:
             # Before the answer: written while the runtime API has the answer to deal with,
             # the line is where the kernel switches to the platform and back.
             elapsed = (time.perf_counter() - self.started) * 1000
-            where = (
-                "- -" if request is None else f"{request.method} {request.root_path}{request.path}"
-            )
+            if request is None:
+                where = "- -"
+            else:
+                where = f"{request.method} {printable(request.root_path + request.path)}"
             access(f"{self.context.request_id} {where} {response.status} {elapsed:.1f}ms")
         head = request is not None and request.method == "HEAD"
         self.responder.respond(IntegrationPayload(response, head, self.text_policy))
@@ -94,7 +90,7 @@ class HttpExchange:
             "request %s: %s %s failed",
             self.context.request_id,
             request.method if request else "-",
-            request.root_path + request.path if request else "-",
+            printable(request.root_path + request.path) if request else "-",
             exc_info=error,
         )
         if not self.errors_as_invocation:

@@ -16,7 +16,8 @@ import base64
 import binascii
 import json
 
-from .errors import InvalidEventError
+from .errors import InvalidEventError, RequestTooLarge
+from .platform import MAX_PAYLOAD_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_GATEWAY_DOMAINS",
     "METHODS_WITH_BODY",
     "HeaderName",
+    "HeaderNames",
     "IntegrationPayload",
     "Request",
     "Response",
@@ -41,6 +43,7 @@ __all__ = [
     "parse_json",
     "quote_path",
     "request_from_event",
+    "response_header_problem",
 ]
 
 # Labels of the gateway's own default domains (`service-xxx-123.gz.apigw.tencentcs.com`, older
@@ -83,12 +86,17 @@ def quote_path(path: str) -> bytes:
     return "".join([_PATH_ESCAPES[b] for b in path.encode("utf-8")]).encode("ascii")
 
 
-def _query_text(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"  # as the client wrote it, not Python's True
-    return str(value)
+def _scalar_text(value: object, where: str) -> str:
+    """A header or query value that is not text, as the client wrote it: a boolean as JSON's
+    true/false, a number as JSON writes it. An object or a nested list is no value a client
+    can send: InvalidEventError."""
+    if value.__class__ is str:
+        return value  # type: ignore[return-value]
+    if value is True or value is False:
+        return "true" if value else "false"
+    if value.__class__ is int or value.__class__ is float:
+        return _JSON.encode(value)
+    raise InvalidEventError(f"{where} has a value of type {type(value).__name__}")
 
 
 def encode_query(query: Mapping[str, Any] | None) -> bytes:
@@ -97,25 +105,32 @@ def encode_query(query: Mapping[str, Any] | None) -> bytes:
     The gateway hands over decoded values; re-encoding every reserved character means `+`, `&`,
     `=`, `%`, spaces and non-ASCII reach the app's parser exactly as the client meant them (a
     space as "+", the form encoding). A value may be a list (a repeated key): every value is
-    kept, in order. ``None`` is a bare key.
+    kept, in order. ``None`` is a bare key; true, false and numbers are written as JSON writes
+    them; anything else is an InvalidEventError.
     """
     if not query:
         return b""
-    if not isinstance(query, dict):
+    if query.__class__ is not dict and not isinstance(query, dict):
         raise InvalidEventError(f"queryString must be an object, got {type(query).__name__}")
     parts: list[str] = []
     for key, value in query.items():
-        name = key if key.isascii() and key.isalnum() else _quote_query(str(key))
-        if isinstance(value, str):
+        if key.__class__ is not str:
+            key = str(key)
+        name = key if key.isascii() and key.isalnum() else _quote_query(key)
+        if value.__class__ is str:
             safe = value.isascii() and value.isalnum()
             parts.append(name + "=" + (value if safe else _quote_query(value)))
         elif value is None:
             parts.append(name)
         elif isinstance(value, list):
             for item in value:
-                parts.append(name if item is None else name + "=" + _quote_query(_query_text(item)))
+                if item is None:
+                    parts.append(name)
+                else:
+                    text = _scalar_text(item, f"queryString {key!r}")
+                    parts.append(name + "=" + _quote_query(text))
         else:
-            parts.append(name + "=" + _quote_query(_query_text(value)))
+            parts.append(name + "=" + _quote_query(_scalar_text(value, f"queryString {key!r}")))
     return "&".join(parts).encode("ascii")
 
 
@@ -155,49 +170,96 @@ class HeaderName:
         return f"HeaderName({self.lower!r})"
 
 
+class HeaderNames:
+    """The names of one request's headers, in order, in the forms each interface needs at once:
+    `raw` (ASGI), `environ` (WSGI keys, "" for a name WSGI must not carry), and whether those
+    keys are all distinct and carried (then the environ takes them as they are, no folding).
+
+    Made once for each sequence of names a function's events carry (the gateway sends the same
+    few again and again), so an event pays no work per header name.
+    """
+
+    __slots__ = ("names", "raw", "environ", "environ_distinct", "_with_length")
+
+    def __init__(self, names: tuple[HeaderName, ...]) -> None:
+        self.names = names
+        self.raw = tuple([name.raw for name in names])
+        self.environ = tuple([name.environ for name in names])
+        self.environ_distinct = "" not in self.environ and len(set(self.environ)) == len(names)
+        self._with_length: HeaderNames | None = None
+
+    def with_content_length(self) -> HeaderNames:
+        """These names and a Content-Length after them."""
+        if self._with_length is None:
+            self._with_length = HeaderNames((*self.names, CONTENT_LENGTH))
+        return self._with_length
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        return f"HeaderNames({[name.lower for name in self.names]})"
+
+
 # Content-Length and Transfer-Encoding describe the client's body on the wire, not the decoded
 # body the app gets: they are dropped, and Content-Length is derived again from the body.
 _DROPPED_HEADERS = frozenset({"content-length", "transfer-encoding"})
 CONTENT_LENGTH = HeaderName("content-length")
+NO_HEADERS = HeaderNames(())
 
-# Names as sent -> their HeaderName, or None for a name that is not passed on. Bounded, since
-# names come from clients; past the bound they are worked out each time.
+# Names as sent -> their HeaderName, or None for a name that is not passed on; and sequences of
+# names as sent -> their HeaderNames, for events whose names are all passed on and lower-case
+# (as the gateway sends them). Bounded, since names come from clients: past the bounds they are
+# worked out each time.
 _NAMES: dict[str, HeaderName | None] = {}
-# The names in _NAMES that are passed on and already lower-case, as the gateway sends them:
-# an event whose names are all among them, with text values, needs no per-header work.
-_PLAIN_NAMES: set[str] = set()
 _NAMES_LIMIT = 512
+_SEQUENCES: dict[tuple[str, ...], HeaderNames] = {}
+_SEQUENCES_LIMIT = 256
 
 
 def _header_name(name: str) -> HeaderName | None:
+    """The HeaderName of a name as sent, or None for one that is not passed on;
+    InvalidEventError for a name no client can send."""
     known = _NAMES.get(name, False)
     if known is not False:
         return known  # type: ignore[return-value]
-    text = str(name)
-    lower = text.lower()
-    form: HeaderName | None
-    if lower in _DROPPED_HEADERS or not text.isascii():
-        # Field names are ASCII tokens (RFC 9110, 5.1): others cannot come from a client, and
-        # could pass for real ones ("ho\u017ft".upper() is "HOST", "\u212a".lower() is "k"), so
-        # the name as sent is checked, not its case-folded form.
-        form = None
-    else:
-        form = HeaderName(lower)
+    if name.__class__ is not str or not name or not _TOKEN.issuperset(name):
+        # Field names are tokens (RFC 9110, 5.1). Others cannot come from a client: CR or LF
+        # in a name would forge headers after it, and non-ASCII ones could pass for real ones
+        # ("ho\u017ft".upper() is "HOST", "\u212a".lower() is "k").
+        raise InvalidEventError(f"header name {str(name)[:100]!r} is not an HTTP token")
+    lower = name.lower()
+    form = None if lower in _DROPPED_HEADERS else HeaderName(lower)
     if len(_NAMES) < _NAMES_LIMIT:
         _NAMES[name] = form
-        if form is not None and name == lower:
-            _PLAIN_NAMES.add(name)
     return form
 
 
-def _header_texts(value: object) -> list[str]:
+def _header_texts(name: str, value: object) -> list[str]:
     """The values of a header whose event value is not a plain string: a list (a repeated
-    header) gives its items, null gives none, a number or boolean its text."""
+    header) gives its items, null gives none, a number or boolean its JSON text."""
     if value is None:
         return []
+    where = f"header {name[:100]!r}"
     if isinstance(value, list):
-        return [item if isinstance(item, str) else str(item) for item in value if item is not None]
-    return [str(value)]
+        return [_scalar_text(item, where) for item in value if item is not None]
+    return [_scalar_text(value, where)]
+
+
+# RFC 9110, 5.6.2: the characters of a token (a field name, a method).
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+# Never in a field value (RFC 9110, 5.5): they would end the field, or the message, early.
+_FORBIDDEN_IN_VALUES = ("\r", "\n", "\x00")
+
+
+def _control_character(text: str) -> str | None:
+    """The first of CR, LF and NUL that `text` holds, if any."""
+    if text.isprintable():
+        return None
+    for character in _FORBIDDEN_IN_VALUES:
+        if character in text:
+            return character
+    return None
 
 
 # The headers the translation itself reads: where the request came from.
@@ -210,19 +272,51 @@ _HOST, _FORWARDED_PROTO, _FORWARDED_PORT, _FORWARDED_FOR = (
 _ORIGIN_HEADERS = (_HOST, _FORWARDED_PROTO, _FORWARDED_PORT, _FORWARDED_FOR)
 
 
-def _read_headers(
-    event: Mapping[str, Any],
-) -> tuple[list[tuple[HeaderName, bytes]], dict[str, str]]:
-    """The event's headers as (name, UTF-8 value) pairs in event order, every rule applied, and
-    the values of the origin headers (host and forwarding: of a name given twice in different
-    case the last, of a list value its first item)."""
+# Response header names already found to be tokens (an app sends the same few). Bounded.
+_RESPONSE_NAMES: set[str] = set()
+
+
+def response_header_problem(headers: Iterable[tuple[str, str]]) -> str | None:
+    """What makes an app's response headers unfit to pass on, or None: a name that is not a
+    token (RFC 9110, 5.1), or a value with CR, LF or NUL, which would split the header in two
+    on its way to the client."""
+    for name, value in headers:
+        if name not in _RESPONSE_NAMES:
+            if not name or not _TOKEN.issuperset(name):
+                return f"the response header name {name[:100]!r} is not an HTTP token"
+            if len(_RESPONSE_NAMES) < _NAMES_LIMIT:
+                _RESPONSE_NAMES.add(name)
+        character = _control_character(value)
+        if character:
+            return (
+                f"the response header {name[:100]!r} has a control character ({character!r}) "
+                "in its value"
+            )
+    return None
+
+
+def _refuse_control_characters(pairs: Iterable[tuple[str, str]]) -> None:
+    for name, value in pairs:
+        character = _control_character(value)
+        if character:
+            raise InvalidEventError(
+                f"header {name[:100]!r} has a control character ({character!r}) in its value"
+            )
+
+
+def _read_headers(event: Mapping[str, Any]) -> tuple[HeaderNames, list[str], Mapping[str, str]]:
+    """The event's header names and values, in event order and with every rule applied (a
+    list value is one header per item), and the origin headers' values (host and forwarding:
+    of a name given twice in different case the last, of a list value its first item)."""
     headers = event.get("headers")
     if not headers:
-        return [], {}
-    if not isinstance(headers, dict):
+        return NO_HEADERS, [], {}
+    if headers.__class__ is not dict and not isinstance(headers, dict):
         raise InvalidEventError(f"headers must be an object, got {type(headers).__name__}")
-    if _PLAIN_NAMES.issuperset(headers):
-        values = headers.values()
+    sequence = tuple(headers)
+    names = _SEQUENCES.get(sequence)
+    if names is not None:
+        values = list(headers.values())
         try:
             joined = "".join(values)
         except TypeError:  # a list, null or number among the values
@@ -230,22 +324,44 @@ def _read_headers(
         else:
             if not joined.isascii():
                 joined.encode("utf-8")  # a lone surrogate raises here, not in a runner
-            origin: dict[str, str] = {
-                name: headers[name] for name in _ORIGIN_HEADERS if name in headers
-            }
-            names: Iterable[HeaderName] = map(_NAMES.__getitem__, headers)  # type: ignore[arg-type]
-            return list(zip(names, map(str.encode, values))), origin
-    pairs: list[tuple[HeaderName, bytes]] = []
-    origin = {}
+            if _control_character(joined):
+                _refuse_control_characters(zip(headers, values))
+            # Every name is lower-case and every value text: the event's own object answers
+            # for the origin headers.
+            return names, values, headers
+    forms: list[HeaderName] = []
+    values = []
+    origin: dict[str, str] = {}
+    plain = True  # every name passed on as sent, every value one text
     for name, value in headers.items():
         form = _header_name(name)
         if form is None:
+            plain = False
             continue
-        texts = [value] if isinstance(value, str) else _header_texts(value)
-        pairs.extend([(form, text.encode("utf-8")) for text in texts])
+        if value.__class__ is str:
+            texts = [value]
+        else:
+            texts = _header_texts(name, value)
+            plain = False
+        for text in texts:
+            if not text.isascii():
+                text.encode("utf-8")  # a lone surrogate raises here, not in a runner
+            if _control_character(text):
+                _refuse_control_characters([(name, text)])
+            forms.append(form)
+            values.append(text)
         if texts and form.lower in _ORIGIN_HEADERS:
+            if form.lower == _HOST and (_HOST in origin or len(texts) > 1):
+                # RFC 9112, 3.2: a request with more than one Host is answered 400; which one
+                # the app and the URLs it builds would see is anybody's guess.
+                raise InvalidEventError("the request has more than one Host header")
             origin[form.lower] = texts[0]
-    return pairs, origin
+        if name != form.lower:
+            plain = False
+    names = HeaderNames(tuple(forms))
+    if plain and len(_SEQUENCES) < _SEQUENCES_LIMIT:
+        _SEQUENCES[sequence] = names
+    return names, values, origin
 
 
 # -- requests ----------------------------------------------------------------------------------
@@ -255,9 +371,11 @@ class Request:
     """What one gateway event asks for, read once, with every rule applied.
 
     `path` is the decoded path the app routes on (after `base_path` is stripped); `root_path` is
-    the public prefix the app is mounted under (stage and/or base path), "" when none. `headers`
-    are (name, value) pairs in event order, values as UTF-8 bytes, Content-Length derived from
-    `body`. `event` is the raw event, which apps see as ``scf.event``.
+    the public prefix the app is mounted under (stage and/or base path), "" when none. The
+    headers are in event order: `header_names` (`HeaderNames`) and `header_values` (text), of
+    one length, which each interface puts together in its own form; Content-Length is derived
+    from `body`.
+    `event` is the raw event, which apps see as ``scf.event``.
     """
 
     __slots__ = (
@@ -265,7 +383,8 @@ class Request:
         "path",
         "root_path",
         "query_string",
-        "headers",
+        "header_names",
+        "header_values",
         "body",
         "scheme",
         "server",
@@ -279,7 +398,8 @@ class Request:
         path: str,
         root_path: str,
         query_string: bytes,
-        headers: list[tuple[HeaderName, bytes]],
+        header_names: HeaderNames,
+        header_values: list[str],
         body: bytes,
         scheme: str,
         server: tuple[str, int],
@@ -290,7 +410,8 @@ class Request:
         self.path = path
         self.root_path = root_path
         self.query_string = query_string
-        self.headers = headers
+        self.header_names = header_names
+        self.header_values = header_values
         self.body = body
         self.scheme = scheme
         self.server = server
@@ -302,97 +423,108 @@ class Request:
 
 
 def request_from_event(
-    event: Mapping[str, Any], *, base_path: str = "", stage_prefix: str = "auto"
+    event: Mapping[str, Any],
+    *,
+    base_path: str = "",
+    stage_prefix: str = "auto",
+    max_body: int = MAX_PAYLOAD_BYTES,
 ) -> Request:
     """Read an API gateway (or function URL) event into a `Request`.
 
     ``base_path`` (normalised, see `normalize_base_path`) is stripped from the path on a segment
     boundary and becomes part of `root_path`. ``stage_prefix`` says when ``/<stage>`` is put in
     front of `root_path`: "auto" only when the request came through the gateway's default domain
-    (whose public URLs carry the stage), "on" always, "off" never.
+    (whose public URLs carry the stage), "on" always, "off" never. A body of more than
+    ``max_body`` bytes (once decoded) raises `RequestTooLarge`, checked before it is decoded.
 
     A function URL's event has no ``requestContext``: no stage, and the client address is the
     first hop of X-Forwarded-For. Raises `InvalidEventError` for a field of an unusable type, a
     body that claims base64 but is not, or text that is not valid Unicode.
     """
     try:
-        return _request(event, base_path, stage_prefix)
+        method: str = event.get("httpMethod") or "GET"
+        if not method.isupper():
+            method = method.upper()
+        if not (method.isascii() and method.isalpha()) and not _TOKEN.issuperset(method):
+            raise InvalidEventError(f"httpMethod {method[:100]!r} is not an HTTP token")
+        names, values, origin = _read_headers(event)
+
+        request_context: Any = event.get("requestContext")
+        if request_context.__class__ is dict or isinstance(request_context, dict):
+            source_ip = request_context.get("sourceIp")
+            stage = request_context.get("stage")
+            service_id = request_context.get("serviceId")
+        else:
+            source_ip = stage = service_id = None
+            forwarded_for = origin.get(_FORWARDED_FOR)
+            if forwarded_for:
+                source_ip = forwarded_for.partition(",")[0].strip()
+        client = (source_ip, 0) if source_ip and source_ip.__class__ is str else None
+
+        key = (
+            origin.get(_HOST, ""),
+            origin.get(_FORWARDED_PROTO, ""),
+            origin.get(_FORWARDED_PORT, ""),
+            stage if stage.__class__ is str else "",
+            service_id if service_id.__class__ is str else "",
+            stage_prefix,
+        )
+        found = _ORIGINS.get(key)
+        if found is None:
+            found = _origin(*key)
+            if len(_ORIGINS) < 256:
+                _ORIGINS[key] = found
+        scheme, server, stage_root = found
+
+        path: Any = event.get("path")
+        if path.__class__ is not str:
+            path = "" if path is None else _scalar_text(path, "path")
+        if not path.startswith("/"):
+            path = "/" + path
+        if not path.isascii():
+            path.encode("utf-8")  # a lone surrogate raises here, not in a runner
+        root_path = ""
+        if base_path:
+            if path == base_path:
+                path = "/"
+                root_path = base_path
+            elif path.startswith(base_path) and path[len(base_path)] == "/":
+                path = path[len(base_path) :]
+                root_path = base_path
+        if stage_root:
+            root_path = stage_root + root_path
+
+        text: Any = event.get("body")
+        if text.__class__ is str and event.get("isBase64Encoded") is False:
+            if len(text) > max_body:  # each character is one byte at least
+                raise RequestTooLarge(_too_large(max_body))
+            body = text.encode("utf-8")
+        else:
+            body = _decode_body(event, max_body)
+        if len(body) > max_body:
+            raise RequestTooLarge(_too_large(max_body))
+        if body or method in METHODS_WITH_BODY:
+            names = names.with_content_length()
+            values.append(str(len(body)))
+        return Request(
+            method,
+            path,
+            root_path,
+            encode_query(event.get("queryString")),
+            names,
+            values,
+            body,
+            scheme,
+            server,
+            client,
+            event,
+        )
     except UnicodeEncodeError as exc:
         # JSON can carry a lone surrogate (\ud800), which no UTF-8 byte string can.
         bad = exc.object[exc.start : exc.end]
         raise InvalidEventError(
             f"the event holds text that is not valid Unicode ({exc.reason}: {bad!r})"
         ) from None
-
-
-def _request(event: Mapping[str, Any], base_path: str, stage_prefix: str) -> Request:
-    method: str = event.get("httpMethod") or "GET"
-    if not method.isupper():
-        method = method.upper()
-    headers, origin = _read_headers(event)
-
-    request_context = event.get("requestContext")
-    if isinstance(request_context, dict):
-        source_ip = request_context.get("sourceIp")
-        stage = request_context.get("stage")
-        service_id = request_context.get("serviceId")
-    else:
-        source_ip = stage = service_id = None
-        forwarded_for = origin.get(_FORWARDED_FOR)
-        if forwarded_for:
-            source_ip = forwarded_for.partition(",")[0].strip()
-    client = (source_ip, 0) if source_ip and isinstance(source_ip, str) else None
-
-    key = (
-        origin.get(_HOST, ""),
-        origin.get(_FORWARDED_PROTO, ""),
-        origin.get(_FORWARDED_PORT, ""),
-        stage if isinstance(stage, str) else "",
-        service_id if isinstance(service_id, str) else "",
-        stage_prefix,
-    )
-    found = _ORIGINS.get(key)
-    if found is None:
-        found = _origin(*key)
-        if len(_ORIGINS) < 256:
-            _ORIGINS[key] = found
-    scheme, server, stage_root = found
-
-    path = event.get("path")
-    if not isinstance(path, str) or not path.startswith("/"):
-        path = "/" + str(path or "")
-    if not path.isascii():
-        path.encode("utf-8")  # a lone surrogate raises here, not in a runner
-    root_path = ""
-    if base_path:
-        if path == base_path:
-            path = "/"
-            root_path = base_path
-        elif path.startswith(base_path) and path[len(base_path)] == "/":
-            path = path[len(base_path) :]
-            root_path = base_path
-    if stage_root:
-        root_path = stage_root + root_path
-
-    text = event.get("body")
-    if isinstance(text, str) and event.get("isBase64Encoded") is False:
-        body = text.encode("utf-8")
-    else:
-        body = _decode_body(event)
-    if body or method in METHODS_WITH_BODY:
-        headers.append((CONTENT_LENGTH, str(len(body)).encode("ascii")))
-    return Request(
-        method,
-        path,
-        root_path,
-        encode_query(event.get("queryString")),
-        headers,
-        body,
-        scheme,
-        server,
-        client,
-        event,
-    )
 
 
 # Where requests come from (Host, forwarding headers, stage, service) -> (scheme, server, stage
@@ -438,15 +570,24 @@ def _is_default_domain(host: str, service_id: str) -> bool:
     return lower.startswith("service-") and any(label in lower for label in DEFAULT_GATEWAY_DOMAINS)
 
 
-def _decode_body(event: Mapping[str, Any]) -> bytes:
+def _too_large(max_body: int) -> str:
+    return f"the request body is larger than {max_body} bytes"
+
+
+def _decode_body(event: Mapping[str, Any], max_body: int) -> bytes:
     body = event.get("body")
     if body is None or body == "":
         return b""
     if not isinstance(body, str):
         # Console test events sometimes carry the body as a JSON value rather than a string.
-        return json.dumps(body, ensure_ascii=False).encode("utf-8")
+        try:
+            return json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except RecursionError:
+            raise InvalidEventError("the request body is nested too deeply") from None
     encoded = event.get("isBase64Encoded")
     if encoded is True or (isinstance(encoded, str) and encoded.lower() == "true"):
+        if len(body) // 4 * 3 - 2 > max_body:  # what it decodes to, without decoding it
+            raise RequestTooLarge(_too_large(max_body))
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -577,6 +718,10 @@ def integration_response(
     response: Response, *, head: bool = False, text_policy: TextPolicy
 ) -> IntegrationResponse:
     """The integration response as a dict (what a built-in runtime handler returns)."""
+    return _document(response, head, text_policy)
+
+
+def _document(response: Response, head: bool, text_policy: TextPolicy) -> IntegrationResponse:
     headers, body = _response_parts(response, head, text_policy)
     if isinstance(body, str):
         return {
@@ -607,6 +752,10 @@ def encode_integration_response(
     Same document as `integration_response`; a base64 body is spliced in without passing through
     the JSON encoder, since base64 never needs escaping and bodies can be megabytes.
     """
+    return _encoded(response, head, text_policy)
+
+
+def _encoded(response: Response, head: bool, text_policy: TextPolicy) -> bytes:
     headers, body = _response_parts(response, head, text_policy)
     if isinstance(body, str):
         document: dict[str, Any] = {
@@ -641,12 +790,10 @@ class IntegrationPayload:
         self.text_policy = text_policy
 
     def document(self) -> IntegrationResponse:
-        return integration_response(self.response, head=self.head, text_policy=self.text_policy)
+        return _document(self.response, self.head, self.text_policy)
 
     def encode(self) -> bytes:
-        return encode_integration_response(
-            self.response, head=self.head, text_policy=self.text_policy
-        )
+        return _encoded(self.response, self.head, self.text_policy)
 
 
 class ResultPayload:
@@ -657,7 +804,10 @@ class ResultPayload:
 
     def __init__(self, value: Any) -> None:
         self.value = value
-        self.data = _JSON.encode(value).encode("utf-8")
+        try:
+            self.data = _JSON.encode(value).encode("utf-8")
+        except RecursionError:
+            raise ValueError("the value is nested too deeply") from None
 
     def document(self) -> Any:
         return self.value
@@ -669,10 +819,18 @@ class ResultPayload:
 def parse_json(raw: bytes) -> Any:
     """Decode the JSON document in `raw` (an event); InvalidEventError if it is not one."""
     try:
-        return _DECODER.decode(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        text = raw.decode("utf-8")
+        value, end = _DECODER.raw_decode(text)
+        if end == len(text):
+            return value
+        return json.loads(raw)  # with white space around, as json.loads reads it
+    except RecursionError:
+        raise InvalidEventError("the event is not valid JSON: nested too deeply") from None
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
         pass
     try:
         return json.loads(raw)  # UTF-16 and UTF-32 too, as json.loads reads them
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+    except ValueError as exc:
         raise InvalidEventError(f"the event is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidEventError("the event is not valid JSON: nested too deeply") from None

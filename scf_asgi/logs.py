@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import logging
     from typing import TextIO
 
-__all__ = ["access", "access_enabled", "configure_logging", "excerpt", "get_logger"]
+__all__ = ["access", "access_enabled", "configure_logging", "excerpt", "get_logger", "printable"]
 
 _logger: logging.Logger | None = None
 # The handler configure_logging() installed, when scf-asgi owns the output.
@@ -74,6 +74,12 @@ def access(line: str) -> None:
             pass  # a broken or closed stdout must not cost the invocation its answer
     else:
         logger.info("%s", line)
+
+
+def printable(text: str) -> str:
+    """Text from a client, safe in a log line: control characters escaped, so that a path
+    with a newline cannot forge a line of its own in the function's log."""
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def excerpt(body: bytes, limit: int = 300) -> str:

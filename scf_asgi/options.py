@@ -10,6 +10,7 @@ this module by a test.
 from __future__ import annotations
 
 from .errors import ConfigurationError
+from .platform import MAX_PAYLOAD_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,12 +26,13 @@ TEXT = "text"  # free text, or None
 TEXTS = "texts"  # a list of text; the flag is repeated
 REFERENCE = "reference"  # a callable in Python, MODULE:ATTR on a command line
 SWITCH = "switch"  # True or False; the flag (`--no-...`) turns it off
+COUNT = "count"  # a whole number above 0
 
 
 class Option:
     """One option of the adapter."""
 
-    __slots__ = ("name", "default", "help", "kind", "choices", "metavar")
+    __slots__ = ("name", "default", "help", "kind", "choices", "metavar", "example")
 
     def __init__(
         self,
@@ -41,6 +43,7 @@ class Option:
         kind: str = CHOICE,
         choices: tuple[str, ...] = (),
         metavar: str | None = None,
+        example: str | None = None,
     ) -> None:
         self.name = name
         self.default = default
@@ -48,6 +51,7 @@ class Option:
         self.kind = kind
         self.choices = choices
         self.metavar = metavar
+        self.example = example  # a typical value, for the documentation
 
     @property
     def flag(self) -> str:
@@ -80,25 +84,29 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "base_path",
         None,
-        "a public path prefix (a custom-domain path mapping, e.g. /api) stripped from the path "
-        "on a segment boundary and given to the app as root_path / SCRIPT_NAME",
+        "a public path prefix (a custom domain's path mapping, e.g. /api) stripped from the "
+        "path on a segment boundary (/api/x and /api, never /apiary) and given to the app as "
+        "root_path / SCRIPT_NAME, so that its URL builder makes public URLs",
         kind=TEXT,
         metavar="PATH",
+        example="/api",
     ),
     Option(
         "stage_prefix",
         "auto",
-        "put /<stage> in front of root_path: auto only for requests through the gateway's "
-        "default domain, whose public URLs carry the stage",
+        "put /<stage> (e.g. /release) in front of root_path: auto does it only for requests "
+        "through the gateway's default domain (service-xxx-123.gz.apigw.tencentcs.com), whose "
+        "public URLs carry the stage while the event's path does not",
         choices=("auto", "on", "off"),
     ),
     Option(
         "text_mime_types",
         (),
-        "another response type to send as text, exact (application/vnd.api) or a family "
-        "(application/*); repeatable",
+        "more response types to send as text, exact (application/vnd.api) or a family "
+        "(application/*); the flag is repeated, one type each",
         kind=TEXTS,
         metavar="TYPE",
+        example="application/x-ndjson",
     ),
     Option(
         "event_handler",
@@ -107,19 +115,32 @@ OPTIONS: tuple[Option, ...] = (
         "CKafka, CLS); its JSON-serialisable result is the invocation's result",
         kind=REFERENCE,
         metavar="MODULE:ATTR",
+        example="jobs:on_event",
     ),
     Option(
         "app_errors",
         "response",
-        "an exception in the app becomes a plain 500 (response) or an invocation error that "
-        "the platform counts as a failure (invocation)",
+        "an exception in the app becomes a plain 500 Internal Server Error (response; the "
+        "traceback goes to the log, never to the client), or an invocation error the platform "
+        "counts as a failure (invocation; the answer then waits for the app to return, since "
+        "Starlette's error middleware sends its own 500 before re-raising)",
         choices=("response", "invocation"),
     ),
     Option(
         "access_log",
         True,
-        "one line per invocation: request id, method, path, status, milliseconds",
+        "one line per invocation on stdout: request id, method, path, status, milliseconds "
+        "(about 10 us where a collector reads stdout)",
         kind=SWITCH,
+    ),
+    Option(
+        "max_body_bytes",
+        MAX_PAYLOAD_BYTES,
+        "the largest request body the app is given, once decoded from base64; a larger one "
+        "is answered 413 Payload Too Large without being decoded (the platform's own limit on "
+        "an event is about 6 MB)",
+        kind=COUNT,
+        metavar="BYTES",
     ),
     Option(
         "root_path_in_path",
@@ -158,6 +179,8 @@ def check(name: str, value: Any) -> None:
             raise ConfigurationError(f"{name} must be callable, got {type(value).__name__}")
     elif kind == SWITCH and not isinstance(value, bool):
         raise ConfigurationError(f"{name} must be True or False, got {value!r}")
+    elif kind == COUNT and (value.__class__ is not int or value < 1):
+        raise ConfigurationError(f"{name} must be a whole number above 0, got {value!r}")
 
 
 def add_arguments(parser: Any) -> None:
@@ -173,7 +196,7 @@ def add_arguments(parser: Any) -> None:
                 dest=option.name,
                 action="store_false",
                 default=argparse.SUPPRESS,
-                help=f"no {option.help}",
+                help=f"turn off {option.name}: {option.help}",
             )
             continue
         default = "" if option.default in (None, ()) else f" (default: {option.default})"
@@ -181,6 +204,7 @@ def add_arguments(parser: Any) -> None:
             option.flag,
             dest=option.name,
             default=argparse.SUPPRESS,
+            type=int if kind == COUNT else None,
             choices=option.choices or None,
             action="append" if kind == TEXTS else "store",
             metavar=option.metavar,
@@ -209,5 +233,5 @@ def to_argv(options: Mapping[str, Any]) -> list[str]:
         elif kind == REFERENCE and not isinstance(value, str):
             raise ConfigurationError(f"{name} must be given as MODULE:ATTR here, got {value!r}")
         elif value is not None:
-            argv += [option.flag, value]
+            argv += [option.flag, str(value)]
     return argv

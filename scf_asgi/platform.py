@@ -34,6 +34,7 @@ __all__ = [
     "ENV_USER_CODE_ROOT",
     "ENV_WEB_PORT",
     "MAX_CODE_UNPACKED_BYTES",
+    "MAX_EVENT_BYTES",
     "MAX_INLINE_ZIP_BYTES",
     "MAX_PAYLOAD_BYTES",
     "MAX_WEB_HEADER_BYTES",
@@ -69,6 +70,10 @@ DEFAULT_RETRY_SECONDS = 10.0
 # -- limits ------------------------------------------------------------------------------------
 # A synchronous invocation's event and result: "about 6 MB" in the documentation.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+# The largest event body the runtime client reads: the payload limit with headroom. A runtime
+# API that announces more (a broken Content-Length, a chunk size of FFFFFFFFFFFFFFFF) has its
+# event refused rather than read into memory.
+MAX_EVENT_BYTES = 2 * MAX_PAYLOAD_BYTES
 # Web functions (section 1): request and response headers, and the port the server listens on.
 MAX_WEB_HEADER_BYTES = 4 * 1024
 WEB_FUNCTION_PORT = 9000

@@ -7,7 +7,11 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-__all__ = ["detect_trigger", "is_http_event"]
+__all__ = ["WARMUP_NAMES", "detect_trigger", "is_http_event", "is_warmup"]
+
+# A timer trigger with one of these names, or with one of them as its message, is a warm-up
+# ping: it keeps an instance (and the app in it) started, and is answered at once.
+WARMUP_NAMES = frozenset({"warmup", "warm-up", "warm_up", "scf-asgi-warmup"})
 
 # Trigger name -> the key its event records carry, for triggers that send `{"Records": [...]}`.
 _RECORD_KEYS = (("cos", "cos"), ("cmq", "CMQ"), ("ckafka", "Ckafka"))
@@ -16,7 +20,19 @@ _RECORD_KEYS = (("cos", "cos"), ("cmq", "CMQ"), ("ckafka", "Ckafka"))
 def is_http_event(event: Mapping[str, Any]) -> bool:
     """An HTTP request: an API gateway event or a function URL's (which has no
     `requestContext`; neither has a hand-written console test event)."""
-    return isinstance(event.get("httpMethod"), str)
+    return event.get("httpMethod").__class__ is str
+
+
+def is_warmup(event: Mapping[str, Any]) -> bool:
+    """A warm-up ping: a timer event whose TriggerName or Message (case aside) is one of
+    `WARMUP_NAMES`."""
+    if event.get("Type") != "Timer":
+        return False
+    for field in ("TriggerName", "Message"):
+        value = event.get(field)
+        if isinstance(value, str) and value.strip().lower() in WARMUP_NAMES:
+            return True
+    return False
 
 
 def detect_trigger(event: Mapping[str, Any]) -> str | None:

@@ -10,7 +10,7 @@ import io
 import sys
 
 from .errors import AppError
-from .gateway import Response
+from .gateway import Response, response_header_problem
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,15 +65,22 @@ def environ_from_request(request: Request, context: Context) -> dict[str, Any]:
         "scf.event": request.event,
         "scf.context": context,
     }
-    for name, value in request.headers:
-        key = name.environ
+    names = request.header_names
+    values = request.header_values
+    if not "".join(values).isascii():
+        values = [_wsgi_str(value) for value in values]
+    if names.environ_distinct:
+        environ.update(zip(names.environ, values))
+        return environ
+    # A name WSGI cannot carry, or one given twice (a list value, two spellings): fold, as
+    # HTTP allows.
+    for key, value in zip(names.environ, values):
         if not key:
             continue
-        text = value.decode("latin-1")
         if key in environ:
-            environ[key] += ("; " if key == "HTTP_COOKIE" else ", ") + text
+            environ[key] += ("; " if key == "HTTP_COOKIE" else ", ") + value
         else:
-            environ[key] = text
+            environ[key] = value
     return environ
 
 
@@ -97,17 +104,20 @@ class _StartResponse:
                 raise exc_info[1].with_traceback(exc_info[2])
         elif self.status:
             raise AppError("start_response called a second time without exc_info")
-        code = status[:3] if isinstance(status, str) else ""
+        code = status[:3] if status.__class__ is str else ""
         if not (code.isascii() and code.isdigit()):
             raise AppError(f"start_response got an invalid status {status!r}")
         try:
             for name, value in headers:
-                if not isinstance(name, str) or not isinstance(value, str):
+                if name.__class__ is not str or value.__class__ is not str:
                     raise TypeError
         except (TypeError, ValueError):
             raise AppError(
                 f"start_response got headers that are not (str, str) pairs: {headers!r}"
             ) from None
+        problem = response_header_problem(headers)
+        if problem:
+            raise AppError(problem)
         self.status = int(code)
         self.headers = list(headers)
         return self.write
@@ -183,5 +193,6 @@ class WsgiRunner:
 
     def close(self) -> None:
         if self._loop is not None:
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
             self._loop = None

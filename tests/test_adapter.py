@@ -631,3 +631,69 @@ def test_context_from_a_sparse_platform_dict_falls_back_to_the_environment() -> 
 def test_context_deadline_counts_from_receipt() -> None:
     context = Context("r", 128, 1000, received_at=0.0)  # received long ago: no time left
     assert context.remaining_time_ms() == 0
+
+
+# -- lifecycle ---------------------------------------------------------------------------------
+
+
+def test_an_adapter_never_closed_shuts_its_app_down_quietly_at_exit() -> None:
+    code = """
+from scf_asgi import Adapter
+from tests.events import gateway_event
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                print("shutdown ran", flush=True)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+adapter = Adapter(app)
+print(adapter(gateway_event())["statusCode"], flush=True)
+"""
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "204\nshutdown ran\n", "")
+
+
+WARMUP = {"Type": "Timer", "TriggerName": "warmup", "Time": "2026-12-01T00:00:00Z", "Message": ""}
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        WARMUP,
+        {**WARMUP, "TriggerName": "every-5-minutes", "Message": "WARM-UP"},
+        {**WARMUP, "TriggerName": "scf-asgi-warmup"},
+    ],
+)
+def test_a_warm_up_ping_is_answered_without_the_app_or_a_handler(event: dict[str, Any]) -> None:
+    called: list[Any] = []
+    assert Adapter(flask_app.app)(event) == {"warmup": True}
+    assert Adapter(flask_app.app, event_handler=lambda *args: called.append(args))(event) == {
+        "warmup": True
+    }
+    assert called == []
+
+
+def test_other_timers_still_go_to_the_event_handler() -> None:
+    event = {**WARMUP, "TriggerName": "nightly-report", "Message": "warm up the caches"}
+    assert Adapter(flask_app.app, event_handler=lambda event, context: "handled")(event) == (
+        "handled"
+    )
+
+
+def test_a_warm_up_ping_starts_an_asgi_app_in_process(make_adapter: Callable[..., Adapter]) -> None:
+    fastapi_app.events.clear()
+    adapter = make_adapter(fastapi_app.app)
+    assert adapter(WARMUP) == {"warmup": True}
+    assert fastapi_app.events == ["startup"]  # before any request: the next one is warm
+    assert body_json(adapter(gateway_event(path="/items/1")))["events"] == ["startup"]

@@ -259,10 +259,9 @@ def test_contract_violations_are_app_errors(app_body: str, message: str) -> None
 @pytest.mark.parametrize(
     ("headers", "server", "scheme"),
     [
-        ({"host": ["a.com:8080", "b.com"]}, ("a.com", 8080), "https"),  # a list: its first
-        ({"Host": "a.com", "host": "b.com"}, ("b.com", 443), "https"),  # two names: the last
+        ({"host": ["a.com:8080"]}, ("a.com", 8080), "https"),  # a list of one
         ({"host": "a.com:8080", "x-forwarded-port": " "}, ("a.com", 8080), "https"),
-        ({"HOST": ["", "c.com"]}, ("localhost", 443), "https"),
+        ({"HOST": [""]}, ("localhost", 443), "https"),
         ({"host": "bücher.de", "X-Forwarded-Proto": ["http", "https"]}, ("bücher.de", 80), "http"),
         # Digits that int() does not read: ignored like any other unusable port.
         ({"host": "a.com:\u00b2"}, ("a.com", 443), "https"),
@@ -281,14 +280,20 @@ def test_server_and_scheme_are_read_alike_by_asgi_and_wsgi(
         assert (environ["SERVER_PORT"], environ["wsgi.url_scheme"]) == (str(server[1]), scheme)
 
 
-def test_non_ascii_header_names_are_dropped_by_asgi_and_wsgi() -> None:
-    # "\u017f" (long s) upper-cases to "S": "ho\u017ft" would otherwise become HTTP_HOST;
-    # "\u212a" (Kelvin sign) lower-cases to "k": "coo\u212aie" would become a Cookie header.
-    headers = {"ho\u017ft": "evil.com", "x-\u00e9": "v", "coo\u212aie": "session=forged"}
-    event = gateway_event(host="a.com", headers=headers)
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ho\u017ft",  # long s, upper-cases to "S": would become HTTP_HOST
+        "coo\u212aie",  # Kelvin sign, lower-cases to "k": would become a Cookie header
+        "x-\u00e9",
+        "x-evil\r\nset-cookie",
+        "x evil",
+        "x:y",
+        "",
+    ],
+)
+def test_a_header_name_that_is_no_http_token_is_an_invalid_event(name: str) -> None:
+    event = gateway_event(host="a.com", headers={name: "v"})
     for _ in range(2):
-        environ, _ = environ_from_event(event)
-        scope, _ = scope_from_event(event)
-        assert (environ["HTTP_HOST"], environ["SERVER_NAME"]) == ("a.com", "a.com")
-        assert [name for name, _ in scope["headers"]] == [b"accept", b"user-agent", b"host"]
-        assert not any(not key.isascii() or key == "HTTP_COOKIE" for key in environ)
+        with pytest.raises(InvalidEventError, match="is not an HTTP token"):
+            environ_from_event(event)

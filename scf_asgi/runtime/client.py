@@ -25,16 +25,24 @@ from ..platform import (
     ENV_RETRY_SECONDS,
     ENV_RUNTIME_API,
     ENV_RUNTIME_API_PORT,
+    MAX_EVENT_BYTES,
     function_facts,
 )
-from .http11 import DONE, ProtocolError, ResponseParser, encode_request, request_head
+from .http11 import (
+    DONE,
+    BodyTooLarge,
+    ProtocolError,
+    ResponseParser,
+    encode_request,
+    request_head,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Callable
 
-__all__ = ["Connection", "RuntimeClient"]
+__all__ = ["Connection", "EventTooLarge", "RuntimeClient"]
 
 logger = logging.getLogger("scf_asgi")
 
@@ -42,6 +50,15 @@ NEXT = "/runtime/invocation/next"
 READY = "/runtime/init/ready"
 RESPONSE = "/runtime/invocation/response"
 ERROR = "/runtime/invocation/error"
+
+
+class EventTooLarge(Exception):
+    """/next announced an event over MAX_EVENT_BYTES; it was not read. The connection is
+    closed; the invocation (`request_id`) still needs an answer."""
+
+    def __init__(self, message: str, request_id: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id
 
 
 class Connection:
@@ -69,40 +86,48 @@ class Connection:
         path: str,
         body: bytes | None = None,
         on_head: Callable[[], object] | None = None,
+        max_body: int | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         """One request and its answer; `on_head` is called once the head of a 200 answer is in
-        (for /next: an event has started to arrive)."""
+        (for /next: an event has started to arrive). A body over `max_body` raises
+        BodyTooLarge, unread, and closes the connection."""
         if not self.open:
             raise ConnectionError("the connection was closed")
         head = self._heads.get((method, path))
         if head is None:
             head = self._heads[(method, path)] = request_head(method, path, self._authority)
-        parser = ResponseParser(head_request=method == "HEAD")
+        parser = ResponseParser(method == "HEAD", max_body)
+        sock = self._sock
         try:
             for buffer in encode_request(head, body):
-                self._sock.sendall(buffer)
+                sock.sendall(buffer)
         except OSError as send_error:
             # A server may answer a body it will not take (413, too large) before reading it,
             # then close: the send fails, but its answer is still there to read.
             try:
-                self._sock.settimeout(1.0)  # it is there at once, or not at all
+                sock.settimeout(1.0)  # it is there at once, or not at all
                 self._read(parser, None)
             except (OSError, ProtocolError):
                 self.close()
                 raise send_error from None
             self.close()
         else:
-            self._read(parser, on_head)
+            try:
+                self._read(parser, on_head)
+            except BodyTooLarge:
+                self.close()  # the rest of the body is still on the way: the connection is lost
+                raise
         if not parser.keep_alive:
             self.close()
         return parser.status, parser.headers, parser.body
 
     def _read(self, parser: ResponseParser, on_head: Callable[[], object] | None) -> None:
         recv = self._sock.recv
+        feed = parser.feed
         while parser.state is not DONE:
             data = recv(65536)
             if data:
-                parser.feed(data)
+                feed(data)
             else:
                 parser.feed_eof()
             if on_head is not None and parser.status:
@@ -113,7 +138,7 @@ class Connection:
 
 class _Backoff:
     """Waits between retries: 50 ms, doubling up to 1 s, until `budget` seconds have passed
-    since the first failure."""
+    since the first of the failures in a row (`restart` begins a new row)."""
 
     __slots__ = ("budget", "deadline", "delay")
 
@@ -121,6 +146,9 @@ class _Backoff:
         self.budget = budget
         self.deadline = 0.0
         self.delay = 0.05
+
+    def restart(self) -> None:
+        self.deadline = 0.0
 
     def wait(self) -> bool:
         """Sleep before the next try; False (without sleeping) once the budget is spent."""
@@ -147,6 +175,11 @@ class RuntimeClient:
         self.retry_for = retry_for
         self._connection: Connection | None = None
         self._facts = function_facts()
+        # Failures of the connection in a row: the budget counts from the first, and a
+        # connection made again starts a new count. The delay between tries grows until an
+        # answer arrives, so a peer that accepts and hangs up at once is not retried in a
+        # tight loop.
+        self._failures: _Backoff | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RuntimeClient:
@@ -187,7 +220,12 @@ class RuntimeClient:
         process is still waiting for an event)."""
         backoff: _Backoff | None = None
         while True:
-            status, headers, body = self.exchange("GET", NEXT, None, on_arrival)
+            try:
+                status, headers, body = self.exchange(
+                    "GET", NEXT, None, on_arrival, MAX_EVENT_BYTES
+                )
+            except BodyTooLarge as exc:
+                raise EventTooLarge(str(exc), exc.headers.get("request_id", "")) from None
             received_at = time.monotonic()
             if status == 200:
                 break
@@ -228,22 +266,30 @@ class RuntimeClient:
         path: str,
         body: bytes | None = None,
         on_head: Callable[[], object] | None = None,
+        max_body: int | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
-        """One request and its answer, over the kept connection (made again when it dropped)."""
-        backoff: _Backoff | None = None
+        """One request and its answer, over the kept connection (made again when it dropped).
+        A body over `max_body` raises BodyTooLarge, which is not retried: asking again would
+        bring the same one."""
         while True:
             try:
                 connection = self._connection
                 if connection is None:
                     connection = self._connection = Connection(self.host, self.port)
-                result = connection.exchange(method, path, body, on_head)
+                    if self._failures is not None:
+                        self._failures.restart()
+                result = connection.exchange(method, path, body, on_head, max_body)
                 if not connection.open:
                     self._connection = None  # the server ended it; the next call reconnects
+                self._failures = None
                 return result
+            except BodyTooLarge:
+                self._connection = None  # closed: the body is still on its way
+                raise
             except (OSError, ProtocolError) as exc:  # drops, refused connects, malformed answers
                 self.close()
-                if backoff is None:
-                    backoff = _Backoff(self.retry_for)
+                if self._failures is None:
+                    self._failures = _Backoff(self.retry_for)
                     logger.warning(
                         "runtime API at %s:%d unreachable (%s); retrying for up to %gs",
                         self.host,
@@ -251,7 +297,7 @@ class RuntimeClient:
                         exc,
                         self.retry_for,
                     )
-                if not backoff.wait():
+                if not self._failures.wait():
                     raise RuntimeAPIError(
                         f"runtime API at {self.host}:{self.port} unreachable for "
                         f"{self.retry_for:g}s ({method} {path}): {exc}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 __all__ = [
     "HEX_DIGITS",
+    "BodyTooLarge",
     "ProtocolError",
     "ResponseParser",
     "encode_request",
@@ -31,6 +32,14 @@ _INLINE_BODY_BYTES = 64 * 1024
 class ProtocolError(ValueError):
     """The bytes are not an HTTP/1.x response as a server may send one: the connection they
     came on cannot be used any further."""
+
+
+class BodyTooLarge(ProtocolError):
+    """The response announces a body over the parser's bound; `headers` are its head's."""
+
+    def __init__(self, message: str, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.headers = headers
 
 
 def request_head(method: str, path: str, authority: str) -> bytes:
@@ -105,9 +114,11 @@ class ResponseParser:
         "_buffer",
         "_parts",
         "_remaining",
+        "_max_body",
+        "_received",
     )
 
-    def __init__(self, *, head_request: bool = False) -> None:
+    def __init__(self, head_request: bool = False, max_body: int | None = None) -> None:
         self.state = HEAD
         self.status = 0
         self.headers: dict[str, str] = {}
@@ -117,6 +128,8 @@ class ResponseParser:
         self._buffer = b""
         self._parts: list[bytes] = []
         self._remaining = 0  # bytes left of the current body or chunk
+        self._max_body = max_body  # None: no bound
+        self._received = 0  # body bytes announced so far (chunked: the sum of the sizes)
 
     def feed(self, data: bytes) -> None:
         buffer: bytes | None = self._buffer + data if self._buffer else data
@@ -169,11 +182,18 @@ class ResponseParser:
         line, rest = buffer[:end], buffer[end + len(delimiter) :]
         if state is HEAD:
             self._head(line)
+            if self.state is BODY and len(rest) >= self._remaining:
+                # The whole body came with the head, as a small answer does.
+                end = self._remaining
+                self.body = rest[:end]
+                self.state = DONE
+                return rest[end:]
         elif state is CHUNK_SIZE:
             size_text = line.split(b";", 1)[0].strip()
             if not size_text or size_text.strip(HEX_DIGITS):
                 raise ProtocolError(f"the runtime API sent a chunk size {size_text!r}")
             size = int(size_text, 16)
+            self._check_size(size)
             if size:
                 self.state, self._remaining = CHUNK_DATA, size
             else:
@@ -200,12 +220,22 @@ class ResponseParser:
             if not (length.isascii() and length.isdigit()):
                 raise ProtocolError(f"the runtime API sent Content-Length {length!r}")
             self._remaining = int(length)
+            self._check_size(self._remaining)
             if self._remaining:
                 self.state = BODY
             else:
                 self._finish(b"")
         else:
             self.state = UNTIL_CLOSE
+
+    def _check_size(self, size: int) -> None:
+        self._received += size
+        if self._max_body is not None and self._received > self._max_body:
+            raise BodyTooLarge(
+                f"the runtime API announced a body of {self._received} bytes or more, over the "
+                f"{self._max_body} bytes this client reads",
+                self.headers,
+            )
 
     def _finish(self, body: bytes) -> None:
         self.body = body

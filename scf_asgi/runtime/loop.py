@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import time
 
 from ..adapter import Adapter
 from ..errors import ConfigurationError, InvalidEventError, RuntimeAPIError
 from ..gateway import parse_json
 from ..logs import configure_logging
 from ..platform import MAX_PAYLOAD_BYTES
-from .client import RuntimeClient
+from .client import EventTooLarge, RuntimeClient
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,6 +33,11 @@ if TYPE_CHECKING:
 __all__ = ["Invocation", "ShutdownGuard", "error_body", "run", "run_async", "serve"]
 
 logger = logging.getLogger("scf_asgi")
+
+# A 5xx answer to a posted response is a fault of the runtime API, not a refusal of the answer:
+# the same bytes are posted again, after these pauses (the first post wins on the platform, so
+# a repeat cannot answer twice), and only then does the invocation fail.
+RESPONSE_RETRY_DELAYS = (0.05, 0.2, 0.5)
 
 
 def error_body(error_type: str, message: str) -> bytes:
@@ -66,6 +72,16 @@ class Invocation:
                 len(data),
             )
         status = self.client.post_response(data)
+        for delay in RESPONSE_RETRY_DELAYS:
+            if status < 500:
+                break
+            logger.warning(
+                "request %s: POST /runtime/invocation/response answered %d; posting it again",
+                self.request_id,
+                status,
+            )
+            time.sleep(delay)
+            status = self.client.post_response(data)
         if status != 200:
             # Without an accepted answer the event would hang until the platform's timeout; a
             # rejected response (too large, malformed) becomes an invocation error instead.
@@ -160,6 +176,11 @@ def _invocations(client: RuntimeClient) -> Iterator[tuple[bytes, Context, Invoca
                 raw, context = client.next_invocation(shutdown.busy)
             except _Stop:
                 return
+            except EventTooLarge as exc:
+                # Not read, so no handler can have it; asking again would bring it again.
+                logger.error("request %s: %s; the event is refused", exc.request_id, exc)
+                Invocation(client, exc.request_id).fail("InvalidEventError", str(exc))
+                continue
             finally:
                 shutdown.idle = False
             yield raw, context, Invocation(client, context.request_id)
