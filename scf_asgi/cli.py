@@ -32,7 +32,7 @@ __all__ = ["COMMAND_MODULES", "load_app", "main"]
 # The modules that add commands, in the order `scf-asgi --help` lists them.
 COMMAND_MODULES = (
     "scf_asgi.cli",
-    "scf_asgi.local",
+    "scf_asgi.local.command",
     "scf_asgi.packaging.commands",
     "scf_asgi.web",
     "scf_asgi.deploy",

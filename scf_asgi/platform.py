@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CODE_DIR",
+    "DEFAULT_INIT_TIMEOUT_MS",
     "DEFAULT_RETRY_SECONDS",
     "ENV_APPID",
     "ENV_FUNCTION_NAME",
@@ -91,6 +92,8 @@ WEB_REQUEST_ID_HEADER = "x-scf-request-id"
 # the runtime images], so wheels tagged manylinux2014 (manylinux_2_17) or older.
 TARGET_MACHINE = "x86_64"
 TARGET_GLIBC = (2, 17)
+# The time an instance has to post /runtime/init/ready (InitTimeout), by default (section 1).
+DEFAULT_INIT_TIMEOUT_MS = 65_000
 # Code packages (section 1c): a zip uploaded inline with the API call, and unpacked code.
 MAX_INLINE_ZIP_BYTES = 20 * 1024 * 1024
 MAX_CODE_UNPACKED_BYTES = 500 * 1024 * 1024

@@ -1,9 +1,15 @@
 """A fake of the platform's side of the SCF Custom Runtime API, on a real loopback socket.
 
+It is the emulator's own runtime-API app (`scf_asgi.local.runtime_api`, Starlette) served by
+uvicorn in a thread, so the runtime client is tested against an HTTP implementation (h11) this
+project did not write. Around that app sit the platform failures a test can ask for
+(`fail_next_posts`, `fail_next_gets`, `close_after_reply`, `refuse_posts_over`) and the record
+of every request (`log`, `changed`) and connection (`connections`).
+
 It behaves as the spec says the platform does: `/runtime/invocation/next` long-polls until an
 event is queued and keeps returning the same event until it is answered; the first
-`/response` or `/error` post for an event wins; anything else answered non-200 only when a
-test asks for it. Tests drive it with `invoke()`, which queues an event and waits for the answer.
+`/response` or `/error` post for an event wins. Tests drive it with `invoke()`, which queues an
+event and waits for the answer.
 
 Every accepted `/response` or `/error` post is recorded against the event last handed out by
 `/next` (the posts carry no request id: they answer "the current invocation"), second posts
@@ -12,17 +18,32 @@ included, so a test can check that each event got exactly one answer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import queue
+import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections import deque
 from pathlib import Path
 from typing import Any, Callable
+
+import uvicorn
+
+from scf_asgi.local.runtime_api import (
+    ERROR,
+    NEXT,
+    READY,
+    RESPONSE,
+    Channel,
+    Invocation,
+    RuntimeAPI,
+    runtime_api_app,
+    tagging_protocol,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,27 +61,103 @@ class Answer:
         return f"Answer({self.kind!r}, {self.body[:200]!r})"
 
 
-class _Invocation:
+class _Invocation(Invocation):
+    """An event as the tests see it: `body`, `headers`, and `done` to wait on from a thread."""
+
     def __init__(self, body: bytes, headers: dict[str, str]) -> None:
+        super().__init__(
+            headers["request_id"],
+            body,
+            time_limit_ms=int(headers["time_limit_in_ms"]),
+            memory_limit_mb=int(headers["memory_limit_in_mb"]),
+        )
         self.body = body
         self.headers = headers
-        self.request_id = headers["request_id"]
-        self.answers: list[tuple[str, bytes]] = []
         self.done = threading.Event()
+
+    def record_answer(self, kind: str, body: bytes) -> bool:
+        first = super().record_answer(kind, body)
+        if first:
+            self.done.set()
+        return first
+
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+
+class _Failures:
+    """ASGI middleware: the platform failures a test asks for, and the request log."""
+
+    def __init__(self, app: Any, fake: FakeRuntimeAPI) -> None:
+        self.app = app
+        self.fake = fake
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        fake = self.fake
+        method = scope["method"]
+        path = scope["raw_path"].decode("latin-1")
+        if scope.get("query_string"):
+            path += "?" + scope["query_string"].decode("latin-1")
+
+        async def reply(status: int, body: bytes = b"", *, close: bool = False) -> None:
+            headers = [(b"content-length", str(len(body)).encode())]
+            if close or fake.close_after_reply:
+                headers.append((b"connection", b"close"))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and fake.close_after_reply:
+                message = dict(message, headers=[*message["headers"], (b"connection", b"close")])
+            await send(message)
+
+        if method != "POST":
+            fake._log(method, path)
+            if path == NEXT and fake.fail_next_gets:
+                await reply(fake.fail_next_gets.pop(0), b"temporarily unavailable")
+                return
+            await self.app(scope, receive, send_closing)
+            return
+        length_text = dict(scope["headers"]).get(b"content-length", b"0").decode("latin-1")
+        length = int(length_text) if length_text.isdigit() else 0
+        if fake.refuse_posts_over and length > fake.refuse_posts_over:
+            # As a server with a body limit answers: 413, and the connection closed unread.
+            fake._log(method, path)
+            await reply(413, close=True)
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        fake._log(method, path)
+        if path in (RESPONSE, ERROR) and fake.fail_next_posts:
+            await reply(fake.fail_next_posts.pop(0), b'{"error":"rejected"}')
+            return
+        replayed = False
+
+        async def receive_again() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, receive_again, send_closing)
+        if path == READY:
+            fake.ready.set()
 
 
 class FakeRuntimeAPI:
     def __init__(self) -> None:
-        self.pending: queue.Queue[_Invocation] = queue.Queue()
-        self.current: _Invocation | None = None  # handed out by /next and not answered yet
-        self.last: _Invocation | None = None  # handed out last by /next, answered or not
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)  # notified on every request logged
         self.ready = threading.Event()
-        self.ready_count = 0
         self.log: list[tuple[str, str]] = []  # (method, path) of every request, in order
-        self.stray_answers: list[tuple[str, bytes]] = []  # posted before any event was pulled
-        self.connections: list[tuple[str, int]] = []  # the client address of every connection
         self.invocations: list[_Invocation] = []
         self.fail_next_posts: list[int] = []  # statuses to answer the next posts with
         self.fail_next_gets: list[int] = []  # statuses to answer the next long polls with
@@ -68,100 +165,82 @@ class FakeRuntimeAPI:
         # Posts over this many bytes get 413 and the connection closed, their body unread (as
         # a server with a body limit answers); 0 for no limit.
         self.refuse_posts_over = 0
-        self.ready_at = 0.0
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def setup(self) -> None:
-                super().setup()
-                with api.lock:
-                    api.connections.append(self.client_address)
-
-            def _log(self) -> None:
-                with api.changed:
-                    api.log.append((self.command, self.path))
-                    api.changed.notify_all()
-
-            def _reply(
-                self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
-            ) -> None:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                if api.close_after_reply:
-                    self.send_header("Connection", "close")
-                    self.close_connection = True
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                self._log()
-                if self.path != "/runtime/invocation/next":
-                    self._reply(404)
-                    return
-                if api.fail_next_gets:
-                    self._reply(api.fail_next_gets.pop(0), b"temporarily unavailable")
-                    return
-                with api.lock:
-                    current = api.current
-                if current is None:
-                    current = api.pending.get()
-                    with api.lock:
-                        api.current = api.last = current
-                self._reply(200, current.body, current.headers)
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                if api.refuse_posts_over and length > api.refuse_posts_over:
-                    self._log()
-                    self.send_response(413)
-                    self.send_header("Connection", "close")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    self.close_connection = True
-                    return
-                body = self.rfile.read(length)
-                self._log()
-                if self.path == "/runtime/init/ready":
-                    api.ready_count += 1
-                    api.ready_at = time.time()
-                    api.ready.set()
-                    self._reply(200)
-                    return
-                kind = self.path.rpartition("/")[2]
-                if kind not in ("response", "error"):
-                    self._reply(404)
-                    return
-                if api.fail_next_posts:
-                    self._reply(api.fail_next_posts.pop(0), b'{"error":"rejected"}')
-                    return
-                with api.lock:
-                    answered = api.last
-                    if answered is None:
-                        api.stray_answers.append((kind, body))
-                    else:
-                        # Recorded even when it is not the first: the first one wins (it is
-                        # what `wait` returns), the others show up in `answers`.
-                        answered.answers.append((kind, body))
-                        if answered is api.current:
-                            api.current = None
-                            answered.done.set()
-                self._reply(200)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        # A short poll interval: `close()` (shutdown) waits up to one interval.
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(128)
+        self.port: int = self._socket.getsockname()[1]
+        self._started = threading.Event()
+        self._stopped = threading.Event()
+        self.thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
         self.thread.start()
+        if not self._started.wait(20):
+            raise RuntimeError("the fake runtime API did not start")
+
+    async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.channel = Channel()
+        # No size limit of its own: the documented one is "about 6 MB" (tests ask for a limit
+        # with refuse_posts_over).
+        self.api = RuntimeAPI([self.channel], result_limit=None)
+        self.api.by_port[self.port] = self.channel
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                _Failures(runtime_api_app(self.api), self),
+                http=tagging_protocol(self.api),
+                ws="none",
+                lifespan="off",
+                proxy_headers=False,
+                log_config=None,
+                log_level="warning",
+                access_log=False,
+                timeout_keep_alive=75,
+                timeout_graceful_shutdown=1,
+            )
+        )
+        serving = asyncio.ensure_future(self.server.serve(sockets=[self._socket]))
+        while not self.server.started and not serving.done():
+            await asyncio.sleep(0.005)
+        self._started.set()
+        await serving
+        self._stopped.set()
+        if self.api.tags:
+            # A client still connected (a runtime a test left in its long poll) stays so, as
+            # it would on a platform that never answers: the loop goes on for it.
+            await asyncio.Event().wait()
+
+    def _log(self, method: str, path: str) -> None:
+        with self.changed:
+            self.log.append((method, path))
+            self.changed.notify_all()
+
+    # The channel's state, under the names the tests use.
+    @property
+    def pending(self) -> deque[Invocation]:
+        return self.channel.queue
+
+    @property
+    def current(self) -> Invocation | None:  # handed out by /next and not answered yet
+        return self.channel.current
+
+    @property
+    def last(self) -> Invocation | None:  # handed out last by /next, answered or not
+        return self.channel.last
+
+    @property
+    def stray_answers(self) -> list[tuple[str, bytes]]:  # posted before any event was taken
+        return self.channel.stray_answers
+
+    @property
+    def connections(self) -> list[tuple[str, int]]:  # the client address of every connection
+        return self.api.connections
+
+    @property
+    def ready_count(self) -> int:
+        return self.channel.ready_count
+
+    @property
+    def ready_at(self) -> float:
+        return self.channel.ready_at
 
     def queue_event(
         self, event: Any, *, time_limit_ms: int = 3000, request_id: str | None = None
@@ -173,9 +252,14 @@ class FakeRuntimeAPI:
             "time_limit_in_ms": str(time_limit_ms),
             "Content-Type": "application/json",
         }
-        invocation = _Invocation(body, headers)
+
+        async def put() -> _Invocation:  # made in the server's loop, which its events belong to
+            invocation = _Invocation(body, headers)
+            self.channel.put(invocation)
+            return invocation
+
+        invocation = asyncio.run_coroutine_threadsafe(put(), self.loop).result(10)
         self.invocations.append(invocation)
-        self.pending.put(invocation)
         return invocation
 
     def invoke(self, event: Any, *, timeout: float = 20.0, **kwargs: Any) -> Answer:
@@ -196,8 +280,9 @@ class FakeRuntimeAPI:
                 raise TimeoutError(f"condition never held; requests so far: {self.log}")
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        """Stop accepting connections; a long poll still open is not answered (or waited for)."""
+        self.server.should_exit = self.server.force_exit = True
+        self._stopped.wait(10)
 
 
 def runtime_env(api: FakeRuntimeAPI, **extra: str) -> dict[str, str]:

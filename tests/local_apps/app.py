@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 from collections.abc import Awaitable
 from typing import Any, Callable
 from urllib.parse import parse_qs
+
+# Output of initialisation: SCF puts it in the log of the instance's first invocation.
+print("APP MODULE LOADED", flush=True)
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -132,6 +136,26 @@ async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         await json_response(send, {"message": f"hello {who} from scf-asgi local"})
     elif path == "/print":
         print("PRINTED BY THE APP", flush=True)
+        print("AN ERROR LINE FROM THE APP", file=sys.stderr, flush=True)
         await json_response(send, {"printed": True})
+    elif path == "/environ":
+        platform = {
+            name: value
+            for name, value in os.environ.items()
+            if name.startswith(("SCF_", "TENCENTCLOUD_")) and not name.startswith("SCF_ASGI_")
+        }
+        platform["GREETING"] = os.environ.get("GREETING", "")
+        await json_response(send, platform)
+    elif path == "/write":
+        # Writes where the code lives fail on SCF (read-only); /tmp is the scratch space.
+        target = query["path"][0]
+        try:
+            with open(target, "w") as file:
+                file.write("x")
+        except OSError as exc:
+            await json_response(send, {"written": False, "errno": exc.errno, "error": str(exc)})
+        else:
+            os.remove(target)
+            await json_response(send, {"written": True})
     else:
         await json_response(send, {"error": "not found", "path": path}, status=404)
