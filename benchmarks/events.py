@@ -20,6 +20,15 @@ if TYPE_CHECKING:
 BODY = '{"name":"scf","tags":["a","b"],"count":3}'
 QUERY = {"q": "fast apps", "page": "2"}
 COOKIE = "user=alice; lang=en"
+# What the real apps (app_fastapi.py, app_flask.py, app_django.py) answer to this request.
+REAL_ANSWER = {
+    "hello": "scf",
+    "tags": ["a", "b"],
+    "count": 3,
+    "q": "fast apps",
+    "page": 2,
+    "user": "alice",
+}
 
 _HEADERS = {
     "accept": "application/json",
