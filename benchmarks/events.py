@@ -130,7 +130,8 @@ def normalise(result: dict[str, Any]) -> tuple[int, bytes, str, list[str]]:
     """(status, body bytes, content type, Set-Cookie values) of an integration response.
 
     Reads single-value ``headers`` (whose values may be lists, Tencent style) and AWS
-    ``multiValueHeaders`` alike, with case-insensitive names.
+    ``multiValueHeaders`` alike, with case-insensitive names, each value as an HTTP client
+    reads it (Django's WSGI response writes its cookies with a leading space).
     """
     values: dict[str, list[str]] = {}
     for section in ("headers", "multiValueHeaders"):
@@ -138,6 +139,7 @@ def normalise(result: dict[str, Any]) -> tuple[int, bytes, str, list[str]]:
             items = value if isinstance(value, list) else [value]
             bucket = values.setdefault(name.lower(), [])
             for item in items:
+                item = item.strip()  # whitespace around a field value is not part of it (HTTP)
                 if item not in bucket:
                     bucket.append(item)
     body = result.get("body") or ""

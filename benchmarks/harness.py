@@ -27,7 +27,7 @@ from runtime_api import FakeRuntimeAPI
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
     from typing import Any
 
 HERE = Path(__file__).resolve().parent
@@ -53,6 +53,14 @@ class Settings:
         self.memory_first = 100
         self.memory_total = 10_000
         self.import_rounds = 9 if quick else 31
+        # choice.py: real apps per request (fresh processes each epoch) and cold starts
+        self.apps_epochs = 1 if quick else 3
+        self.apps_rounds = 2 if quick else 4
+        self.apps_batch = 100 if quick else 1000
+        self.apps_warmup = 30 if quick else 300
+        self.cold_apps_rounds = 2 if quick else 11
+        # packaged.py
+        self.zip_rounds = 2 if quick else 9
 
 
 class Row:
@@ -141,6 +149,31 @@ def expected_json_body() -> bytes:
 # -- child processes against the fast runtime API ---------------------------------------------
 
 
+def process_cpu(
+    pids: Iterable[int], previous: frozenset[str] = frozenset()
+) -> tuple[float, frozenset[str]]:
+    """CPU seconds run so far by every thread of the processes `pids` (the scheduler's own count,
+    in nanoseconds, from /proc/PID/task/TID/schedstat), and the threads counted. A thread that
+    was counted before (`previous`) and has gone would take its time with it, making the
+    difference meaningless: that stops the benchmark."""
+    total = 0
+    threads = []
+    for pid in pids:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as schedstat:
+                    total += int(schedstat.read().split()[0])
+            except FileNotFoundError:  # ended since listdir
+                continue
+            threads.append(f"{pid}/{tid}")
+    counted = frozenset(threads)
+    if previous - counted:
+        raise SystemExit(
+            f"threads {sorted(previous - counted)} ended between two readings of their CPU time"
+        )
+    return total / 1e9, counted
+
+
 class Child:
     def __init__(self, name: str, api: FakeRuntimeAPI, process: subprocess.Popen[bytes]) -> None:
         self.name = name
@@ -149,12 +182,14 @@ class Child:
         self.startup = 0.0  # spawn to POST /runtime/init/ready, seconds
         self.cpu_per_event: list[float] = []  # the child's own CPU seconds per event, per run()
         self.log_reader: subprocess.Popen[bytes] | None = None
+        self.first_answer = 0.0  # spawn to the first answer posted, seconds (spawn(first=True))
+        self.first_response: dict[str, Any] | None = None  # that answer, parsed
+        self.threads: frozenset[str] = frozenset()  # the tasks whose CPU time cpu() last read
 
     def cpu(self) -> float:
-        """CPU seconds the child's main thread has run, in nanoseconds of precision (the
-        scheduler's own count), without the runtime API's share."""
-        with open(f"/proc/{self.process.pid}/schedstat") as schedstat:
-            return int(schedstat.read().split()[0]) / 1e9
+        """CPU seconds the child has run (all its threads), without the runtime API's share."""
+        seconds, self.threads = process_cpu([self.process.pid], self.threads)
+        return seconds
 
     def rss(self) -> int:
         """Resident set size in bytes (the child is idle in the long poll when this is read)."""
@@ -218,22 +253,48 @@ def child_env(bytecode: bool = True) -> dict[str, str]:
     return env
 
 
-async def spawn(name: str, argv: list[str], event: bytes, *, bytecode: bool = True) -> Child:
-    api = await FakeRuntimeAPI(event).start()
-    env = child_env(bytecode)
-    env.update(
+def runtime_env(port: int, base: dict[str, str]) -> dict[str, str]:
+    """`base` with the variables the platform sets for a Custom Runtime process."""
+    return dict(
+        base,
         SCF_RUNTIME_API="127.0.0.1",
-        SCF_RUNTIME_API_PORT=str(api.port),
+        SCF_RUNTIME_API_PORT=str(port),
         SCF_FUNCTIONNAME="bench",
         SCF_FUNCTIONVERSION="$LATEST",
         SCF_NAMESPACE="default",
         TENCENTCLOUD_REGION="ap-guangzhou",
     )
+
+
+def log_pipe() -> subprocess.Popen[bytes]:
+    """A `cat` reading what a child writes to stdout: a pipe that another process reads, as on
+    SCF, where the platform collects stdout. Each access line is a write that wakes the reader,
+    which runs on the same core, as a collector inside a one-vCPU instance would (to /dev/null
+    the line would be nearly free)."""
+    return subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+
+
+async def spawn(
+    name: str,
+    argv: list[str],
+    event: bytes,
+    *,
+    bytecode: bool = True,
+    env: dict[str, str] | None = None,
+    first: bool = False,
+    timeout: float = 120.0,
+) -> Child:
+    """Start `argv` against a runtime API of its own and wait for `POST /runtime/init/ready`
+    (`startup`). With `first`, one event is already waiting when the process starts, and this
+    also waits for its answer (`first_answer`, `first_response`). `env` replaces child_env()."""
+    api = await FakeRuntimeAPI(event).start()
+    env = runtime_env(api.port, child_env(bytecode) if env is None else env)
+    answered = None
+    if first:
+        api.capture = True
+        answered = api.grant(1)
     errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
-    # stdout is a pipe that another process reads, as on SCF, where the platform collects it:
-    # each access line is a write that wakes the reader, which runs on the same core, as a
-    # collector inside a one-vCPU instance would (to /dev/null the line would be nearly free).
-    log_reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    log_reader = log_pipe()
     assert log_reader.stdin is not None
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -244,11 +305,24 @@ async def spawn(name: str, argv: list[str], event: bytes, *, bytecode: bool = Tr
     child.errors = errors
     child.log_reader = log_reader
     assert api.ready is not None
-    while not api.ready.done():
-        if process.poll() is not None:
-            raise SystemExit(f"{name} exited with {process.returncode}: {child.stderr()}")
-        await asyncio.wait([api.ready], timeout=0.05)
+    deadline = started + timeout
+    for waited in (api.ready, answered):
+        if waited is None:
+            continue
+        while not waited.done():
+            if process.poll() is not None:
+                raise SystemExit(f"{name} exited with {process.returncode}: {child.stderr()}")
+            if time.perf_counter() > deadline:
+                raise SystemExit(f"{name}: no answer within {timeout:.0f} s; {child.stderr()}")
+            await asyncio.wait([waited], timeout=0.05)
     child.startup = api.ready.result() - started
+    if answered is not None:
+        child.first_answer = answered.result() - started
+        api.capture = False
+        if api.errors:
+            raise SystemExit(f"{name} posted an invocation error: {api.errors[0]!r}")
+        child.first_response = json.loads(api.responses[-1])
+        api.responses.clear()
     return child
 
 

@@ -34,7 +34,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_apps  # noqa: E402
+import choice  # noqa: E402
 import events  # noqa: E402
+import packaged  # noqa: E402
 from harness import (  # noqa: E402
     MB,
     PY,
@@ -60,7 +62,19 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
 
-ROWS = ("asgi", "wsgi", "loop", "loop-wsgi", "cold", "binary", "memory", "import")
+ROWS = (
+    "asgi",
+    "wsgi",
+    "loop",
+    "loop-wsgi",
+    "cold",
+    "binary",
+    "memory",
+    "import",
+    "apps",
+    "cold-apps",
+    "zip",
+)
 
 
 # -- in process --------------------------------------------------------------------------------
@@ -433,7 +447,11 @@ def machine() -> list[str]:
         pass
     packages = ", ".join(
         f"{name} {version(name)}"
-        for name in ("scf-asgi", "mangum", "apig-wsgi", "serverless-wsgi", "werkzeug", "asgiref")
+        for name in (
+            *("scf-asgi", "mangum", "apig-wsgi", "serverless-wsgi", "werkzeug", "asgiref"),
+            *("fastapi", "pydantic", "starlette", "flask", "django"),
+            *("uvicorn", "httptools", "gunicorn", "uvloop", "orjson"),
+        )
     )
     return [
         f"CPU: {cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}",
@@ -509,6 +527,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "binary": lambda: loop.run_until_complete(bench_binary(settings)),
         "memory": lambda: loop.run_until_complete(bench_memory(settings)),
         "import": lambda: bench_import(settings),
+        "apps": lambda: loop.run_until_complete(choice.bench_per_request(settings)),
+        "cold-apps": lambda: loop.run_until_complete(choice.bench_cold_apps(settings)),
+        "zip": lambda: loop.run_until_complete(packaged.bench_zip(settings)),
     }
     try:
         for name in ROWS:
