@@ -249,7 +249,6 @@ class WebServer:
         self.process = process
         self.client = HTTPClient(port, request_bytes(events.tencent_event()))
         self.cpu_per_event: list[float] = []
-        self.requests = 0
         self.first_answer = 0.0  # spawn to the end of the first answer, seconds
         self.first_response: Response | None = None
         self.pids = [process.pid]
@@ -279,17 +278,20 @@ class WebServer:
                 raise SystemExit(f"{self.name} answered {response.status}: {response.body!r}")
         elapsed = time.perf_counter() - started
         self.cpu_per_event.append((self.cpu() - cpu) / count)
-        self.requests += count
         # A fresh connection for each batch, so that no idle keep-alive timeout (uvicorn's is
         # 5 s) closes one under the next batch; the one connect is 1/count of it.
         self.client.close()
         return elapsed / count
 
     async def answer(self) -> Response:
-        return self.client.exchange()
+        """One request, for the correctness check (on a connection of its own)."""
+        try:
+            return self.client.exchange()
+        finally:
+            self.client.close()
 
     def connections_per_request(self) -> float:
-        return self.client.connections / max(self.requests, 1)
+        return self.client.connections / max(self.client.exchanges, 1)
 
     def stderr(self) -> str:
         self.errors.seek(0)

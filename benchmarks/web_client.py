@@ -57,6 +57,7 @@ class HTTPClient:
         self.sock: socket.socket | None = None
         self.buffer = b""
         self.connections = 0  # connections opened so far
+        self.exchanges = 0  # requests answered so far
 
     def connect(self) -> socket.socket:
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
@@ -113,6 +114,7 @@ class HTTPClient:
         self.buffer = buffer
         if not keep_alive:
             self.close()
+        self.exchanges += 1
         return Response(int(status), headers, body)
 
     @staticmethod
