@@ -443,17 +443,17 @@ async def _per_request(settings: Settings, speed: Speed, app: App) -> list[Row]:
         for contender in contenders:
             wall[contender.name].extend(times[contender.name])
             cpu[contender.name].extend(contender.cpu_per_event[-len(times[contender.name]) :])
-    server = SERVERS[app.server]
+    server = f"{SERVERS[app.server]}, same app over HTTP, "
     if connections > 0.5:
-        server += f"; it closes every connection: {connections:.2f} connections per request"
+        server += f"a new connection per request ({connections:.2f}; the sync worker closes each)"
     else:
-        server += ", one keep-alive connection"
+        server += "one keep-alive connection per batch"
     notes = {WITH: speed.with_note(app, loaded), WITHOUT: "asyncio, json"}
     if app.interface == "wsgi":
         notes[WITHOUT] = "json"
     rows = []
     for measure, values, title in (
-        ("cpu", cpu, "instance CPU (the serving process's own CPU time)"),
+        ("cpu", cpu, "instance CPU time (the serving processes' own, from /proc)"),
         ("wall", wall, "wall time"),
     ):
         pairs = [(WITH, SERVER), (WITHOUT, SERVER)]
@@ -462,7 +462,7 @@ async def _per_request(settings: Settings, speed: Speed, app: App) -> list[Row]:
         for ours, theirs in pairs:
             ratio, spread = paired(values[ours], values[theirs])
             versus = (
-                f"{server}, same app over HTTP"
+                server
                 if theirs == SERVER
                 else "bare runtime client (floor.py, no [speed]), same app"
             )
@@ -526,7 +526,7 @@ async def bench_cold_apps(settings: Settings) -> list[Row]:
                 f"cold start, {app.label}: process spawn to first answer, `scf-asgi run` with "
                 "[speed] (an event waiting)",
                 f"{ms(statistics.median(first[WITH]))} ({speed.with_note(app, loaded)})",
-                f"{SERVERS[app.server]}: spawn to its first answer on its port: "
+                f"{SERVERS[app.server]}, spawn to its first answer on its port: "
                 + ms(statistics.median(first[SERVER])),
                 ratio,
                 "x",

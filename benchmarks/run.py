@@ -1,6 +1,6 @@
 """scf-asgi benchmarks: ratios against the adapters people use today, measured side by side.
 
-    python benchmarks/run.py              full run (a little over a minute on 2 cores)
+    python benchmarks/run.py              full run (about FULL_RUN_TIME on 2 cores)
     python benchmarks/run.py --quick      a short run, for a smoke test
     python benchmarks/run.py --markdown   the table with date and machine, to paste in the README
     python benchmarks/run.py --only asgi,loop   some rows only (see ROWS)
@@ -12,7 +12,9 @@ others', so a broken contender cannot look fast.
 
 Our side always goes through the public code paths: ``scf_asgi.Adapter(app)(event, None)`` in
 process, and the real ``python -m scf_asgi run module:app`` child process for the loop rows,
-against the fast loopback runtime API of runtime_api.py.
+against the fast loopback runtime API of runtime_api.py. The rows of what users choose between
+(real apps against web-function servers, cold starts, the packaged zip) are in choice.py and
+packaged.py; what the modules share is in harness.py.
 """
 
 from __future__ import annotations
