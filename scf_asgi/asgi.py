@@ -16,7 +16,7 @@ import weakref
 from .detect import is_coroutine_callable, routes_on_relative_path
 from .errors import AppError
 from .gateway import Response, quote_path, response_header_problem
-from .logs import get_logger
+from .logs import log_debug, log_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -222,7 +222,7 @@ class Lifespan:
             self._inbox.put_nowait({"type": "lifespan.shutdown"})
             await self._answered.wait()
             if self.phase is SHUTDOWN_FAILED:
-                get_logger().error("ASGI lifespan shutdown failed: %s", self.failure)
+                log_error("ASGI lifespan shutdown failed: %s", self.failure)
         if not task.done():
             task.cancel()
         try:
@@ -245,15 +245,15 @@ class Lifespan:
                 if self.mode == "on" or self._received_startup:
                     # It took the startup message, so it speaks lifespan: its startup failed.
                     self._end(STARTUP_FAILED, f"{type(exc).__name__}: {exc}")
-                    get_logger().exception("the app raised during ASGI lifespan startup")
+                    log_error("the app raised during ASGI lifespan startup", exc_info=exc)
                 else:
                     # Raised before even reading a message (Django does): no lifespan support.
                     self._end(UNSUPPORTED, "")
-                    get_logger().debug("ASGI lifespan unsupported by the app (%s)", exc)
+                    log_debug("ASGI lifespan unsupported by the app (%s)", exc)
             elif phase is SHUTTING_DOWN:
                 self._end(SHUTDOWN_FAILED, f"{type(exc).__name__}: {exc}")
             else:
-                get_logger().exception("exception in the ASGI lifespan task")
+                log_error("exception in the ASGI lifespan task", exc_info=exc)
         else:
             if self.phase is STARTING:
                 # Returned without ever answering startup: it does not speak lifespan.

@@ -8,14 +8,13 @@ answer; SIGTERM/SIGINT stop the loop between events, never in the middle of one.
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import time
 
 from ..adapter import Adapter
 from ..errors import ConfigurationError, InvalidEventError, RuntimeAPIError
 from ..gateway import parse_json
-from ..logs import configure_logging
+from ..logs import log_error, log_info, log_warning, serving
 from ..platform import MAX_PAYLOAD_BYTES
 from .client import EventTooLarge, RuntimeClient
 
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Invocation", "ShutdownGuard", "error_body", "run", "run_async", "serve"]
 
-logger = logging.getLogger("scf_asgi")
 
 # A 5xx answer to a posted response is a fault of the runtime API, not a refusal of the answer:
 # the same bytes are posted again, after these pauses (the first post wins on the platform, so
@@ -58,14 +56,14 @@ class Invocation:
 
     def respond(self, payload: Payload) -> None:
         if self.answered:
-            logger.error("request %s: a second answer was dropped", self.request_id)
+            log_error("request %s: a second answer was dropped", self.request_id)
             return
         self.answered = True
         data = payload.encode()
         if len(data) > MAX_PAYLOAD_BYTES:
             # The documented limit is "about 6 MB" of result, so it is posted all the same: the
             # platform decides, and a refusal below becomes an invocation error.
-            logger.warning(
+            log_warning(
                 "request %s: a %d-byte result is over the platform's limit of about 6 MB "
                 "(binary bodies grow by a third as base64); it may be refused",
                 self.request_id,
@@ -75,7 +73,7 @@ class Invocation:
         for delay in RESPONSE_RETRY_DELAYS:
             if status < 500:
                 break
-            logger.warning(
+            log_warning(
                 "request %s: POST /runtime/invocation/response answered %d; posting it again",
                 self.request_id,
                 status,
@@ -85,7 +83,7 @@ class Invocation:
         if status != 200:
             # Without an accepted answer the event would hang until the platform's timeout; a
             # rejected response (too large, malformed) becomes an invocation error instead.
-            logger.error(
+            log_error(
                 "request %s: POST /runtime/invocation/response answered %d (%d bytes posted)",
                 self.request_id,
                 status,
@@ -99,7 +97,7 @@ class Invocation:
 
     def fail(self, error_type: str, message: str, cause: BaseException | None = None) -> None:
         if self.answered:
-            logger.error("request %s: a second answer was dropped", self.request_id)
+            log_error("request %s: a second answer was dropped", self.request_id)
             return
         self.answered = True
         self._post_error(error_type, message)
@@ -107,7 +105,7 @@ class Invocation:
     def _post_error(self, error_type: str, message: str) -> None:
         status = self.client.post_error(error_body(error_type, message))
         if status != 200:
-            logger.error(
+            log_error(
                 "request %s: POST /runtime/invocation/error answered %d", self.request_id, status
             )
 
@@ -153,7 +151,7 @@ class ShutdownGuard:
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.requested = True
-        logger.info("received %s; shutting down", signal.Signals(signum).name)
+        log_info("received %s; shutting down", signal.Signals(signum).name)
         if self.idle:
             self.idle = False
             raise _Stop
@@ -178,7 +176,7 @@ def _invocations(client: RuntimeClient) -> Iterator[tuple[bytes, Context, Invoca
                 return
             except EventTooLarge as exc:
                 # Not read, so no handler can have it; asking again would bring it again.
-                logger.error("request %s: %s; the event is refused", exc.request_id, exc)
+                log_error("request %s: %s; the event is refused", exc.request_id, exc)
                 Invocation(client, exc.request_id).fail("InvalidEventError", str(exc))
                 continue
             finally:
@@ -217,11 +215,11 @@ class AnswerCheck:
                     pass
             return False
         if error is not None:
-            logger.error(
+            log_error(
                 "request %s: internal error in scf-asgi", invocation.request_id, exc_info=error
             )
         if not invocation.answered:
-            logger.error("request %s: the handler gave no answer", invocation.request_id)
+            log_error("request %s: the handler gave no answer", invocation.request_id)
             invocation.fail("InternalError", "scf-asgi: the event got no answer")
         return True
 
@@ -230,7 +228,7 @@ def _dispatch(handle: Handle, raw: bytes, context: Context, invocation: Invocati
     try:
         event = parse_json(raw)
     except InvalidEventError as exc:
-        logger.error("request %s: %s", context.request_id, exc)
+        log_error("request %s: %s", context.request_id, exc)
         invocation.fail("InvalidEventError", str(exc), exc)
         return None
     return handle(event, context, invocation)
@@ -276,7 +274,7 @@ def serve(app: Any, **options: Any) -> None:
     else:
         adapter = Adapter(app, **options)
     client = RuntimeClient.from_environ()
-    configure_logging()
+    serving()
     try:
         if adapter.interface == "asgi":
             adapter.runner.run(_serve_asgi(client, adapter))
