@@ -71,6 +71,7 @@ class Adapter:
         event_handler: EventHandler | None = None,
         app_errors: str = "response",
         access_log: bool = True,
+        loop: str = "auto",
         max_body_bytes: int = MAX_PAYLOAD_BYTES,
         root_path_in_path: str = "auto",
     ) -> None:
@@ -83,6 +84,7 @@ class Adapter:
             ("event_handler", event_handler),
             ("app_errors", app_errors),
             ("access_log", access_log),
+            ("loop", loop),
             ("max_body_bytes", max_body_bytes),
             ("root_path_in_path", root_path_in_path),
         ):
@@ -110,7 +112,9 @@ class Adapter:
         if interface == "asgi":
             from .asgi import AsgiRunner
 
-            self.runner = AsgiRunner(app, lifespan=lifespan, root_path_in_path=root_path_in_path)
+            self.runner = AsgiRunner(
+                app, lifespan=lifespan, root_path_in_path=root_path_in_path, loop=loop
+            )
         else:
             from .wsgi import WsgiRunner
 

@@ -886,3 +886,39 @@ def test_loop_answers_every_event_whatever_the_handler_does(api: FakeRuntimeAPI)
     assert seen == list(events)
     assert_one_answer_each(api)
     # The loop thread is left in its long poll on /next (a daemon thread; no timeout by design).
+
+
+# -- what a cold start imports ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("app", ["plain_apps:wsgi_app", "plain_apps:asgi_app"])
+def test_a_plain_start_imports_only_what_serving_needs(api: FakeRuntimeAPI, app: str) -> None:
+    # Each was measured as milliseconds of every cold start: argparse (and shutil and gettext,
+    # which an ArgumentParser loads), logging, the idna codec (a host given as text to the
+    # socket module), the other commands' modules.
+    env = runtime_env(api, PYTHONPROFILEIMPORTTIME="1")
+    runtime = RuntimeProcess(api, [app, "--base-path", "/api"], env=env)
+    try:
+        answer = api.invoke(gateway_event(path="/api/x"))
+    finally:
+        assert runtime.stop() == 0
+    assert answer.kind == "response"
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in runtime.output.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "scf_asgi.runtime" in imported  # the profile was taken
+    unwanted = {
+        "argparse",
+        "shutil",
+        "gettext",
+        "encodings.idna",
+        "scf_asgi.local",
+        "scf_asgi.packaging",
+        "scf_asgi.deploy",
+        "scf_asgi.web",
+    }
+    if app.endswith("wsgi_app"):
+        unwanted |= {"asyncio", "logging"}  # asyncio imports logging (concurrent.futures)
+    assert sorted(imported & unwanted) == []
