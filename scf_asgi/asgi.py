@@ -14,9 +14,9 @@ import asyncio
 import weakref
 
 from .detect import is_coroutine_callable, routes_on_relative_path
-from .errors import AppError
+from .errors import AppError, ConfigurationError
 from .gateway import Response, quote_path, response_header_problem
-from .logs import get_logger
+from .logs import log_debug, log_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -222,7 +222,7 @@ class Lifespan:
             self._inbox.put_nowait({"type": "lifespan.shutdown"})
             await self._answered.wait()
             if self.phase is SHUTDOWN_FAILED:
-                get_logger().error("ASGI lifespan shutdown failed: %s", self.failure)
+                log_error("ASGI lifespan shutdown failed: %s", self.failure)
         if not task.done():
             task.cancel()
         try:
@@ -245,15 +245,15 @@ class Lifespan:
                 if self.mode == "on" or self._received_startup:
                     # It took the startup message, so it speaks lifespan: its startup failed.
                     self._end(STARTUP_FAILED, f"{type(exc).__name__}: {exc}")
-                    get_logger().exception("the app raised during ASGI lifespan startup")
+                    log_error("the app raised during ASGI lifespan startup", exc_info=exc)
                 else:
                     # Raised before even reading a message (Django does): no lifespan support.
                     self._end(UNSUPPORTED, "")
-                    get_logger().debug("ASGI lifespan unsupported by the app (%s)", exc)
+                    log_debug("ASGI lifespan unsupported by the app (%s)", exc)
             elif phase is SHUTTING_DOWN:
                 self._end(SHUTDOWN_FAILED, f"{type(exc).__name__}: {exc}")
             else:
-                get_logger().exception("exception in the ASGI lifespan task")
+                log_error("exception in the ASGI lifespan task", exc_info=exc)
         else:
             if self.phase is STARTING:
                 # Returned without ever answering startup: it does not speak lifespan.
@@ -302,6 +302,22 @@ async def _stop_when_done(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[
         loop.stop()
 
 
+def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """What makes the process's event loop: uvloop's for "uvloop", and for "auto" when it is
+    installed; asyncio's own otherwise. ConfigurationError for "uvloop" without uvloop."""
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise ConfigurationError(
+                    "loop='uvloop' needs uvloop: pip install 'scf-asgi[speed]'"
+                ) from None
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
 def _close_loop(loop: asyncio.AbstractEventLoop, lifespan: Lifespan | None) -> None:
     if loop.is_closed() or loop.is_running():
         return
@@ -324,8 +340,11 @@ class AsgiRunner:
 
     is_async = True
 
-    def __init__(self, app: Any, *, lifespan: str, root_path_in_path: str) -> None:
+    def __init__(
+        self, app: Any, *, lifespan: str, root_path_in_path: str, loop: str = "auto"
+    ) -> None:
         self.app = as_asgi3(app)
+        self.new_loop = event_loop_factory(loop)
         self.lifespan = None if lifespan == "off" else Lifespan(self.app, lifespan)
         if root_path_in_path == "auto":
             self.full_path = not routes_on_relative_path(app)
@@ -340,7 +359,7 @@ class AsgiRunner:
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None or self._loop.is_closed():
-            self._loop = asyncio.new_event_loop()
+            self._loop = self.new_loop()
             asyncio.set_event_loop(self._loop)
             # An Adapter used in process is seldom closed: when it goes, or the interpreter
             # exits, the app's lifespan is shut down and the loop closed, rather than left for

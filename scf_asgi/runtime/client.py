@@ -12,14 +12,13 @@ environment), and the runtime API must be reached directly.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
 
 from ..context import Context
 from ..errors import ConfigurationError, RuntimeAPIError
-from ..logs import excerpt
+from ..logs import excerpt, log_error, log_warning
 from ..platform import (
     DEFAULT_RETRY_SECONDS,
     ENV_RETRY_SECONDS,
@@ -40,16 +39,17 @@ from .http11 import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Callable
+    from typing import Any, Callable, TypeVar
 
-__all__ = ["Connection", "EventTooLarge", "RuntimeClient"]
+    C = TypeVar("C", bound="ClientBase")
 
-logger = logging.getLogger("scf_asgi")
+__all__ = ["ClientBase", "Connection", "EventTooLarge", "RuntimeClient"]
 
 NEXT = "/runtime/invocation/next"
 READY = "/runtime/init/ready"
 RESPONSE = "/runtime/invocation/response"
 ERROR = "/runtime/invocation/error"
+READY_BODY = b'{"msg":"ready"}'
 
 
 class EventTooLarge(Exception):
@@ -68,7 +68,10 @@ class Connection:
     __slots__ = ("_sock", "_authority", "_heads", "open")
 
     def __init__(self, host: str, port: int) -> None:
-        sock = socket.create_connection((host, port))
+        # The host as bytes: as text, the socket module would load the idna codec (a
+        # millisecond of every cold start) to encode an address that is ASCII anyway.
+        address: Any = host.encode("ascii") if host.isascii() else host
+        sock = socket.create_connection((address, port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
@@ -137,8 +140,8 @@ class Connection:
 
 
 class _Backoff:
-    """Waits between retries: 50 ms, doubling up to 1 s, until `budget` seconds have passed
-    since the first of the failures in a row (`restart` begins a new row)."""
+    """The pauses between retries: 50 ms, doubling up to 1 s, until `budget` seconds have
+    passed since the first of the failures in a row (`restart` begins a new row)."""
 
     __slots__ = ("budget", "deadline", "delay")
 
@@ -150,20 +153,22 @@ class _Backoff:
     def restart(self) -> None:
         self.deadline = 0.0
 
-    def wait(self) -> bool:
-        """Sleep before the next try; False (without sleeping) once the budget is spent."""
+    def next_delay(self) -> float | None:
+        """How long to wait before the next try; None once the budget is spent."""
         now = time.monotonic()
         if not self.deadline:
             self.deadline = now + self.budget
         elif now >= self.deadline:
-            return False
-        time.sleep(self.delay)
-        self.delay = min(self.delay * 2, 1.0)
-        return True
+            return None
+        delay = self.delay
+        self.delay = min(delay * 2, 1.0)
+        return delay
 
 
-class RuntimeClient:
-    """Talks to the Custom Runtime API over one keep-alive connection.
+class ClientBase:
+    """What both clients (this blocking one, and `aio.AsyncRuntimeClient` on the event loop)
+    share: the settings, reading the platform's variables, the retry bookkeeping and the
+    invocation's `Context`.
 
     A dropped connection or a refused connect is retried with exponential backoff for up to
     `retry_for` seconds; after that `RuntimeAPIError` is raised and the process should exit.
@@ -173,7 +178,6 @@ class RuntimeClient:
         self.host = host
         self.port = port
         self.retry_for = retry_for
-        self._connection: Connection | None = None
         self._facts = function_facts()
         # Failures of the connection in a row: the budget counts from the first, and a
         # connection made again starts a new count. The delay between tries grows until an
@@ -182,7 +186,7 @@ class RuntimeClient:
         self._failures: _Backoff | None = None
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> RuntimeClient:
+    def from_environ(cls: type[C], environ: Mapping[str, str] | None = None) -> C:
         """Build from the platform's variables (ENV_RUNTIME_API, ENV_RUNTIME_API_PORT);
         ConfigurationError if they are unset."""
         env = os.environ if environ is None else environ
@@ -205,39 +209,45 @@ class RuntimeClient:
             ) from None
         return cls(env[ENV_RUNTIME_API], int(port), retry_for=retry_for)
 
-    # -- the four endpoints ------------------------------------------------------------------
+    def _connected(self) -> None:
+        if self._failures is not None:
+            self._failures.restart()
 
-    def ready(self) -> None:
-        status, _, body = self.exchange("POST", READY, b'{"msg":"ready"}')
-        if status != 200:
-            raise RuntimeAPIError(f"POST {READY} answered {status}: {excerpt(body)}")
+    def _answered(self) -> None:
+        self._failures = None
 
-    def next_invocation(
-        self, on_arrival: Callable[[], object] | None = None
-    ) -> tuple[bytes, Context]:
-        """Wait (with no timeout) for the next event: its raw body and context. `on_arrival` is
-        called as soon as the event starts to arrive (not for an error answer, after which the
-        process is still waiting for an event)."""
-        backoff: _Backoff | None = None
-        while True:
-            try:
-                status, headers, body = self.exchange(
-                    "GET", NEXT, None, on_arrival, MAX_EVENT_BYTES
-                )
-            except BodyTooLarge as exc:
-                raise EventTooLarge(str(exc), exc.headers.get("request_id", "")) from None
-            received_at = time.monotonic()
-            if status == 200:
-                break
-            logger.error("GET %s answered %d: %s", NEXT, status, excerpt(body))
-            if backoff is None:
-                backoff = _Backoff(self.retry_for)
-            if not backoff.wait():
-                raise RuntimeAPIError(f"GET {NEXT} kept answering {status} for {self.retry_for}s")
+    def _failed(self, exc: Exception, method: str, path: str) -> float:
+        """A failed try: the pause before the next, or RuntimeAPIError once the budget is spent."""
+        if self._failures is None:
+            self._failures = _Backoff(self.retry_for)
+            log_warning(
+                "runtime API at %s:%d unreachable (%s); retrying for up to %gs",
+                self.host,
+                self.port,
+                exc,
+                self.retry_for,
+            )
+        delay = self._failures.next_delay()
+        if delay is None:
+            raise RuntimeAPIError(
+                f"runtime API at {self.host}:{self.port} unreachable for "
+                f"{self.retry_for:g}s ({method} {path}): {exc}"
+            ) from exc
+        return delay
+
+    def _next_refused(self, status: int, body: bytes, backoff: _Backoff) -> float:
+        """/next answered `status`: the pause before asking again, or RuntimeAPIError."""
+        log_error("GET %s answered %d: %s", NEXT, status, excerpt(body))
+        delay = backoff.next_delay()
+        if delay is None:
+            raise RuntimeAPIError(f"GET {NEXT} kept answering {status} for {self.retry_for}s")
+        return delay
+
+    def _context(self, headers: dict[str, str], received_at: float) -> Context:
         memory = headers.get("memory_limit_in_mb", "")
         time_limit = headers.get("time_limit_in_ms", "")
         facts = self._facts
-        context = Context(
+        return Context(
             headers.get("request_id") or "",
             int(memory) if memory.isascii() and memory.isdigit() else 0,
             int(time_limit) if time_limit.isascii() and time_limit.isdigit() else 0,
@@ -247,7 +257,41 @@ class RuntimeClient:
             facts.region,
             received_at=received_at,
         )
-        return body, context
+
+
+class RuntimeClient(ClientBase):
+    """Talks to the Custom Runtime API over one keep-alive connection, blocking (the WSGI
+    loop, which needs no event loop)."""
+
+    def __init__(self, host: str, port: int, *, retry_for: float = DEFAULT_RETRY_SECONDS) -> None:
+        super().__init__(host, port, retry_for=retry_for)
+        self._connection: Connection | None = None
+
+    # -- the four endpoints ------------------------------------------------------------------
+
+    def ready(self) -> None:
+        status, _, body = self.exchange("POST", READY, READY_BODY)
+        if status != 200:
+            raise RuntimeAPIError(f"POST {READY} answered {status}: {excerpt(body)}")
+
+    def next_invocation(
+        self, on_arrival: Callable[[], object] | None = None
+    ) -> tuple[bytes, Context]:
+        """Wait (with no timeout) for the next event: its raw body and context. `on_arrival` is
+        called as soon as the event starts to arrive (not for an error answer, after which the
+        process is still waiting for an event)."""
+        backoff = _Backoff(self.retry_for)
+        while True:
+            try:
+                status, headers, body = self.exchange(
+                    "GET", NEXT, None, on_arrival, MAX_EVENT_BYTES
+                )
+            except BodyTooLarge as exc:
+                raise EventTooLarge(str(exc), exc.headers.get("request_id", "")) from None
+            received_at = time.monotonic()
+            if status == 200:
+                return body, self._context(headers, received_at)
+            time.sleep(self._next_refused(status, body, backoff))
 
     def post_response(self, payload: bytes) -> int:
         return self.exchange("POST", RESPONSE, payload)[0]
@@ -276,29 +320,15 @@ class RuntimeClient:
                 connection = self._connection
                 if connection is None:
                     connection = self._connection = Connection(self.host, self.port)
-                    if self._failures is not None:
-                        self._failures.restart()
+                    self._connected()
                 result = connection.exchange(method, path, body, on_head, max_body)
                 if not connection.open:
                     self._connection = None  # the server ended it; the next call reconnects
-                self._failures = None
+                self._answered()
                 return result
             except BodyTooLarge:
                 self._connection = None  # closed: the body is still on its way
                 raise
             except (OSError, ProtocolError) as exc:  # drops, refused connects, malformed answers
                 self.close()
-                if self._failures is None:
-                    self._failures = _Backoff(self.retry_for)
-                    logger.warning(
-                        "runtime API at %s:%d unreachable (%s); retrying for up to %gs",
-                        self.host,
-                        self.port,
-                        exc,
-                        self.retry_for,
-                    )
-                if not self._failures.wait():
-                    raise RuntimeAPIError(
-                        f"runtime API at {self.host}:{self.port} unreachable for "
-                        f"{self.retry_for:g}s ({method} {path}): {exc}"
-                    ) from exc
+                time.sleep(self._failed(exc, method, path))

@@ -72,6 +72,19 @@ async def gated_handler(request: Request) -> JSONResponse:
     return JSONResponse({"finished": True})
 
 
+async def detach(request: Request) -> JSONResponse:
+    """Hands the loop work of its own: a task no one awaits, and a timer. Each leaves a marker
+    file when it has run, which the test looks for while the instance waits for an event."""
+
+    async def detached() -> None:
+        await wait_for_gate("detached")
+        (GATES / "detached.done").touch()
+
+    seen["detached"] = asyncio.get_running_loop().create_task(detached())
+    asyncio.get_running_loop().call_later(0.2, (GATES / "timer.done").touch)
+    return JSONResponse({"detached": True})
+
+
 async def boom(request: Request) -> JSONResponse:
     raise RuntimeError("secret detail that must not leak")
 
@@ -83,6 +96,7 @@ app = Starlette(
         Route("/gated-background", gated_background),
         Route("/background-log", background_log),
         Route("/gated-handler", gated_handler),
+        Route("/detach", detach),
         Route("/boom", boom),
     ],
     lifespan=lifespan,
