@@ -33,21 +33,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import socket
 import statistics
 import subprocess
-import sysconfig
 import tempfile
 import time
-from pathlib import Path
 
 import events
 from harness import (
-    BENCH_DIR,
+    FIND_SPECS,
     HERE,
     PY,
+    SPEED_PACKAGES,
     Row,
     Settings,
     child_env,
@@ -57,6 +55,7 @@ from harness import (
     log_pipe,
     ms,
     paired,
+    plain_python,
     process_cpu,
     spawn,
     stop,
@@ -67,10 +66,6 @@ from web_client import HTTPClient, Response, request_bytes
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-# The packages of scf-asgi's [speed] extra, left out of the venv "without [speed]".
-SPEED_PACKAGES = ("uvloop", "orjson")
-PLAIN_VENV = BENCH_DIR / "venv-without-speed"
 
 
 class App:
@@ -129,14 +124,14 @@ class Speed:
         ).stdout
         self.loop_flag = "--loop" in help_text and "uvloop" in help_text
         installed = subprocess.run(
-            [PY, "-c", _FIND_SPECS, *SPEED_PACKAGES], capture_output=True, text=True, check=True
+            [PY, "-c", FIND_SPECS, *SPEED_PACKAGES], capture_output=True, text=True, check=True
         ).stdout.split()
         if installed != list(SPEED_PACKAGES):
             raise SystemExit(
                 f"with [speed] needs {', '.join(SPEED_PACKAGES)} installed in {PY}; found "
                 f"{installed}: pip install -e '.[bench]'"
             )
-        self.plain_python = str(without_speed_venv())
+        self.plain_python = plain_python()
 
     def ours_with(self, app: App) -> list[str]:
         loop = ["--loop", "uvloop"] if self.loop_flag and app.interface == "asgi" else []
@@ -166,59 +161,6 @@ class Speed:
 def speed_loaded(pid: int, interface: str) -> dict[str, bool]:
     names = SPEED_PACKAGES if interface == "asgi" else ("orjson",)
     return {name: mapped(pid, name) for name in names}
-
-
-_FIND_SPECS = (
-    "import importlib.util, sys\n"
-    "print(' '.join(n for n in sys.argv[1:] if importlib.util.find_spec(n) is not None))"
-)
-
-
-def without_speed_venv() -> Path:
-    """A venv with every package of the bench venv but uvloop and orjson: its site-packages is
-    a copy of the bench venv's made of hard links (no symbolic link for imports to resolve, so
-    that its imports cost what the bench venv's do), less those two. Made again when the bench
-    venv's packages change; returns its interpreter."""
-    python = PLAIN_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([PY, "-m", "venv", "--without-pip", str(PLAIN_VENV)], check=True)
-    source = Path(sysconfig.get_paths()["purelib"])
-    target = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
-    stamp = PLAIN_VENV / "linked-from.txt"
-    fingerprint = "\n".join(
-        f"{entry.name} {entry.stat().st_mtime_ns}" for entry in sorted(source.iterdir())
-    )
-    if not stamp.exists() or stamp.read_text() != fingerprint:
-        shutil.rmtree(target)
-        shutil.copytree(
-            source,
-            target,
-            symlinks=True,
-            copy_function=os.link,
-            ignore=lambda folder, names: [
-                name
-                for name in names
-                if folder == str(source) and name.lower().startswith(SPEED_PACKAGES)
-            ],
-        )
-        stamp.write_text(fingerprint)
-    found = subprocess.run(
-        [str(python), "-c", _FIND_SPECS, *SPEED_PACKAGES, "scf_asgi", "fastapi", "django"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=HERE,
-    ).stdout.split()
-    if found != ["scf_asgi", "fastapi", "django"]:
-        raise SystemExit(f"the venv without [speed] ({PLAIN_VENV}) finds {found}")
-    return python
 
 
 def mapped(pid: int, name: str) -> bool:

@@ -12,10 +12,12 @@ import asyncio
 import gc
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from importlib import metadata
@@ -35,6 +37,10 @@ PY = sys.executable
 BENCH_DIR = HERE.parent / ".bench"  # caches and scratch of the benchmarks (git-ignored)
 PYCACHE = BENCH_DIR / "pycache"
 MB = 1024 * 1024
+# The packages of scf-asgi's [speed] extra, installed in the bench venv and left out of the venv
+# "without [speed]" (.bench/venv-without-speed), where the micro rows run.
+SPEED_PACKAGES = ("uvloop", "orjson")
+PLAIN_VENV = BENCH_DIR / "venv-without-speed"
 
 
 class Settings:
@@ -146,6 +152,72 @@ def expected_json_body() -> bytes:
     return json.dumps(bench_apps.expected_json(), separators=(",", ":")).encode("utf-8")
 
 
+# -- the venv without [speed] ------------------------------------------------------------------
+
+FIND_SPECS = (
+    "import importlib.util, sys\n"
+    "print(' '.join(n for n in sys.argv[1:] if importlib.util.find_spec(n) is not None))"
+)
+
+
+def plain_python() -> str:
+    """The interpreter of the venv without [speed] (see without_speed_venv), made once a run."""
+    global _plain_python
+    if _plain_python is None:
+        _plain_python = str(without_speed_venv())
+    return _plain_python
+
+
+_plain_python: str | None = None
+
+
+def without_speed_venv() -> Path:
+    """A venv with every package of the bench venv but uvloop and orjson: its site-packages is
+    a copy of the bench venv's made of hard links (no symbolic link for imports to resolve, so
+    that its imports cost what the bench venv's do), less those two. Made again when the bench
+    venv's packages change; returns its interpreter."""
+    python = PLAIN_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([PY, "-m", "venv", "--without-pip", str(PLAIN_VENV)], check=True)
+    source = Path(sysconfig.get_paths()["purelib"])
+    target = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    stamp = PLAIN_VENV / "linked-from.txt"
+    fingerprint = "\n".join(
+        f"{entry.name} {entry.stat().st_mtime_ns}" for entry in sorted(source.iterdir())
+    )
+    if not stamp.exists() or stamp.read_text() != fingerprint:
+        shutil.rmtree(target)
+        shutil.copytree(
+            source,
+            target,
+            symlinks=True,
+            copy_function=os.link,
+            ignore=lambda folder, names: [
+                name
+                for name in names
+                if folder == str(source) and name.lower().startswith(SPEED_PACKAGES)
+            ],
+        )
+        stamp.write_text(fingerprint)
+    found = subprocess.run(
+        [str(python), "-c", FIND_SPECS, *SPEED_PACKAGES, "scf_asgi", "fastapi", "django"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=HERE,
+    ).stdout.split()
+    if found != ["scf_asgi", "fastapi", "django"]:
+        raise SystemExit(f"the venv without [speed] ({PLAIN_VENV}) finds {found}")
+    return python
+
+
 # -- child processes against the fast runtime API ---------------------------------------------
 
 
@@ -229,11 +301,12 @@ class Child:
 
 
 def our_command(app: str, *extra: str) -> list[str]:
-    return [PY, "-m", "scf_asgi", "run", app, *extra]
+    """`scf-asgi run` as the micro rows run it: a default install, without [speed]."""
+    return [plain_python(), "-m", "scf_asgi", "run", app, *extra]
 
 
 def floor_command(kind: str, app: str) -> list[str]:
-    return [PY, str(HERE / "floor.py"), kind, app]
+    return [plain_python(), str(HERE / "floor.py"), kind, app]
 
 
 def child_env(bytecode: bool = True) -> dict[str, str]:

@@ -41,7 +41,6 @@ import events  # noqa: E402
 import packaged  # noqa: E402
 from harness import (  # noqa: E402
     MB,
-    PY,
     Row,
     Settings,
     check_same,
@@ -53,6 +52,7 @@ from harness import (  # noqa: E402
     ms,
     our_command,
     paired,
+    plain_python,
     spawn,
     stop,
     us,
@@ -110,7 +110,9 @@ def bench_asgi(settings: Settings) -> list[Row]:
     from scf_asgi import Adapter
 
     app = bench_apps.asgi_app
-    ours = Adapter(app)
+    # asyncio's loop, as Mangum's and as a default install's (this process has uvloop, which
+    # `loop="auto"` would take): the row compares the adapters, not the loops.
+    ours = Adapter(app, loop="asyncio")
     mangum_off = Mangum(app, lifespan="off")
     mangum_auto = Mangum(app)
     tencent, aws = events.tencent_event(), events.aws_event()
@@ -258,7 +260,7 @@ async def bench_cold(settings: Settings) -> list[Row]:
     app = "bench_apps:asgi_app"
     commands = {
         "ours": our_command(app),
-        "floor": [PY, str(HERE / "floor_ready.py"), app],
+        "floor": [plain_python(), str(HERE / "floor_ready.py"), app],
         "socket floor": floor_command("asgi", app),
     }
     floors = {
@@ -396,17 +398,20 @@ def bench_import(settings: Settings) -> list[Row]:
     # too, so the row imports them (and reports whether asyncio came along: it should not).
     ours = "from scf_asgi import Adapter, serve; import sys; print('asyncio' in sys.modules)"
     env = child_env()
-    probe = subprocess.run([PY, "-c", ours], check=True, cwd=HERE, env=env, capture_output=True)
+    python = plain_python()
+    probe = subprocess.run([python, "-c", ours], check=True, cwd=HERE, env=env, capture_output=True)
     asyncio_loaded = probe.stdout.decode().strip() == "True"
     times, differences = _timed_differences(
-        {"ours": [PY, "-c", ours], "bare": [PY, "-c", "pass"]}, settings.import_rounds, env
+        {"ours": [python, "-c", ours], "bare": [python, "-c", "pass"]}, settings.import_rounds, env
     )
     # What a WSGI app in SCF's built-in runtime pays before its first answer: the import and the
     # first event (both sides import the benchmark's app and event; only ours answers it).
     setup = "import bench_apps, events; event = events.tencent_event()"
     first_event = setup + "; from scf_asgi import Adapter; Adapter(bench_apps.wsgi_app)(event)"
     first_times, first_differences = _timed_differences(
-        {"ours": [PY, "-c", first_event], "bare": [PY, "-c", setup]}, settings.import_rounds, env
+        {"ours": [python, "-c", first_event], "bare": [python, "-c", setup]},
+        settings.import_rounds,
+        env,
     )
     return [
         Row(
