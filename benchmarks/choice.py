@@ -154,7 +154,7 @@ class Speed:
         else:
             note = "uvloop and orjson installed; no --loop in `scf-asgi run --help` yet: not passed"
         if loaded is not None:
-            note += "; loaded: " + (", ".join(name for name in loaded if loaded[name]) or "neither")
+            note += "; loaded: " + (", ".join(name for name in loaded if loaded[name]) or "none")
         return note
 
 
@@ -390,9 +390,10 @@ async def _per_request(settings: Settings, speed: Speed, app: App) -> list[Row]:
         server += f"a new connection per request ({connections:.2f}; the sync worker closes each)"
     else:
         server += "one keep-alive connection per batch"
-    notes = {WITH: speed.with_note(app, loaded), WITHOUT: "asyncio, json"}
-    if app.interface == "wsgi":
-        notes[WITHOUT] = "json"
+    notes = {
+        WITH: speed.with_note(app, loaded),
+        WITHOUT: "default flags: asyncio's loop, json" if app.interface == "asgi" else "json",
+    }
     rows = []
     for measure, values, title in (
         ("cpu", cpu, "instance CPU time (the serving processes' own, from /proc)"),
