@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import json
 import os
 import shutil
@@ -38,9 +39,11 @@ BENCH_DIR = HERE.parent / ".bench"  # caches and scratch of the benchmarks (git-
 PYCACHE = BENCH_DIR / "pycache"
 MB = 1024 * 1024
 # The packages of scf-asgi's [speed] extra, installed in the bench venv and left out of the venv
-# "without [speed]" (.bench/venv-without-speed), where the micro rows run.
+# "without [speed]" (.bench/venv-without-speed-*), where the micro rows run.
 SPEED_PACKAGES = ("uvloop", "orjson")
-PLAIN_VENV = BENCH_DIR / "venv-without-speed"
+# One per bench venv (CI runs the suite on several Pythons in the same checkout).
+VENV_KEY = f"{sys.implementation.cache_tag}-{hashlib.sha256(sys.prefix.encode()).hexdigest()[:8]}"
+PLAIN_VENV = BENCH_DIR / f"venv-without-speed-{VENV_KEY}"
 
 
 class Settings:

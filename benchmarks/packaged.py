@@ -25,10 +25,10 @@ from importlib import metadata
 from pathlib import Path
 
 import events
-from harness import BENCH_DIR, HERE, PY, Row, Settings, log, ms, paired, spawn, stop
+from harness import BENCH_DIR, HERE, PY, VENV_KEY, Row, Settings, log, ms, paired, spawn, stop
 
-ZIP_WORK = BENCH_DIR / "zip"
-BARE_VENV = BENCH_DIR / "bare-python"
+ZIP_WORK = BENCH_DIR / f"zip-{VENV_KEY}"
+BARE_VENV = BENCH_DIR / f"bare-python-{VENV_KEY}"
 APP = "app_fastapi:app"
 
 
