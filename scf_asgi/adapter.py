@@ -75,6 +75,11 @@ class Adapter:
         max_body_bytes: int = MAX_PAYLOAD_BYTES,
         root_path_in_path: str = "auto",
     ) -> None:
+        if not isinstance(text_mime_types, (str, bytes)):
+            try:
+                text_mime_types = tuple(text_mime_types)  # a generator is read once, here
+            except TypeError:
+                pass  # options.check says what is wrong
         for name, value in (
             ("interface", interface),
             ("lifespan", lifespan),
@@ -240,7 +245,12 @@ class Adapter:
         import asyncio
 
         if is_coroutine_callable(handler):
-            await self._settle(handler(event, context), context, responder, started)
+            try:
+                awaitable = handler(event, context)
+            except Exception as exc:  # called with the wrong arguments, say
+                _handler_failed(exc, context, responder)
+                return
+            await self._settle(awaitable, context, responder, started)
             return
         try:
             result = await asyncio.to_thread(handler, event, context)
