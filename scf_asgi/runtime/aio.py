@@ -17,16 +17,16 @@ import time
 
 from ..errors import RuntimeAPIError
 from ..logs import excerpt, log_error, log_info
-from ..platform import DEFAULT_RETRY_SECONDS, MAX_EVENT_BYTES
+from ..platform import DEFAULT_RETRY_SECONDS, MAX_EVENT_BYTES, NEXT_REQUEST_ID
 from .client import (
     ERROR,
     NEXT,
     READY,
     READY_BODY,
     RESPONSE,
+    Backoff,
     ClientBase,
     EventTooLarge,
-    _Backoff,
 )
 from .http11 import DONE, BodyTooLarge, ProtocolError, ResponseParser, encode_request, request_head
 from .loop import AnswerCheck, Invocation, dispatch
@@ -184,14 +184,14 @@ class AsyncRuntimeClient(ClientBase):
     ) -> tuple[bytes, Context]:
         """Wait (with no timeout) for the next event, as the blocking client does; raises
         Interrupted if `interrupt` ends the wait before the event begins to arrive."""
-        backoff = _Backoff(self.retry_for)
+        backoff = Backoff(self.retry_for)
         while True:
             try:
                 status, headers, body = await self.exchange(
                     "GET", NEXT, None, on_arrival, MAX_EVENT_BYTES
                 )
             except BodyTooLarge as exc:
-                raise EventTooLarge(str(exc), exc.headers.get("request_id", "")) from None
+                raise EventTooLarge(str(exc), exc.headers.get(NEXT_REQUEST_ID, "")) from None
             received_at = time.monotonic()
             if status == 200:
                 return body, self._context(headers, received_at)
@@ -348,7 +348,6 @@ class LoopShutdown:
 async def run_async(client: AsyncRuntimeClient, handle: Handle) -> None:
     """Post ready, then answer events with `handle` until a shutdown signal, each awaited in
     turn; between them, while the next event is awaited, the loop runs whatever else it has."""
-    check = AnswerCheck()
     loop = asyncio.get_running_loop()
     with LoopShutdown(client) as shutdown:
         await client.ready()
@@ -369,8 +368,7 @@ async def run_async(client: AsyncRuntimeClient, handle: Handle) -> None:
             finally:
                 shutdown.idle = False
             invocation = AsyncInvocation(client, context.request_id)
-            check.invocation = invocation
-            with check:
+            with AnswerCheck(invocation):
                 pending = dispatch(handle, raw, context, invocation)
                 if pending is not None:
                     # A task of its own, as a server gives each request: context variables an

@@ -25,6 +25,13 @@ from ..platform import (
     ENV_RUNTIME_API,
     ENV_RUNTIME_API_PORT,
     MAX_EVENT_BYTES,
+    NEXT_MEMORY_LIMIT,
+    NEXT_REQUEST_ID,
+    NEXT_TIME_LIMIT,
+    RUNTIME_ERROR,
+    RUNTIME_NEXT,
+    RUNTIME_READY,
+    RUNTIME_RESPONSE,
     function_facts,
 )
 from .http11 import (
@@ -45,10 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ClientBase", "Connection", "EventTooLarge", "RuntimeClient"]
 
-NEXT = "/runtime/invocation/next"
-READY = "/runtime/init/ready"
-RESPONSE = "/runtime/invocation/response"
-ERROR = "/runtime/invocation/error"
+NEXT, READY, RESPONSE, ERROR = RUNTIME_NEXT, RUNTIME_READY, RUNTIME_RESPONSE, RUNTIME_ERROR
 READY_BODY = b'{"msg":"ready"}'
 # A request that stayed in the air this long before its connection failed was carried by a
 # working runtime API (an idle long poll the peer cut): the failure starts a new retry count.
@@ -142,7 +146,7 @@ class Connection:
                 on_head = None
 
 
-class _Backoff:
+class Backoff:
     """The pauses between retries: 50 ms, doubling up to 1 s, until `budget` seconds have
     passed since the first of the failures in a row (`restart` begins a new row)."""
 
@@ -193,7 +197,7 @@ class ClientBase:
         # long poll it closed), shows the runtime API working and starts a new count. A peer
         # that accepts and hangs up at once uses the budget up; the delay between tries grows
         # until an answer comes.
-        self._failures: _Backoff | None = None
+        self._failures: Backoff | None = None
 
     @classmethod
     def from_environ(cls: type[C], environ: Mapping[str, str] | None = None) -> C:
@@ -228,7 +232,7 @@ class ClientBase:
         if self._failures is not None and waited >= WORKING_REQUEST_SECONDS:
             self._failures.restart()
         if self._failures is None:
-            self._failures = _Backoff(self.retry_for)
+            self._failures = Backoff(self.retry_for)
             log_warning(
                 "runtime API at %s:%d unreachable (%s); retrying for up to %gs",
                 self.host,
@@ -244,7 +248,7 @@ class ClientBase:
             ) from exc
         return delay
 
-    def _next_refused(self, status: int, body: bytes, backoff: _Backoff) -> float:
+    def _next_refused(self, status: int, body: bytes, backoff: Backoff) -> float:
         """/next answered `status`: the pause before asking again, or RuntimeAPIError."""
         log_error("GET %s answered %d: %s", NEXT, status, excerpt(body))
         delay = backoff.next_delay()
@@ -255,9 +259,9 @@ class ClientBase:
     def _context(self, headers: dict[str, str], received_at: float) -> Context:
         facts = self._facts
         return Context(
-            headers.get("request_id") or "",
-            _count(headers.get("memory_limit_in_mb", "")),
-            _count(headers.get("time_limit_in_ms", "")),
+            headers.get(NEXT_REQUEST_ID) or "",
+            _count(headers.get(NEXT_MEMORY_LIMIT, "")),
+            _count(headers.get(NEXT_TIME_LIMIT, "")),
             facts.name,
             facts.version,
             facts.namespace,
@@ -287,14 +291,14 @@ class RuntimeClient(ClientBase):
         """Wait (with no timeout) for the next event: its raw body and context. `on_arrival` is
         called as soon as the event starts to arrive (not for an error answer, after which the
         process is still waiting for an event)."""
-        backoff = _Backoff(self.retry_for)
+        backoff = Backoff(self.retry_for)
         while True:
             try:
                 status, headers, body = self.exchange(
                     "GET", NEXT, None, on_arrival, MAX_EVENT_BYTES
                 )
             except BodyTooLarge as exc:
-                raise EventTooLarge(str(exc), exc.headers.get("request_id", "")) from None
+                raise EventTooLarge(str(exc), exc.headers.get(NEXT_REQUEST_ID, "")) from None
             received_at = time.monotonic()
             if status == 200:
                 return body, self._context(headers, received_at)

@@ -227,13 +227,12 @@ def _invocations(client: RuntimeClient) -> Iterator[tuple[bytes, Context, Invoca
 
 
 class AnswerCheck:
-    """Around one event: whatever the handler did, the event ends with exactly one answer. One
-    is made per loop and pointed at each invocation in turn."""
+    """Around one event: whatever the handler did, the event ends with exactly one answer."""
 
     __slots__ = ("invocation",)
 
-    def __init__(self) -> None:
-        self.invocation: Invocation | None = None
+    def __init__(self, invocation: Invocation) -> None:
+        self.invocation = invocation
 
     def __enter__(self) -> None:
         return None
@@ -242,7 +241,6 @@ class AnswerCheck:
         self, kind: type[BaseException] | None, error: BaseException | None, tb: object
     ) -> bool:
         invocation = self.invocation
-        assert invocation is not None
         if isinstance(error, RuntimeAPIError):
             return False  # the runtime API is gone: nothing more can be posted
         if error is not None and not isinstance(error, Exception):
@@ -279,10 +277,8 @@ def dispatch(handle: Handle, raw: bytes, context: Context, invocation: Invocatio
 def run(client: RuntimeClient, handle: Handle, complete: Callable[[Awaitable[None]], Any]) -> None:
     """Post ready, then answer events with `handle` until a shutdown signal; `complete` runs
     what `handle` leaves pending (an async event handler's work)."""
-    check = AnswerCheck()
     for raw, context, invocation in _invocations(client):
-        check.invocation = invocation
-        with check:
+        with AnswerCheck(invocation):
             pending = dispatch(handle, raw, context, invocation)
             if pending is not None:
                 complete(pending)
