@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_GATEWAY_DOMAINS",
     "METHODS_WITH_BODY",
+    "TOKEN_CHARACTERS",
     "HeaderName",
     "HeaderNames",
     "IntegrationPayload",
@@ -95,7 +96,10 @@ def _scalar_text(value: object, where: str) -> str:
     if value is True or value is False:
         return "true" if value else "false"
     if value.__class__ is int or value.__class__ is float:
-        return _JSON.encode(value)
+        try:
+            return _JSON.encode(value)
+        except ValueError:  # NaN or an infinity, from an in-process caller: no JSON number
+            pass
     raise InvalidEventError(f"{where} has a value of type {type(value).__name__}")
 
 
@@ -194,9 +198,6 @@ class HeaderNames:
             self._with_length = HeaderNames((*self.names, CONTENT_LENGTH))
         return self._with_length
 
-    def __len__(self) -> int:
-        return len(self.names)
-
     def __repr__(self) -> str:
         return f"HeaderNames({[name.lower for name in self.names]})"
 
@@ -214,7 +215,9 @@ NO_HEADERS = HeaderNames(())
 _NAMES: dict[str, HeaderName | None] = {}
 _NAMES_LIMIT = 512
 _SEQUENCES: dict[tuple[str, ...], HeaderNames] = {}
-_SEQUENCES_LIMIT = 256
+# The bound of each of the other caches of what the events of a function have in common (the
+# sequences of header names, the origins of requests, response content types).
+CACHE_LIMIT = 256
 
 
 def _header_name(name: str) -> HeaderName | None:
@@ -223,7 +226,7 @@ def _header_name(name: str) -> HeaderName | None:
     known = _NAMES.get(name, False)
     if known is not False:
         return known  # type: ignore[return-value]
-    if name.__class__ is not str or not name or not _TOKEN.issuperset(name):
+    if name.__class__ is not str or not name or not TOKEN_CHARACTERS.issuperset(name):
         # Field names are tokens (RFC 9110, 5.1). Others cannot come from a client: CR or LF
         # in a name would forge headers after it, and non-ASCII ones could pass for real ones
         # ("ho\u017ft".upper() is "HOST", "\u212a".lower() is "k").
@@ -247,17 +250,21 @@ def _header_texts(name: str, value: object) -> list[str]:
 
 
 # RFC 9110, 5.6.2: the characters of a token (a field name, a method).
-_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-# Never in a field value (RFC 9110, 5.5): they would end the field, or the message, early.
-_FORBIDDEN_IN_VALUES = ("\r", "\n", "\x00")
+TOKEN_CHARACTERS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+# No control character but HTAB is in a field value (RFC 9110, 5.5: field-vchar is VCHAR or
+# obs-text): CR and LF would end the field early and NUL the message, and the others are what
+# line-splitting code (str.splitlines, log readers) takes for line ends.
+_CONTROLS = frozenset(chr(code) for code in (*range(0x20), 0x7F)) - {"\t"}
 
 
 def _control_character(text: str) -> str | None:
-    """The first of CR, LF and NUL that `text` holds, if any."""
+    """The first control character other than HTAB that `text` holds, if any."""
     if text.isprintable():
         return None
-    for character in _FORBIDDEN_IN_VALUES:
-        if character in text:
+    for character in text:
+        if character in _CONTROLS:
             return character
     return None
 
@@ -282,9 +289,9 @@ def response_header_problem(headers: Iterable[tuple[str, str]]) -> str | None:
     on its way to the client."""
     for name, value in headers:
         if name not in _RESPONSE_NAMES:
-            if not name or not _TOKEN.issuperset(name):
+            if not name or not TOKEN_CHARACTERS.issuperset(name):
                 return f"the response header name {name[:100]!r} is not an HTTP token"
-            if len(_RESPONSE_NAMES) < _NAMES_LIMIT:
+            if len(_RESPONSE_NAMES) < CACHE_LIMIT:
                 _RESPONSE_NAMES.add(name)
         character = _control_character(value)
         if character:
@@ -359,7 +366,7 @@ def _read_headers(event: Mapping[str, Any]) -> tuple[HeaderNames, list[str], Map
         if name != form.lower:
             plain = False
     names = HeaderNames(tuple(forms))
-    if plain and len(_SEQUENCES) < _SEQUENCES_LIMIT:
+    if plain and len(_SEQUENCES) < CACHE_LIMIT:
         _SEQUENCES[sequence] = names
     return names, values, origin
 
@@ -443,10 +450,11 @@ def request_from_event(
     """
     try:
         method: str = event.get("httpMethod") or "GET"
+        if not (method.isascii() and method.isalpha()) and not TOKEN_CHARACTERS.issuperset(method):
+            # Checked before its case is folded: "po\u017ft".upper() is "POST".
+            raise InvalidEventError(f"httpMethod {method[:100]!r} is not an HTTP token")
         if not method.isupper():
             method = method.upper()
-        if not (method.isascii() and method.isalpha()) and not _TOKEN.issuperset(method):
-            raise InvalidEventError(f"httpMethod {method[:100]!r} is not an HTTP token")
         names, values, origin = _read_headers(event)
 
         request_context: Any = event.get("requestContext")
@@ -472,7 +480,7 @@ def request_from_event(
         found = _ORIGINS.get(key)
         if found is None:
             found = _origin(*key)
-            if len(_ORIGINS) < 256:
+            if len(_ORIGINS) < CACHE_LIMIT:
                 _ORIGINS[key] = found
         scheme, server, stage_root = found
 
@@ -581,9 +589,11 @@ def _decode_body(event: Mapping[str, Any], max_body: int) -> bytes:
     if not isinstance(body, str):
         # Console test events sometimes carry the body as a JSON value rather than a string.
         try:
-            return json.dumps(body, ensure_ascii=False).encode("utf-8")
+            return json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
         except RecursionError:
             raise InvalidEventError("the request body is nested too deeply") from None
+        except ValueError:
+            raise InvalidEventError("the request body holds NaN or an infinity") from None
     encoded = event.get("isBase64Encoded")
     if encoded is True or (isinstance(encoded, str) and encoded.lower() == "true"):
         if len(body) // 4 * 3 - 2 > max_body:  # what it decodes to, without decoding it
@@ -668,9 +678,12 @@ class TextPolicy:
             or media_type.startswith(self.prefixes)
             or media_type.endswith(self.suffixes)
         )
-        if len(self._known) < 256:
+        if len(self._known) < CACHE_LIMIT:
             self._known[content_type] = text
         return text
+
+
+_PLAIN_TEXT = TextPolicy()  # the text types with no extra ones
 
 
 def _response_parts(
@@ -688,6 +701,14 @@ def _response_parts(
         # Surrounding white space is not part of a field value (RFC 9110, 5.5); Django's WSGI
         # handler, for one, puts a space in front of every Set-Cookie value.
         value = raw_value.strip()
+        if not value.isascii():
+            # Both interfaces hand over the app's bytes one latin-1 character each; bytes that
+            # are UTF-8 (what an app means by a non-ASCII value, and what a request's values
+            # are given to it as) go into the JSON as the text they encode.
+            try:
+                value = value.encode("latin-1").decode("utf-8")
+            except UnicodeError:
+                pass
         lower = name.lower()
         if lower == "content-type":
             content_type = value
@@ -715,14 +736,10 @@ def _response_parts(
 
 
 def integration_response(
-    response: Response, *, head: bool = False, text_policy: TextPolicy
+    response: Response, head: bool = False, text_policy: TextPolicy | None = None
 ) -> IntegrationResponse:
     """The integration response as a dict (what a built-in runtime handler returns)."""
-    return _document(response, head, text_policy)
-
-
-def _document(response: Response, head: bool, text_policy: TextPolicy) -> IntegrationResponse:
-    headers, body = _response_parts(response, head, text_policy)
+    headers, body = _response_parts(response, head, text_policy or _PLAIN_TEXT)
     if isinstance(body, str):
         return {
             "isBase64Encoded": False,
@@ -741,22 +758,26 @@ def _document(response: Response, head: bool, text_policy: TextPolicy) -> Integr
 # Compact and not ASCII-escaped: a CJK character is 3 bytes of UTF-8 but 6 as a \uXXXX escape,
 # and the platform's 6 MB limit counts bytes.
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_DECODER = json.JSONDecoder()
+
+
+def _not_json(constant: str) -> Any:
+    raise InvalidEventError(f"the event is not valid JSON: {constant} is no JSON value")
+
+
+# NaN and Infinity, which json reads by default, are no JSON (RFC 8259): such an event is
+# refused here rather than breaking a translation step later.
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
 
 
 def encode_integration_response(
-    response: Response, *, head: bool = False, text_policy: TextPolicy
+    response: Response, head: bool = False, text_policy: TextPolicy | None = None
 ) -> bytes:
     """The integration response as JSON bytes, ready to post to the runtime API.
 
     Same document as `integration_response`; a base64 body is spliced in without passing through
     the JSON encoder, since base64 never needs escaping and bodies can be megabytes.
     """
-    return _encoded(response, head, text_policy)
-
-
-def _encoded(response: Response, head: bool, text_policy: TextPolicy) -> bytes:
-    headers, body = _response_parts(response, head, text_policy)
+    headers, body = _response_parts(response, head, text_policy or _PLAIN_TEXT)
     if isinstance(body, str):
         document: dict[str, Any] = {
             "isBase64Encoded": False,
@@ -790,10 +811,10 @@ class IntegrationPayload:
         self.text_policy = text_policy
 
     def document(self) -> IntegrationResponse:
-        return _document(self.response, self.head, self.text_policy)
+        return integration_response(self.response, self.head, self.text_policy)
 
     def encode(self) -> bytes:
-        return _encoded(self.response, self.head, self.text_policy)
+        return encode_integration_response(self.response, self.head, self.text_policy)
 
 
 class ResultPayload:
@@ -819,17 +840,19 @@ class ResultPayload:
 def parse_json(raw: bytes) -> Any:
     """Decode the JSON document in `raw` (an event); InvalidEventError if it is not one."""
     try:
-        text = raw.decode("utf-8")
-        value, end = _DECODER.raw_decode(text)
-        if end == len(text):
-            return value
-        return json.loads(raw)  # with white space around, as json.loads reads it
-    except RecursionError:
-        raise InvalidEventError("the event is not valid JSON: nested too deeply") from None
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
-        pass
-    try:
-        return json.loads(raw)  # UTF-16 and UTF-32 too, as json.loads reads them
+        try:
+            text = raw.decode("utf-8")
+            value, end = _DECODER.raw_decode(text)
+            if end == len(text):
+                return value
+        except InvalidEventError:
+            raise
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError: json.loads says why
+            pass
+        # White space around it, another Unicode encoding (UTF-16, UTF-32), or not JSON.
+        return json.loads(raw, parse_constant=_not_json)
+    except InvalidEventError:
+        raise
     except ValueError as exc:
         raise InvalidEventError(f"the event is not valid JSON: {exc}") from None
     except RecursionError:

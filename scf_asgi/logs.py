@@ -56,7 +56,13 @@ def _through_logging() -> logging.Logger | None:
         if "logging" not in sys.modules:
             return None if _serving else _import_logger()
         logger = _import_logger()
-    if not _serving or logger.handlers or logger.manager.root.handlers:
+    if not _serving:
+        return logger
+    if logger.handlers or logger.manager.root.handlers:
+        if logger.level == 0:
+            # The app's logging set up (basicConfig leaves the root at WARNING): scf-asgi's own
+            # lines stay at INFO unless a level is set on "scf_asgi".
+            logger.setLevel(INFO)
         return logger
     return None
 

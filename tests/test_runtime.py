@@ -696,6 +696,16 @@ def test_access_log_can_be_turned_off(api: FakeRuntimeAPI) -> None:
                 "APP INFO scf_asgi: received SIGTERM; shutting down",
             ],
         ),
+        # basicConfig() with no level: the root at WARNING, scf-asgi's own lines still at INFO.
+        (
+            "default",
+            [
+                "APP INFO scf_asgi: {first} GET /items/1 200 <ms>",
+                "APP INFO scf_asgi: {second} GET /items/2 200 <ms>",
+                "APP ERROR scf_asgi: {rejected}",
+                "APP INFO scf_asgi: received SIGTERM; shutting down",
+            ],
+        ),
         # Nothing configured: scf-asgi's own format on stdout.
         (
             "",
@@ -922,3 +932,25 @@ def test_a_plain_start_imports_only_what_serving_needs(api: FakeRuntimeAPI, app:
     if app.endswith("wsgi_app"):
         unwanted |= {"asyncio", "logging"}  # asyncio imports logging (concurrent.futures)
     assert sorted(imported & unwanted) == []
+
+
+def test_an_answer_that_cannot_be_encoded_still_answers_the_event(api: FakeRuntimeAPI) -> None:
+    from scf_asgi.context import Context
+    from scf_asgi.runtime import Invocation, RuntimeClient
+
+    class TooLarge:
+        def document(self) -> Any:
+            raise AssertionError("not in process")
+
+        def encode(self) -> bytes:
+            raise MemoryError  # a body too large for its base64 to fit in memory
+
+    client = RuntimeClient("127.0.0.1", api.port, retry_for=1)
+    api.queue_event({"any": "event"})
+    _, context = client.next_invocation()
+    assert isinstance(context, Context)
+    Invocation(client, context.request_id).respond(TooLarge())
+    client.close()
+    answer = api.wait(api.invocations[-1])
+    assert (answer.kind, answer.json()["errorType"]) == ("error", "InternalError")
+    assert answer.json()["errorMessage"] == "scf-asgi could not encode the answer: MemoryError()"

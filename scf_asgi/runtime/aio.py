@@ -17,16 +17,16 @@ import time
 
 from ..errors import RuntimeAPIError
 from ..logs import excerpt, log_error, log_info
-from ..platform import DEFAULT_RETRY_SECONDS, MAX_EVENT_BYTES
+from ..platform import DEFAULT_RETRY_SECONDS, MAX_EVENT_BYTES, NEXT_REQUEST_ID
 from .client import (
     ERROR,
     NEXT,
     READY,
     READY_BODY,
     RESPONSE,
+    Backoff,
     ClientBase,
     EventTooLarge,
-    _Backoff,
 )
 from .http11 import DONE, BodyTooLarge, ProtocolError, ResponseParser, encode_request, request_head
 from .loop import AnswerCheck, Invocation, dispatch
@@ -184,14 +184,14 @@ class AsyncRuntimeClient(ClientBase):
     ) -> tuple[bytes, Context]:
         """Wait (with no timeout) for the next event, as the blocking client does; raises
         Interrupted if `interrupt` ends the wait before the event begins to arrive."""
-        backoff = _Backoff(self.retry_for)
+        backoff = Backoff(self.retry_for)
         while True:
             try:
                 status, headers, body = await self.exchange(
                     "GET", NEXT, None, on_arrival, MAX_EVENT_BYTES
                 )
             except BodyTooLarge as exc:
-                raise EventTooLarge(str(exc), exc.headers.get("request_id", "")) from None
+                raise EventTooLarge(str(exc), exc.headers.get(NEXT_REQUEST_ID, "")) from None
             received_at = time.monotonic()
             if status == 200:
                 return body, self._context(headers, received_at)
@@ -225,11 +225,12 @@ class AsyncRuntimeClient(ClientBase):
 
     async def _posted(self, first: asyncio.Future[Answer] | None, path: str, payload: bytes) -> int:
         if first is not None:
+            sent = time.monotonic()
             try:
                 status = (await first)[0]
             except (OSError, ProtocolError) as exc:
                 self.close()
-                await asyncio.sleep(self._failed(exc, "POST", path))
+                await asyncio.sleep(self._failed(exc, "POST", path, time.monotonic() - sent))
             else:
                 self._answered()
                 return status
@@ -247,6 +248,7 @@ class AsyncRuntimeClient(ClientBase):
         as `RuntimeClient.exchange`."""
         loop = asyncio.get_running_loop()
         while True:
+            sent = 0.0
             try:
                 connection = self._connection
                 if connection is None or not connection.open:
@@ -254,7 +256,7 @@ class AsyncRuntimeClient(ClientBase):
                         lambda: _Connection(self._authority), self.host, self.port
                     )
                     self._connection = connection
-                    self._connected()
+                sent = time.monotonic()
                 answer = await connection.send(method, path, body, on_head, max_body)
                 self._answered()
                 return answer
@@ -263,7 +265,8 @@ class AsyncRuntimeClient(ClientBase):
                 raise
             except (OSError, ProtocolError) as exc:  # drops, refused connects, malformed answers
                 self.close()
-                await asyncio.sleep(self._failed(exc, method, path))
+                waited = time.monotonic() - sent if sent else 0.0
+                await asyncio.sleep(self._failed(exc, method, path, waited))
 
 
 class AsyncInvocation(Invocation):
@@ -345,7 +348,7 @@ class LoopShutdown:
 async def run_async(client: AsyncRuntimeClient, handle: Handle) -> None:
     """Post ready, then answer events with `handle` until a shutdown signal, each awaited in
     turn; between them, while the next event is awaited, the loop runs whatever else it has."""
-    check = AnswerCheck()
+    loop = asyncio.get_running_loop()
     with LoopShutdown(client) as shutdown:
         await client.ready()
         while shutdown.begin_poll():
@@ -354,7 +357,9 @@ async def run_async(client: AsyncRuntimeClient, handle: Handle) -> None:
             except Interrupted:
                 return
             except EventTooLarge as exc:
-                # Not read, so no handler can have it; asking again would bring it again.
+                # Not read, so no handler can have it; asking again would bring it again. Busy
+                # while its refusal is posted: a signal then waits for that post.
+                shutdown.busy()
                 log_error("request %s: %s; the event is refused", exc.request_id, exc)
                 refused = AsyncInvocation(client, exc.request_id)
                 refused.fail("InvalidEventError", str(exc))
@@ -363,11 +368,12 @@ async def run_async(client: AsyncRuntimeClient, handle: Handle) -> None:
             finally:
                 shutdown.idle = False
             invocation = AsyncInvocation(client, context.request_id)
-            check.invocation = invocation
-            with check:
+            with AnswerCheck(invocation):
                 pending = dispatch(handle, raw, context, invocation)
                 if pending is not None:
-                    await pending
+                    # A task of its own, as a server gives each request: context variables an
+                    # app sets for one request are not there for the next.
+                    await loop.create_task(pending)
             await invocation.settled()
 
 

@@ -25,6 +25,13 @@ from ..platform import (
     ENV_RUNTIME_API,
     ENV_RUNTIME_API_PORT,
     MAX_EVENT_BYTES,
+    NEXT_MEMORY_LIMIT,
+    NEXT_REQUEST_ID,
+    NEXT_TIME_LIMIT,
+    RUNTIME_ERROR,
+    RUNTIME_NEXT,
+    RUNTIME_READY,
+    RUNTIME_RESPONSE,
     function_facts,
 )
 from .http11 import (
@@ -45,11 +52,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ClientBase", "Connection", "EventTooLarge", "RuntimeClient"]
 
-NEXT = "/runtime/invocation/next"
-READY = "/runtime/init/ready"
-RESPONSE = "/runtime/invocation/response"
-ERROR = "/runtime/invocation/error"
+NEXT, READY, RESPONSE, ERROR = RUNTIME_NEXT, RUNTIME_READY, RUNTIME_RESPONSE, RUNTIME_ERROR
 READY_BODY = b'{"msg":"ready"}'
+# A request that stayed in the air this long before its connection failed was carried by a
+# working runtime API (an idle long poll the peer cut): the failure starts a new retry count.
+WORKING_REQUEST_SECONDS = 0.5
 
 
 class EventTooLarge(Exception):
@@ -139,7 +146,7 @@ class Connection:
                 on_head = None
 
 
-class _Backoff:
+class Backoff:
     """The pauses between retries: 50 ms, doubling up to 1 s, until `budget` seconds have
     passed since the first of the failures in a row (`restart` begins a new row)."""
 
@@ -165,6 +172,12 @@ class _Backoff:
         return delay
 
 
+def _count(text: str) -> int:
+    """A whole number from a /next header, 0 for anything else (a platform that sends a
+    limit of more than 12 digits sends none worth reading)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 12 else 0
+
+
 class ClientBase:
     """What both clients (this blocking one, and `aio.AsyncRuntimeClient` on the event loop)
     share: the settings, reading the platform's variables, the retry bookkeeping and the
@@ -179,11 +192,12 @@ class ClientBase:
         self.port = port
         self.retry_for = retry_for
         self._facts = function_facts()
-        # Failures of the connection in a row: the budget counts from the first, and a
-        # connection made again starts a new count. The delay between tries grows until an
-        # answer arrives, so a peer that accepts and hangs up at once is not retried in a
-        # tight loop.
-        self._failures: _Backoff | None = None
+        # Failures of the connection in a row: the budget counts from the first, and only an
+        # answer, or a request that was in the air a while before the peer cut it (an idle
+        # long poll it closed), shows the runtime API working and starts a new count. A peer
+        # that accepts and hangs up at once uses the budget up; the delay between tries grows
+        # until an answer comes.
+        self._failures: Backoff | None = None
 
     @classmethod
     def from_environ(cls: type[C], environ: Mapping[str, str] | None = None) -> C:
@@ -209,17 +223,16 @@ class ClientBase:
             ) from None
         return cls(env[ENV_RUNTIME_API], int(port), retry_for=retry_for)
 
-    def _connected(self) -> None:
-        if self._failures is not None:
-            self._failures.restart()
-
     def _answered(self) -> None:
         self._failures = None
 
-    def _failed(self, exc: Exception, method: str, path: str) -> float:
-        """A failed try: the pause before the next, or RuntimeAPIError once the budget is spent."""
+    def _failed(self, exc: Exception, method: str, path: str, waited: float) -> float:
+        """A failed try, `waited` seconds after its request went out: the pause before the
+        next, or RuntimeAPIError once the budget is spent."""
+        if self._failures is not None and waited >= WORKING_REQUEST_SECONDS:
+            self._failures.restart()
         if self._failures is None:
-            self._failures = _Backoff(self.retry_for)
+            self._failures = Backoff(self.retry_for)
             log_warning(
                 "runtime API at %s:%d unreachable (%s); retrying for up to %gs",
                 self.host,
@@ -235,7 +248,7 @@ class ClientBase:
             ) from exc
         return delay
 
-    def _next_refused(self, status: int, body: bytes, backoff: _Backoff) -> float:
+    def _next_refused(self, status: int, body: bytes, backoff: Backoff) -> float:
         """/next answered `status`: the pause before asking again, or RuntimeAPIError."""
         log_error("GET %s answered %d: %s", NEXT, status, excerpt(body))
         delay = backoff.next_delay()
@@ -244,13 +257,11 @@ class ClientBase:
         return delay
 
     def _context(self, headers: dict[str, str], received_at: float) -> Context:
-        memory = headers.get("memory_limit_in_mb", "")
-        time_limit = headers.get("time_limit_in_ms", "")
         facts = self._facts
         return Context(
-            headers.get("request_id") or "",
-            int(memory) if memory.isascii() and memory.isdigit() else 0,
-            int(time_limit) if time_limit.isascii() and time_limit.isdigit() else 0,
+            headers.get(NEXT_REQUEST_ID) or "",
+            _count(headers.get(NEXT_MEMORY_LIMIT, "")),
+            _count(headers.get(NEXT_TIME_LIMIT, "")),
             facts.name,
             facts.version,
             facts.namespace,
@@ -280,14 +291,14 @@ class RuntimeClient(ClientBase):
         """Wait (with no timeout) for the next event: its raw body and context. `on_arrival` is
         called as soon as the event starts to arrive (not for an error answer, after which the
         process is still waiting for an event)."""
-        backoff = _Backoff(self.retry_for)
+        backoff = Backoff(self.retry_for)
         while True:
             try:
                 status, headers, body = self.exchange(
                     "GET", NEXT, None, on_arrival, MAX_EVENT_BYTES
                 )
             except BodyTooLarge as exc:
-                raise EventTooLarge(str(exc), exc.headers.get("request_id", "")) from None
+                raise EventTooLarge(str(exc), exc.headers.get(NEXT_REQUEST_ID, "")) from None
             received_at = time.monotonic()
             if status == 200:
                 return body, self._context(headers, received_at)
@@ -317,10 +328,11 @@ class RuntimeClient(ClientBase):
         bring the same one."""
         while True:
             try:
+                sent = 0.0
                 connection = self._connection
                 if connection is None:
                     connection = self._connection = Connection(self.host, self.port)
-                    self._connected()
+                sent = time.monotonic()
                 result = connection.exchange(method, path, body, on_head, max_body)
                 if not connection.open:
                     self._connection = None  # the server ended it; the next call reconnects
@@ -331,4 +343,5 @@ class RuntimeClient(ClientBase):
                 raise
             except (OSError, ProtocolError) as exc:  # drops, refused connects, malformed answers
                 self.close()
-                time.sleep(self._failed(exc, method, path))
+                waited = time.monotonic() - sent if sent else 0.0
+                time.sleep(self._failed(exc, method, path, waited))

@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["AnswerCheck", "Invocation", "ShutdownGuard", "dispatch", "error_body", "run", "serve"]
 
 
-# A 5xx answer to a posted response is a fault of the runtime API, not a refusal of the answer:
-# the same bytes are posted again, after these pauses (the first post wins on the platform, so
-# a repeat cannot answer twice), and only then does the invocation fail.
+# A 5xx answer to a posted response (or error) is a fault of the runtime API, not a refusal of
+# the answer: the same bytes are posted again, after these pauses (the first post wins on the
+# platform, so a repeat cannot answer twice), and only then does the invocation fail.
 RESPONSE_RETRY_DELAYS = (0.05, 0.2, 0.5)
 
 
@@ -87,7 +87,14 @@ def _response_steps(request_id: str, data: bytes) -> Generator[Step, Any, None]:
 
 
 def _error_steps(request_id: str, error_type: str, message: str) -> Generator[Step, Any, None]:
-    status = yield ("post", ERROR, error_body(error_type, message))
+    body = error_body(error_type, message)
+    status = yield ("post", ERROR, body)
+    for delay in RESPONSE_RETRY_DELAYS:
+        if status < 500:
+            break
+        log_warning("request %s: POST %s answered %d; posting it again", request_id, ERROR, status)
+        yield ("sleep", delay, None)
+        status = yield ("post", ERROR, body)
     if status != 200:
         log_error("request %s: POST %s answered %d", request_id, ERROR, status)
 
@@ -105,8 +112,17 @@ class Invocation:
         self.answered = False
 
     def respond(self, payload: Payload) -> None:
-        if self._first():
-            self._post(_response_steps(self.request_id, payload.encode()))
+        if self.answered:
+            log_error("request %s: a second answer was dropped", self.request_id)
+            return
+        try:
+            data = payload.encode()
+        except Exception as exc:  # MemoryError for a body too large to encode, say
+            log_error("request %s: the answer cannot be encoded", self.request_id, exc_info=exc)
+            self.fail("InternalError", f"scf-asgi could not encode the answer: {exc!r}")
+            return
+        self.answered = True
+        self._post(_response_steps(self.request_id, data))
 
     def fail(self, error_type: str, message: str, cause: BaseException | None = None) -> None:
         if self._first():
@@ -199,7 +215,9 @@ def _invocations(client: RuntimeClient) -> Iterator[tuple[bytes, Context, Invoca
             except _Stop:
                 return
             except EventTooLarge as exc:
-                # Not read, so no handler can have it; asking again would bring it again.
+                # Not read, so no handler can have it; asking again would bring it again. Busy
+                # while its refusal is posted: a signal then waits for that post.
+                shutdown.busy()
                 log_error("request %s: %s; the event is refused", exc.request_id, exc)
                 Invocation(client, exc.request_id).fail("InvalidEventError", str(exc))
                 continue
@@ -209,13 +227,12 @@ def _invocations(client: RuntimeClient) -> Iterator[tuple[bytes, Context, Invoca
 
 
 class AnswerCheck:
-    """Around one event: whatever the handler did, the event ends with exactly one answer. One
-    is made per loop and pointed at each invocation in turn."""
+    """Around one event: whatever the handler did, the event ends with exactly one answer."""
 
     __slots__ = ("invocation",)
 
-    def __init__(self) -> None:
-        self.invocation: Invocation | None = None
+    def __init__(self, invocation: Invocation) -> None:
+        self.invocation = invocation
 
     def __enter__(self) -> None:
         return None
@@ -224,7 +241,6 @@ class AnswerCheck:
         self, kind: type[BaseException] | None, error: BaseException | None, tb: object
     ) -> bool:
         invocation = self.invocation
-        assert invocation is not None
         if isinstance(error, RuntimeAPIError):
             return False  # the runtime API is gone: nothing more can be posted
         if error is not None and not isinstance(error, Exception):
@@ -261,10 +277,8 @@ def dispatch(handle: Handle, raw: bytes, context: Context, invocation: Invocatio
 def run(client: RuntimeClient, handle: Handle, complete: Callable[[Awaitable[None]], Any]) -> None:
     """Post ready, then answer events with `handle` until a shutdown signal; `complete` runs
     what `handle` leaves pending (an async event handler's work)."""
-    check = AnswerCheck()
     for raw, context, invocation in _invocations(client):
-        check.invocation = invocation
-        with check:
+        with AnswerCheck(invocation):
             pending = dispatch(handle, raw, context, invocation)
             if pending is not None:
                 complete(pending)

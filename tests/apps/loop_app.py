@@ -7,6 +7,7 @@ which lets a test decide exactly when a handler or a background task may finish.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import time
 from collections.abc import AsyncIterator
@@ -85,6 +86,16 @@ async def detach(request: Request) -> JSONResponse:
     return JSONResponse({"detached": True})
 
 
+current_user: contextvars.ContextVar[str | None] = contextvars.ContextVar("user", default=None)
+
+
+async def remember_user(request: Request) -> JSONResponse:
+    """What a middleware does with a context variable: set it for the request in hand."""
+    before = current_user.get()
+    current_user.set(request.query_params.get("user"))
+    return JSONResponse({"before": before})
+
+
 async def boom(request: Request) -> JSONResponse:
     raise RuntimeError("secret detail that must not leak")
 
@@ -97,6 +108,7 @@ app = Starlette(
         Route("/background-log", background_log),
         Route("/gated-handler", gated_handler),
         Route("/detach", detach),
+        Route("/remember-user", remember_user),
         Route("/boom", boom),
     ],
     lifespan=lifespan,
