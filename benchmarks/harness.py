@@ -65,11 +65,11 @@ class Settings:
         # choice.py: real apps per request (fresh processes each epoch) and cold starts
         self.apps_epochs = 1 if quick else 3
         self.apps_rounds = 2 if quick else 4
-        self.apps_batch = 100 if quick else 1000
-        self.apps_warmup = 30 if quick else 300
-        self.cold_apps_rounds = 2 if quick else 11
+        self.apps_batch = 100 if quick else 800
+        self.apps_warmup = 30 if quick else 200
+        self.cold_apps_rounds = 2 if quick else 9
         # packaged.py
-        self.zip_rounds = 2 if quick else 9
+        self.zip_rounds = 2 if quick else 7
 
 
 class Row:
