@@ -1,6 +1,6 @@
 """scf-asgi benchmarks: ratios against the adapters people use today, measured side by side.
 
-    python benchmarks/run.py              full run (about FULL_RUN_TIME on 2 cores)
+    python benchmarks/run.py              full run (about 5 minutes on 2 cores)
     python benchmarks/run.py --quick      a short run, for a smoke test
     python benchmarks/run.py --markdown   the table with date and machine, to paste in the README
     python benchmarks/run.py --only asgi,loop   some rows only (see ROWS)
