@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from scf_asgi.runtime.loop import ShutdownGuard, _Stop
+from scf_asgi.runtime.client import Interrupted, RuntimeClient
+from scf_asgi.runtime.loop import ShutdownGuard
 from tests.events import DEFAULT_HOST, gateway_event, sample_event
 from tests.runtime_api import ROOT, FakeRuntimeAPI, RuntimeProcess, runtime_env
 
@@ -126,8 +127,14 @@ def test_flask_through_the_loop(api: FakeRuntimeAPI) -> None:
     assert f"{item.request_id} GET /items/3 200 " in runtime.output
 
 
-def test_lifespan_runs_before_ready_and_shutdown_on_sigterm(api: FakeRuntimeAPI) -> None:
-    runtime = start(api, "loop_app:app")
+LOOPS = ["asyncio", "uvloop"]  # the auto default takes uvloop when installed
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_lifespan_runs_before_ready_and_shutdown_on_sigterm(api: FakeRuntimeAPI, loop: str) -> None:
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    runtime = start(api, "loop_app:app", "--loop", loop)
     answer = api.invoke(gateway_event(path="/startup-time"))
     started = json.loads(answer.json()["body"])["startup_finished_at"]
     assert started < api.ready_at
@@ -148,10 +155,13 @@ def test_one_event_loop_for_the_whole_process(api: FakeRuntimeAPI) -> None:
     ] * 3
 
 
+@pytest.mark.parametrize("loop", LOOPS)
 def test_work_the_app_hands_the_loop_runs_while_the_next_event_is_awaited(
-    api: FakeRuntimeAPI, gates: Path
+    api: FakeRuntimeAPI, gates: Path, loop: str
 ) -> None:
-    runtime = start(api, "loop_app:app", gates=gates)
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    runtime = start(api, "loop_app:app", "--loop", loop, gates=gates)
     try:
         assert json.loads(api.invoke(gateway_event(path="/detach")).json()["body"]) == {
             "detached": True
@@ -523,22 +533,34 @@ def test_system_exit_in_a_view_does_not_end_the_instance(api: FakeRuntimeAPI) ->
     assert (exited.json()["statusCode"], after.json()["statusCode"]) == (500, 200)
 
 
-def test_shutdown_guard_sees_a_signal_that_came_before_the_next_poll() -> None:
-    # Python runs a signal handler at a loop's back edge, so SIGTERM can be handled after the
-    # loop last looked at `requested` and before the next long poll begins; the poll must not
-    # start then (it would wait forever: nothing else would ever interrupt it).
+def test_a_signal_before_the_long_poll_ends_it_at_once(api: FakeRuntimeAPI) -> None:
+    # SIGTERM handled after the loop last looked at `requested` and before the long poll
+    # begins must end that poll (nothing else ever would): the signal leaves a byte in the
+    # wake-up pipe, which the poll waits on beside its socket.
+    client = RuntimeClient("127.0.0.1", api.port, retry_for=1)
     with ShutdownGuard() as guard:
-        signal.raise_signal(signal.SIGTERM)  # handled while busy: nothing is interrupted
-        assert (guard.requested, guard.begin_poll()) == (True, False)
+        signal.raise_signal(signal.SIGTERM)
+        started = time.monotonic()
+        with pytest.raises(Interrupted):
+            client.next_invocation(guard.wakeup_fd)
+        assert guard.requested
+    assert time.monotonic() - started < 5
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    client.close()
 
 
-def test_shutdown_guard_stops_a_long_poll_at_once() -> None:
+def test_a_signal_during_the_long_poll_ends_it_and_no_event_is_lost(api: FakeRuntimeAPI) -> None:
+    import threading
+
+    client = RuntimeClient("127.0.0.1", api.port, retry_for=1)
     with ShutdownGuard() as guard:
-        assert guard.begin_poll() is True
-        with pytest.raises(_Stop):
-            signal.raise_signal(signal.SIGTERM)
-        assert (guard.requested, guard.idle) == (True, False)
+        threading.Timer(0.3, signal.raise_signal, (signal.SIGTERM,)).start()
+        with pytest.raises(Interrupted):
+            client.next_invocation(guard.wakeup_fd)
+    client.close()
+    # The event queued afterwards was never handed out: it waits for the next instance.
+    queued = api.queue_event({"after": "shutdown"})
+    assert not queued.done.wait(0.2)
 
 
 def socket_queues(local_port: int, remote_port: int) -> tuple[int, int]:
