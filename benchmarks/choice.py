@@ -141,7 +141,7 @@ class Speed:
         return [self.plain_python, "-m", "scf_asgi", "run", app.reference]
 
     def floor(self, app: App) -> list[str]:
-        return [self.plain_python, str(HERE / "floor.py"), app.interface, app.reference]
+        return [self.plain_python, "-m", "floor", app.interface, app.reference]
 
     def with_note(self, app: App, loaded: dict[str, bool] | None = None) -> str:
         """What "with [speed]" meant for this app, as the ours cell of its rows says it; with
@@ -174,7 +174,7 @@ def mapped(pid: int, name: str) -> bool:
 
 def server_command(app: App, fd: int) -> list[str]:
     if app.server == "uvicorn":
-        return [PY, str(HERE / "serve_uvicorn.py"), str(fd), app.reference]
+        return [PY, "-m", "serve_uvicorn", str(fd), app.reference]
     return [
         *(PY, "-m", "gunicorn", "--workers", "1", "--worker-class", "sync"),
         *("--bind", f"fd://{fd}", app.reference),

@@ -260,7 +260,7 @@ async def bench_cold(settings: Settings) -> list[Row]:
     app = "bench_apps:asgi_app"
     commands = {
         "ours": our_command(app),
-        "floor": [plain_python(), str(HERE / "floor_ready.py"), app],
+        "floor": [plain_python(), "-m", "floor_ready", app],
         "socket floor": floor_command("asgi", app),
     }
     floors = {

@@ -1,6 +1,6 @@
 """uvicorn serving MODULE:APP on a listening socket the benchmark made (file descriptor FD).
 
-    python serve_uvicorn.py FD MODULE:APP [uvloop|asyncio]
+    python -m serve_uvicorn FD MODULE:APP [uvloop|asyncio]
 
 The server `uvicorn MODULE:APP --loop uvloop --http httptools` runs, with uvicorn's defaults
 otherwise (access log on stdout, lifespan auto, proxy headers), built through uvicorn's own API:
