@@ -34,6 +34,7 @@ __all__ = [
     "ENV_SESSION_TOKEN",
     "ENV_UIN",
     "ENV_USER_CODE_ROOT",
+    "ENV_WEB_HOST",
     "MAX_CODE_UNPACKED_BYTES",
     "MAX_EVENT_BYTES",
     "MAX_INLINE_ZIP_BYTES",
@@ -102,6 +103,10 @@ WEB_FUNCTION_PORT = 9000
 # scf-asgi's own setting: the port a web function's server listens on instead of
 # WEB_FUNCTION_PORT (the local emulator and tests give each instance a free port).
 ENV_PORT = "PORT"
+# scf-asgi's own setting: the address a web function's server binds instead of all of them
+# (the local emulator sets the loopback one, so the server is not reachable from the network
+# past the emulator's front door and its limits).
+ENV_WEB_HOST = "SCF_ASGI_WEB_HOST"
 # The header carrying the invocation's request id on a web function's requests [I: the docs
 # name it on error answers; the platform's proxy is taken to send it on requests too].
 WEB_REQUEST_ID_HEADER = "x-scf-request-id"
