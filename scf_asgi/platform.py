@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CODE_DIR",
+    "CUSTOM_RUNTIME",
     "DEFAULT_INIT_TIMEOUT_MS",
     "DEFAULT_RETRY_SECONDS",
     "ENV_APPID",
@@ -35,6 +36,7 @@ __all__ = [
     "ENV_UIN",
     "ENV_USER_CODE_ROOT",
     "ENV_WEB_HOST",
+    "LATEST_VERSION",
     "MAX_CODE_UNPACKED_BYTES",
     "MAX_EVENT_BYTES",
     "MAX_INLINE_ZIP_BYTES",
@@ -50,6 +52,7 @@ __all__ = [
     "SECRET_VARIABLES",
     "TARGET_GLIBC",
     "TARGET_MACHINE",
+    "WEB_ERROR_TYPE_HEADER",
     "WEB_FUNCTION_PORT",
     "WEB_REQUEST_ID_HEADER",
     "FunctionFacts",
@@ -110,6 +113,14 @@ ENV_WEB_HOST = "SCF_ASGI_WEB_HOST"
 # The header carrying the invocation's request id on a web function's requests [I: the docs
 # name it on error answers; the platform's proxy is taken to send it on requests too].
 WEB_REQUEST_ID_HEADER = "x-scf-request-id"
+# The header naming why a web function's request got an error answer from the platform
+# (FunctionTimeout, BodyTooLarge, ...) [I: the values are inferred, not taken from a live one].
+WEB_ERROR_TYPE_HEADER = "x-scf-error-type"
+# The runtime a Custom Runtime function is created with (CreateFunction's Runtime), which the
+# instance also sees in SCF_RUNTIME.
+CUSTOM_RUNTIME = "CustomRuntime"
+# The version of a function that is not a published one.
+LATEST_VERSION = "$LATEST"
 # What a code package runs on: Linux x86_64 with glibc 2.17 or newer [I: the CentOS 7 base of
 # the runtime images], so wheels tagged manylinux2014 (manylinux_2_17) or older.
 TARGET_MACHINE = "x86_64"
