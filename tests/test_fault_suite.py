@@ -191,13 +191,16 @@ def run_round(
 ) -> tuple[list[Invocation], str]:
     """Queue a round, wait until all is answered and the runtime polls again, check it."""
     api, runtime = instance.api, instance.runtime
+    assert runtime.process.poll() is None, f"the instance is gone:\n{runtime.output[-3000:]}"
     first_line = len(runtime.output_lines)
     faults_before = Counter(api.fault_counts)
     variants_before = Counter(api.variant_counts)
     events = round_of_events(n)
     invocations = [api.queue_event(event) for event, _ in events]
-    for invocation in invocations:
-        api.wait(invocation, timeout)
+    api.wait_for(
+        lambda: all(i.answers for i in invocations) or runtime.process.poll() is not None, timeout
+    )
+    assert runtime.process.poll() is None, f"the instance is gone:\n{runtime.output[-3000:]}"
     api.wait_idle(timeout)
     # The output comes through a pipe a thread reads: once a last event's access line is in,
     # every line written before it is too.
@@ -275,6 +278,8 @@ def test_a_fault_costs_no_event_and_no_instance(
     assert sum(invocation.reposts for invocation in invocations) == reposts
     if fault in CONNECTION_FAULTS and fault is not SLOW_REPLY:
         assert "unreachable (" in output  # logged as a fault of the API
+    if fault in VALID_ODDITIES or fault is SLOW_REPLY:
+        assert "unreachable (" not in output  # read as the valid HTTP it is
 
 
 @pytest.mark.parametrize("fault", [ABSURD_LENGTH, ABSURD_CHUNK])
