@@ -25,7 +25,7 @@ from .errors import (
 )
 from .exchange import HttpExchange, plain_response
 from .gateway import ResultPayload, TextPolicy, normalize_base_path, request_from_event
-from .logs import access, access_enabled, get_logger
+from .logs import access, access_enabled, log_error
 from .platform import MAX_PAYLOAD_BYTES
 from .triggers import detect_trigger, is_http_event, is_warmup
 
@@ -71,9 +71,15 @@ class Adapter:
         event_handler: EventHandler | None = None,
         app_errors: str = "response",
         access_log: bool = True,
+        loop: str = "auto",
         max_body_bytes: int = MAX_PAYLOAD_BYTES,
         root_path_in_path: str = "auto",
     ) -> None:
+        if not isinstance(text_mime_types, (str, bytes)):
+            try:
+                text_mime_types = tuple(text_mime_types)  # a generator is read once, here
+            except TypeError:
+                pass  # options.check says what is wrong
         for name, value in (
             ("interface", interface),
             ("lifespan", lifespan),
@@ -83,6 +89,7 @@ class Adapter:
             ("event_handler", event_handler),
             ("app_errors", app_errors),
             ("access_log", access_log),
+            ("loop", loop),
             ("max_body_bytes", max_body_bytes),
             ("root_path_in_path", root_path_in_path),
         ):
@@ -110,7 +117,9 @@ class Adapter:
         if interface == "asgi":
             from .asgi import AsgiRunner
 
-            self.runner = AsgiRunner(app, lifespan=lifespan, root_path_in_path=root_path_in_path)
+            self.runner = AsgiRunner(
+                app, lifespan=lifespan, root_path_in_path=root_path_in_path, loop=loop
+            )
         else:
             from .wsgi import WsgiRunner
 
@@ -129,7 +138,7 @@ class Adapter:
         started = time.perf_counter() if self.access_log and access_enabled() else None
         if event.__class__ is not dict and not isinstance(event, dict):
             message = f"the event must be a JSON object, got {type(event).__name__}"
-            get_logger().error("request %s: %s", context.request_id, message)
+            log_error("request %s: %s", context.request_id, message)
             responder.fail("InvalidEventError", message, InvalidEventError(message))
             return None
         if not is_http_event(event):
@@ -193,7 +202,7 @@ class Adapter:
         handler = self.event_handler
         if handler is None:
             error = UnhandledEventError(_unhandled_message(event))
-            get_logger().error("request %s: %s", context.request_id, error)
+            log_error("request %s: %s", context.request_id, error)
             responder.fail("UnhandledEventError", str(error), error)
             return None
         if self.runner.is_async:
@@ -217,7 +226,7 @@ class Adapter:
         try:
             await runner.startup()
         except AppError as exc:
-            get_logger().error("request %s: %s", context.request_id, exc)
+            log_error("request %s: %s", context.request_id, exc)
             responder.fail("AppError", str(exc), exc)
             return
         _handler_answered(WARMED_UP, context, responder, started)
@@ -236,7 +245,12 @@ class Adapter:
         import asyncio
 
         if is_coroutine_callable(handler):
-            await self._settle(handler(event, context), context, responder, started)
+            try:
+                awaitable = handler(event, context)
+            except Exception as exc:  # called with the wrong arguments, say
+                _handler_failed(exc, context, responder)
+                return
+            await self._settle(awaitable, context, responder, started)
             return
         try:
             result = await asyncio.to_thread(handler, event, context)
@@ -264,7 +278,7 @@ class Adapter:
 
 
 def _handler_failed(error: BaseException, context: Context, responder: Responder) -> None:
-    get_logger().error("request %s: event_handler failed", context.request_id, exc_info=error)
+    log_error("request %s: event_handler failed", context.request_id, exc_info=error)
     cause = error
     if not isinstance(error, Exception):
         cause = AppError(f"the event_handler raised {type(error).__name__}")
@@ -279,7 +293,7 @@ def _handler_answered(
         payload = ResultPayload(result)
     except (TypeError, ValueError) as exc:
         message = f"event_handler returned a value that is not JSON-serialisable: {exc}"
-        get_logger().error("request %s: %s", context.request_id, message)
+        log_error("request %s: %s", context.request_id, message)
         responder.fail("InvalidResultError", message, exc)
         return
     responder.respond(payload)

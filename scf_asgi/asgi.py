@@ -11,12 +11,13 @@ work the app does afterwards does not delay the client.
 from __future__ import annotations
 
 import asyncio
+import threading
 import weakref
 
 from .detect import is_coroutine_callable, routes_on_relative_path
-from .errors import AppError
+from .errors import AppError, ConfigurationError
 from .gateway import Response, quote_path, response_header_problem
-from .logs import get_logger
+from .logs import log_debug, log_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -136,7 +137,12 @@ class HTTPCycle:
                 if self._done is not None:
                     self._done.set()
         elif kind == "http.response.start" and state is AWAITING_START:
-            self.status = int(message["status"])
+            status: Any = message.get("status")
+            if status.__class__ is not int or not 100 <= status <= 599:
+                raise AppError(
+                    f"'http.response.start' needs a status from 100 to 599, got {status!r}"
+                )
+            self.status = status
             headers = [
                 (name.decode("latin-1"), value.decode("latin-1"))
                 for name, value in message.get("headers", ())
@@ -180,9 +186,10 @@ class Lifespan:
 
     mode "auto": an app that raises before reading the startup message, or returns without
     answering it, is taken not to support lifespan (Django does this) and serving goes on; mode
-    "on": that is a startup failure too. An app that raises after reading it, or sends
-    `lifespan.startup.failed`, has failed to start, in either mode. Shutdown is sent only to an
-    app that started; a startup failure and a shutdown failure are told apart in `phase`.
+    "on": that is a startup failure too. An app that raises (anything, SystemExit included)
+    after reading it, or sends `lifespan.startup.failed`, has failed to start, in either mode.
+    Shutdown is sent only to an app that started; a startup failure and a shutdown failure are
+    told apart in `phase`.
     """
 
     def __init__(self, app: ASGIApp, mode: str = "auto") -> None:
@@ -222,7 +229,7 @@ class Lifespan:
             self._inbox.put_nowait({"type": "lifespan.shutdown"})
             await self._answered.wait()
             if self.phase is SHUTDOWN_FAILED:
-                get_logger().error("ASGI lifespan shutdown failed: %s", self.failure)
+                log_error("ASGI lifespan shutdown failed: %s", self.failure)
         if not task.done():
             task.cancel()
         try:
@@ -239,21 +246,25 @@ class Lifespan:
         }
         try:
             await self.app(scope, self._receive, self._send)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # sys.exit() in a startup hook, a cancellation: failures too
+            if isinstance(exc, asyncio.CancelledError) and self.phase is not STARTING:
+                raise  # shutdown() ending a task that outlived its lifespan
             phase = self.phase
             if phase is STARTING:
                 if self.mode == "on" or self._received_startup:
                     # It took the startup message, so it speaks lifespan: its startup failed.
                     self._end(STARTUP_FAILED, f"{type(exc).__name__}: {exc}")
-                    get_logger().exception("the app raised during ASGI lifespan startup")
+                    log_error("the app raised during ASGI lifespan startup", exc_info=exc)
                 else:
                     # Raised before even reading a message (Django does): no lifespan support.
                     self._end(UNSUPPORTED, "")
-                    get_logger().debug("ASGI lifespan unsupported by the app (%s)", exc)
+                    log_debug("ASGI lifespan unsupported by the app (%s)", exc)
             elif phase is SHUTTING_DOWN:
                 self._end(SHUTDOWN_FAILED, f"{type(exc).__name__}: {exc}")
             else:
-                get_logger().exception("exception in the ASGI lifespan task")
+                log_error("exception in the ASGI lifespan task", exc_info=exc)
         else:
             if self.phase is STARTING:
                 # Returned without ever answering startup: it does not speak lifespan.
@@ -295,20 +306,53 @@ class Lifespan:
             raise AppError(f"unexpected ASGI lifespan message {kind!r} while {phase}")
 
 
-async def _stop_when_done(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[T]) -> T:
-    try:
-        return await awaitable
-    finally:
-        loop.stop()
+def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """What makes the process's event loop: uvloop's for "uvloop", and for "auto" when it is
+    installed; asyncio's own otherwise. ConfigurationError for "uvloop" without uvloop."""
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise ConfigurationError(
+                    "loop='uvloop' needs uvloop: pip install 'scf-asgi[speed]'"
+                ) from None
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
 
 
 def _close_loop(loop: asyncio.AbstractEventLoop, lifespan: Lifespan | None) -> None:
+    """Shut the app's lifespan down, end what is left on the loop (detached tasks, async
+    generators, the default executor) and close it."""
     if loop.is_closed() or loop.is_running():
         return
     try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        _finish(loop, lifespan)
+    else:
+        # Collected while another loop runs in this thread, which cannot run this one.
+        helper = threading.Thread(target=_finish, args=(loop, lifespan), daemon=True)
+        helper.start()
+        helper.join(10)
+
+
+def _finish(loop: asyncio.AbstractEventLoop, lifespan: Lifespan | None) -> None:
+    async def end() -> None:
         if lifespan is not None:
-            loop.run_until_complete(lifespan.shutdown())
-        loop.run_until_complete(loop.shutdown_asyncgens())
+            await lifespan.shutdown()
+        left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+        await loop.shutdown_asyncgens()
+        shutdown_executor = getattr(loop, "shutdown_default_executor", None)  # not on uvloop
+        if shutdown_executor is not None:
+            await shutdown_executor()
+
+    try:
+        loop.run_until_complete(end())
     finally:
         loop.close()
 
@@ -324,8 +368,11 @@ class AsgiRunner:
 
     is_async = True
 
-    def __init__(self, app: Any, *, lifespan: str, root_path_in_path: str) -> None:
+    def __init__(
+        self, app: Any, *, lifespan: str, root_path_in_path: str, loop: str = "auto"
+    ) -> None:
         self.app = as_asgi3(app)
+        self.new_loop = event_loop_factory(loop)
         self.lifespan = None if lifespan == "off" else Lifespan(self.app, lifespan)
         if root_path_in_path == "auto":
             self.full_path = not routes_on_relative_path(app)
@@ -336,11 +383,12 @@ class AsgiRunner:
         self._startup_failure: AppError | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finalizer: weakref.finalize[Any, Any]
+        self._current: asyncio.Task[Any] | None = None  # the task of the run under way
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None or self._loop.is_closed():
-            self._loop = asyncio.new_event_loop()
+            self._loop = self.new_loop()
             asyncio.set_event_loop(self._loop)
             # An Adapter used in process is seldom closed: when it goes, or the interpreter
             # exits, the app's lifespan is shut down and the loop closed, rather than left for
@@ -356,14 +404,29 @@ class AsgiRunner:
         that never waits, that turn cost as much as a third of the whole in-process event.
         """
         loop = self.loop
-        task = loop.create_task(_stop_when_done(loop, awaitable))
+        task = loop.create_task(self._stop_when_done(awaitable))
+        self._current = task
         try:
             loop.run_forever()
         except BaseException:
-            if task.done() and not task.cancelled():
-                task.exception()  # seen: no "exception was never retrieved" later
+            # Stopped before the work ended (a KeyboardInterrupt out of the loop): the task is
+            # abandoned, and its end must not stop a later run.
+            self._current = None
+            if task.done():
+                if not task.cancelled():
+                    task.exception()  # seen: no "exception was never retrieved" later
+            else:
+                task.cancel()
             raise
+        self._current = None
         return task.result()
+
+    async def _stop_when_done(self, awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        finally:
+            if self._current is asyncio.current_task():
+                self.loop.stop()
 
     async def startup(self) -> None:
         """Lifespan startup, once; AppError (a new one each time, caused by the first) if it

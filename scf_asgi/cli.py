@@ -89,8 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
+        if words[:1] == ["run"]:
+            # What a bootstrap runs at every cold start: read without argparse (and without
+            # the other commands' modules), which cost 8 ms of imports; anything unusual
+            # (--help, an unknown flag, a bad value) goes to argparse, for its messages.
+            parsed = options.parse_flags(words[1:])
+            if parsed is not None and len(parsed[0]) <= 1:
+                positional, given = parsed
+                return run_app(positional[0] if positional else None, given)
+        args = build_parser().parse_args(words)
         return int(args.command_main(args))
     except SCFAsgiError as exc:
         print(f"scf-asgi: error: {exc}", file=sys.stderr)
@@ -114,18 +123,23 @@ def add_parsers(commands: Any) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    return run_app(args.app, options.given(args))
+
+
+def run_app(reference: str | None, given: dict[str, Any]) -> int:
+    """`scf-asgi run`: serve the app named by `reference` (else the handler setting) with the
+    options `given` on the command line."""
     from .adapter import Adapter
     from .runtime import RuntimeClient, serve
 
     # Checked before importing the app, so a wrong environment fails at once and clearly.
     RuntimeClient.from_environ()
-    reference = args.app or os.environ.get(ENV_HANDLER, "")
+    reference = reference or os.environ.get(ENV_HANDLER, "")
     if not reference:
         raise ConfigurationError(f"no app given: pass MODULE:ATTR or set {ENV_HANDLER}")
     app = load_app(reference)
     # Only the options given on the command line: the rest are the Adapter's defaults, and an
     # Adapter named as the app keeps its own (giving both is an error).
-    given = options.given(args)
     if isinstance(app, Adapter) and given:
         flags = ", ".join(options.BY_NAME[name].flag for name in given)
         raise ConfigurationError(

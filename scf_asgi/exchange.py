@@ -12,7 +12,7 @@ import time
 
 from .errors import AppError
 from .gateway import IntegrationPayload, Response
-from .logs import access, get_logger, printable
+from .logs import access, log_error, printable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class HttpExchange:
         """The app raised `error`, or broke the protocol (an AppError), before its response was
         complete."""
         request = self.request
-        get_logger().error(
+        log_error(
             "request %s: %s %s failed",
             self.context.request_id,
             request.method if request else "-",
@@ -113,7 +113,7 @@ class HttpExchange:
 
     def raised_after_response(self, error: BaseException) -> None:
         """The app raised once its answer was out: logged, the answer stands."""
-        get_logger().error(
+        log_error(
             "request %s: the app raised after its response was sent",
             self.context.request_id,
             exc_info=error,

@@ -95,7 +95,10 @@ def _scalar_text(value: object, where: str) -> str:
     if value is True or value is False:
         return "true" if value else "false"
     if value.__class__ is int or value.__class__ is float:
-        return _JSON.encode(value)
+        try:
+            return _JSON.encode(value)
+        except ValueError:  # NaN or an infinity, from an in-process caller: no JSON number
+            pass
     raise InvalidEventError(f"{where} has a value of type {type(value).__name__}")
 
 
@@ -248,16 +251,18 @@ def _header_texts(name: str, value: object) -> list[str]:
 
 # RFC 9110, 5.6.2: the characters of a token (a field name, a method).
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-# Never in a field value (RFC 9110, 5.5): they would end the field, or the message, early.
-_FORBIDDEN_IN_VALUES = ("\r", "\n", "\x00")
+# No control character but HTAB is in a field value (RFC 9110, 5.5: field-vchar is VCHAR or
+# obs-text): CR and LF would end the field early and NUL the message, and the others are what
+# line-splitting code (str.splitlines, log readers) takes for line ends.
+_CONTROLS = frozenset(chr(code) for code in (*range(0x20), 0x7F)) - {"\t"}
 
 
 def _control_character(text: str) -> str | None:
-    """The first of CR, LF and NUL that `text` holds, if any."""
+    """The first control character other than HTAB that `text` holds, if any."""
     if text.isprintable():
         return None
-    for character in _FORBIDDEN_IN_VALUES:
-        if character in text:
+    for character in text:
+        if character in _CONTROLS:
             return character
     return None
 
@@ -443,10 +448,11 @@ def request_from_event(
     """
     try:
         method: str = event.get("httpMethod") or "GET"
+        if not (method.isascii() and method.isalpha()) and not _TOKEN.issuperset(method):
+            # Checked before its case is folded: "po\u017ft".upper() is "POST".
+            raise InvalidEventError(f"httpMethod {method[:100]!r} is not an HTTP token")
         if not method.isupper():
             method = method.upper()
-        if not (method.isascii() and method.isalpha()) and not _TOKEN.issuperset(method):
-            raise InvalidEventError(f"httpMethod {method[:100]!r} is not an HTTP token")
         names, values, origin = _read_headers(event)
 
         request_context: Any = event.get("requestContext")
@@ -581,9 +587,11 @@ def _decode_body(event: Mapping[str, Any], max_body: int) -> bytes:
     if not isinstance(body, str):
         # Console test events sometimes carry the body as a JSON value rather than a string.
         try:
-            return json.dumps(body, ensure_ascii=False).encode("utf-8")
+            return json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
         except RecursionError:
             raise InvalidEventError("the request body is nested too deeply") from None
+        except ValueError:
+            raise InvalidEventError("the request body holds NaN or an infinity") from None
     encoded = event.get("isBase64Encoded")
     if encoded is True or (isinstance(encoded, str) and encoded.lower() == "true"):
         if len(body) // 4 * 3 - 2 > max_body:  # what it decodes to, without decoding it
@@ -688,6 +696,14 @@ def _response_parts(
         # Surrounding white space is not part of a field value (RFC 9110, 5.5); Django's WSGI
         # handler, for one, puts a space in front of every Set-Cookie value.
         value = raw_value.strip()
+        if not value.isascii():
+            # Both interfaces hand over the app's bytes one latin-1 character each; bytes that
+            # are UTF-8 (what an app means by a non-ASCII value, and what a request's values
+            # are given to it as) go into the JSON as the text they encode.
+            try:
+                value = value.encode("latin-1").decode("utf-8")
+            except UnicodeError:
+                pass
         lower = name.lower()
         if lower == "content-type":
             content_type = value
@@ -741,7 +757,15 @@ def _document(response: Response, head: bool, text_policy: TextPolicy) -> Integr
 # Compact and not ASCII-escaped: a CJK character is 3 bytes of UTF-8 but 6 as a \uXXXX escape,
 # and the platform's 6 MB limit counts bytes.
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_DECODER = json.JSONDecoder()
+
+
+def _not_json(constant: str) -> Any:
+    raise InvalidEventError(f"the event is not valid JSON: {constant} is no JSON value")
+
+
+# NaN and Infinity, which json reads by default, are no JSON (RFC 8259): such an event is
+# refused here rather than breaking a translation step later.
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
 
 
 def encode_integration_response(
@@ -819,17 +843,19 @@ class ResultPayload:
 def parse_json(raw: bytes) -> Any:
     """Decode the JSON document in `raw` (an event); InvalidEventError if it is not one."""
     try:
-        text = raw.decode("utf-8")
-        value, end = _DECODER.raw_decode(text)
-        if end == len(text):
-            return value
-        return json.loads(raw)  # with white space around, as json.loads reads it
-    except RecursionError:
-        raise InvalidEventError("the event is not valid JSON: nested too deeply") from None
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
-        pass
-    try:
-        return json.loads(raw)  # UTF-16 and UTF-32 too, as json.loads reads them
+        try:
+            text = raw.decode("utf-8")
+            value, end = _DECODER.raw_decode(text)
+            if end == len(text):
+                return value
+        except InvalidEventError:
+            raise
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError: json.loads says why
+            pass
+        # White space around it, another Unicode encoding (UTF-16, UTF-32), or not JSON.
+        return json.loads(raw, parse_constant=_not_json)
+    except InvalidEventError:
+        raise
     except ValueError as exc:
         raise InvalidEventError(f"the event is not valid JSON: {exc}") from None
     except RecursionError:

@@ -1,7 +1,12 @@
-"""The "scf_asgi" logger, loaded on first use, and the one-line-per-invocation access log.
+"""What scf-asgi writes to the function's log: its messages and one line per invocation.
 
-`logging` is imported only when something is logged or serving starts, so importing scf_asgi
-stays cheap for a cold start.
+While serving (`serving()`), lines go to stdout, which SCF collects, as ``[LEVEL] message``,
+written directly: serving never imports `logging` for it (5 ms of every cold start). Where the
+process uses logging (a handler on the root logger or on "scf_asgi": the app configured it, or
+pytest's caplog), every line goes through the "scf_asgi" logger instead and that configuration
+decides; so does a level set on "scf_asgi" (``logging.getLogger("scf_asgi").setLevel(WARNING)``
+turns the access line off). In process, outside `serving()`, lines go through logging as any
+library's do.
 """
 
 from __future__ import annotations
@@ -11,69 +16,133 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
-    from typing import TextIO
+    from types import TracebackType
+    from typing import Any, Union
 
-__all__ = ["access", "access_enabled", "configure_logging", "excerpt", "get_logger", "printable"]
+    ExcInfo = Union[
+        BaseException, bool, tuple[type[BaseException], BaseException, TracebackType], None
+    ]
 
-_logger: logging.Logger | None = None
-# The handler configure_logging() installed, when scf-asgi owns the output.
-_own_handler: logging.StreamHandler[TextIO] | None = None
+__all__ = [
+    "access",
+    "access_enabled",
+    "excerpt",
+    "log_debug",
+    "log_error",
+    "log_info",
+    "log_warning",
+    "printable",
+    "serving",
+]
+
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40  # logging's levels
+_NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
+
+_serving = False
+_logger: logging.Logger | None = None  # the "scf_asgi" logger, once logging is imported
 
 
-def get_logger() -> logging.Logger:
+def serving() -> None:
+    """The runtime loop starts: scf-asgi's lines go to stdout unless logging is configured."""
+    global _serving
+    _serving = True
+
+
+def _through_logging() -> logging.Logger | None:
+    """The "scf_asgi" logger if lines go through logging; None if they are written directly."""
     global _logger
-    if _logger is None:
-        import logging
-
-        _logger = logging.getLogger("scf_asgi")
-    return _logger
-
-
-def configure_logging() -> None:
-    """Send scf_asgi's lines to stdout (which SCF collects) unless logging is configured."""
-    global _own_handler
-    import logging
-
-    logger = get_logger()
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logging.INFO)
-    if not logger.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
-        logger.addHandler(handler)
-        _own_handler = handler
-
-
-def access_enabled() -> bool:
-    """Whether an access line would be logged (checked before building one)."""
     logger = _logger
     if logger is None:
         if "logging" not in sys.modules:
-            # Nobody can have configured logging without importing it, and unconfigured logging
-            # drops INFO: no line, and no 10 ms import for an in-process app that never logs.
-            return False
-        logger = get_logger()
-    return logger.isEnabledFor(20)  # logging.INFO
+            return None if _serving else _import_logger()
+        logger = _import_logger()
+    if not _serving:
+        return logger
+    if logger.handlers or logger.manager.root.handlers:
+        if logger.level == 0:
+            # The app's logging set up (basicConfig leaves the root at WARNING): scf-asgi's own
+            # lines stay at INFO unless a level is set on "scf_asgi".
+            logger.setLevel(INFO)
+        return logger
+    return None
+
+
+def _import_logger() -> logging.Logger:
+    global _logger
+    import logging
+
+    _logger = logging.getLogger("scf_asgi")
+    return _logger
+
+
+def _direct_level() -> int:
+    """The lowest level written directly: INFO, or the level set on "scf_asgi"."""
+    logger = _logger
+    return (logger.level if logger is not None else 0) or INFO
+
+
+def _log(level: int, message: str, args: tuple[Any, ...], exc_info: ExcInfo) -> None:
+    logger = _through_logging()
+    if logger is not None:
+        logger.log(level, message, *args, exc_info=exc_info)
+        return
+    if level < _direct_level():
+        return
+    text = message % args if args else message
+    if exc_info:
+        import traceback
+
+        error = sys.exc_info()[1] if exc_info is True else exc_info
+        if isinstance(error, tuple):
+            error = error[1]
+        if isinstance(error, BaseException):
+            lines = traceback.format_exception(type(error), error, error.__traceback__)
+            text += "\n" + "".join(lines).rstrip("\n")
+    _write(f"[{_NAMES[level]}] {text}\n")
+
+
+def _write(line: str) -> None:
+    try:
+        stream = sys.stdout
+        stream.write(line)
+        stream.flush()
+    except (AttributeError, OSError, ValueError):
+        pass  # a broken or closed stdout must not cost an invocation its answer
+
+
+def log_debug(message: str, *args: Any) -> None:
+    _log(DEBUG, message, args, None)
+
+
+def log_info(message: str, *args: Any) -> None:
+    _log(INFO, message, args, None)
+
+
+def log_warning(message: str, *args: Any) -> None:
+    _log(WARNING, message, args, None)
+
+
+def log_error(message: str, *args: Any, exc_info: ExcInfo = None) -> None:
+    _log(ERROR, message, args, exc_info)
+
+
+def access_enabled() -> bool:
+    """Whether an access line would be written (checked before making one)."""
+    logger = _through_logging() if _serving or "logging" in sys.modules else None
+    if logger is not None:
+        return logger.isEnabledFor(INFO)
+    # Not through logging: written directly while serving; in process with logging never
+    # imported, nobody can have asked for INFO, so no line (and no 10 ms import for it).
+    return _serving and _direct_level() <= INFO
 
 
 def access(line: str) -> None:
-    """Log one access line at INFO."""
-    logger = _logger or get_logger()
-    if not logger.isEnabledFor(20):  # logging.INFO
-        return
-    handler = _own_handler
-    handlers = logger.handlers
-    if handler is not None and len(handlers) == 1 and handlers[0] is handler and not logger.filters:
-        # Our own handler is the only output: write the line in its format directly. Going
-        # through logging (record, lock, formatter, flush) measured 25-40 us per invocation.
-        stream = handler.stream
-        try:
-            stream.write("[INFO] " + line + "\n")
-            stream.flush()
-        except (OSError, ValueError):
-            pass  # a broken or closed stdout must not cost the invocation its answer
-    else:
+    """One access line, at INFO."""
+    logger = _through_logging()
+    if logger is not None:
         logger.info("%s", line)
+    elif _direct_level() <= INFO:
+        _write("[INFO] " + line + "\n")
 
 
 def printable(text: str) -> str:

@@ -15,10 +15,19 @@ from .platform import MAX_PAYLOAD_BYTES
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
-__all__ = ["BY_NAME", "OPTIONS", "Option", "add_arguments", "check", "given", "to_argv"]
+__all__ = [
+    "BY_NAME",
+    "OPTIONS",
+    "Option",
+    "add_arguments",
+    "check",
+    "given",
+    "parse_flags",
+    "to_argv",
+]
 
 # How an option is written on a command line.
 CHOICE = "choice"  # one of `choices`
@@ -134,6 +143,13 @@ OPTIONS: tuple[Option, ...] = (
         kind=SWITCH,
     ),
     Option(
+        "loop",
+        "auto",
+        "the event loop of an ASGI app: uvloop (the scf-asgi[speed] extra), or asyncio's own; "
+        "auto takes uvloop when it is installed",
+        choices=("auto", "asyncio", "uvloop"),
+    ),
+    Option(
         "max_body_bytes",
         MAX_PAYLOAD_BYTES,
         "the largest request body the app is given, once decoded from base64; a larger one "
@@ -210,6 +226,47 @@ def add_arguments(parser: Any) -> None:
             metavar=option.metavar,
             help=option.help + default,
         )
+
+
+_BY_FLAG: dict[str, Option] = {option.flag: option for option in OPTIONS}
+
+
+def parse_flags(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]] | None:
+    """The positional words and the options of a command line made of these flags only
+    (``--flag value``, ``--flag=value``, ``--no-access-log``), as argparse would read them;
+    None for anything else (``--help``, an unknown flag, a value argparse would refuse), which
+    is then argparse's to explain."""
+    positional: list[str] = []
+    found: dict[str, Any] = {}
+    words = iter(argv)
+    for word in words:
+        if not word.startswith("-"):
+            positional.append(word)
+            continue
+        flag, equals, value = word.partition("=")
+        option = _BY_FLAG.get(flag)
+        if option is None:
+            return None
+        if option.kind == SWITCH:
+            if equals:
+                return None
+            found[option.name] = False
+            continue
+        if not equals:
+            value = next(words, "")
+            if not value or value.startswith("-"):
+                return None
+        if option.kind == CHOICE and value not in option.choices:
+            return None
+        if option.kind == COUNT:
+            if not (value.isascii() and value.isdigit()):
+                return None
+            found[option.name] = int(value)
+        elif option.kind == TEXTS:
+            found.setdefault(option.name, []).append(value)
+        else:
+            found[option.name] = value
+    return positional, found
 
 
 def given(namespace: argparse.Namespace) -> dict[str, Any]:

@@ -105,7 +105,7 @@ class _StartResponse:
         elif self.status:
             raise AppError("start_response called a second time without exc_info")
         code = status[:3] if status.__class__ is str else ""
-        if not (code.isascii() and code.isdigit()):
+        if not (code.isascii() and code.isdigit() and "100" <= code <= "599"):
             raise AppError(f"start_response got an invalid status {status!r}")
         try:
             for name, value in headers:

@@ -697,3 +697,59 @@ def test_a_warm_up_ping_starts_an_asgi_app_in_process(make_adapter: Callable[...
     assert adapter(WARMUP) == {"warmup": True}
     assert fastapi_app.events == ["startup"]  # before any request: the next one is warm
     assert body_json(adapter(gateway_event(path="/items/1")))["events"] == ["startup"]
+
+
+def test_an_async_event_handler_that_cannot_be_called_fails_its_event_alike(
+    make_adapter: Callable[..., Adapter],
+) -> None:
+    async def on_event(event: Any) -> None:  # the context parameter forgotten
+        return None
+
+    for app in (flask_app.app, fastapi_app.app):
+        with pytest.raises(TypeError, match="positional argument"):
+            make_adapter(app, event_handler=on_event)(sample_event("timer"))
+
+
+def test_text_mime_types_may_be_any_iterable(make_adapter: Callable[..., Adapter]) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"application/x-ndjson")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"a":1}\n'})
+
+    types = (name for name in ["application/x-ndjson"])  # read once
+    response = make_adapter(app, lifespan="off", text_mime_types=types)(gateway_event())
+    assert (response["isBase64Encoded"], response["body"]) == (False, '{"a":1}\n')
+
+
+def test_closing_an_adapter_ends_the_work_its_app_left_on_the_loop_quietly() -> None:
+    code = """
+import asyncio
+from scf_asgi import Adapter
+from tests.events import gateway_event
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    async def forever():
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            print("detached task ended", flush=True)
+    asyncio.get_running_loop().create_task(forever())
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+adapter = Adapter(app, lifespan="off")
+adapter(gateway_event())
+adapter.close()
+print("closed", flush=True)
+"""
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        "detached task ended\nclosed\n",
+        "",
+    )

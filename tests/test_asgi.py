@@ -532,3 +532,44 @@ def test_a_failed_startup_fails_alike_each_time_without_growing() -> None:
     depths = {len(traceback.extract_tb(error.__traceback__)) for error in raised}
     assert len(depths) == 1  # the traceback does not grow from one event to the next
     runner.close()
+
+
+@pytest.mark.parametrize("mode", ["auto", "on"])
+@pytest.mark.parametrize("ending", [SystemExit, asyncio.CancelledError])
+def test_a_startup_that_ends_in_a_base_exception_has_failed(
+    mode: str, ending: type[BaseException]
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            raise ending()  # sys.exit() in a startup hook, say
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    runner = AsgiRunner(app, lifespan=mode, root_path_in_path="auto")
+    for _ in range(2):
+        with pytest.raises(AppError, match=f"ASGI lifespan startup failed: {ending.__name__}"):
+            runner.run(runner.startup())
+    assert runner.lifespan is not None and runner.lifespan.phase is asgi.STARTUP_FAILED
+    runner.close()
+
+
+def test_a_run_cut_short_leaves_nothing_that_stops_the_next() -> None:
+    runner = AsgiRunner(ASGI3Object(), lifespan="off", root_path_in_path="auto")
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    async def interrupted() -> None:
+        # A callback, not this task, ends the loop's run: the task is left waiting.
+        asyncio.get_running_loop().call_soon(interrupt)
+        await asyncio.sleep(1)
+
+    async def later() -> str:
+        await asyncio.sleep(0.01)  # a few turns of the loop, in which a stale stop would land
+        return "done"
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(interrupted())
+    assert [runner.run(later()) for _ in range(3)] == ["done"] * 3
+    runner.close()

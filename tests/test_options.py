@@ -25,6 +25,8 @@ def _values(option: options.Option) -> str:
         return ", ".join(f'`"{choice}"`' for choice in option.choices)
     if option.kind == options.SWITCH:
         return "`True`, `False`"
+    if option.kind == options.COUNT:
+        return f"`{option.default}`"
     default = "`()`" if option.kind == options.TEXTS else "`None`"
     return f'{default}, e.g. `"{option.example}"`' if option.example else default
 
@@ -80,6 +82,7 @@ def test_options_survive_the_trip_to_a_command_line_and_back() -> None:
         "event_handler": "jobs:on_event",
         "app_errors": "invocation",
         "access_log": False,
+        "loop": "asyncio",
         "max_body_bytes": 1024,
         "root_path_in_path": "off",
     }
@@ -103,6 +106,8 @@ def test_options_survive_the_trip_to_a_command_line_and_back() -> None:
         "--app-errors",
         "invocation",
         "--no-access-log",
+        "--loop",
+        "asyncio",
         "--max-body-bytes",
         "1024",
         "--root-path-in-path",
@@ -119,6 +124,41 @@ def test_a_choice_outside_the_options_choices_is_refused_by_the_command_line(
     with pytest.raises(SystemExit):
         parse(["--lifespan", "maybe"])
     assert "invalid choice: 'maybe' (choose from" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["app:app"],
+        ["app:app", "--base-path", "/api", "--no-access-log"],
+        ["--base-path=/api", "app:app", "--text-mime-type", "a/b", "--text-mime-type=c/d"],
+        ["app:app", "--max-body-bytes", "10", "--loop=asyncio", "--event-handler", "jobs:f"],
+    ],
+)
+def test_the_quick_reading_of_run_flags_is_argparses(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("app", nargs="?")
+    options.add_arguments(parser)
+    namespace = parser.parse_args(argv)
+    positional = [namespace.app] if namespace.app else []
+    assert options.parse_flags(argv) == (positional, options.given(namespace))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["app:app", "-h"],
+        ["app:app", "--unknown"],
+        ["app:app", "--lifespan", "maybe"],
+        ["app:app", "--max-body-bytes", "ten"],
+        ["app:app", "--base-path"],
+        ["app:app", "--no-access-log=yes"],
+    ],
+)
+def test_anything_unusual_is_left_to_argparse(argv: list[str]) -> None:
+    assert options.parse_flags(argv) is None
 
 
 def test_a_callable_event_handler_cannot_be_written_as_a_flag() -> None:

@@ -148,6 +148,26 @@ def test_one_event_loop_for_the_whole_process(api: FakeRuntimeAPI) -> None:
     ] * 3
 
 
+def test_work_the_app_hands_the_loop_runs_while_the_next_event_is_awaited(
+    api: FakeRuntimeAPI, gates: Path
+) -> None:
+    runtime = start(api, "loop_app:app", gates=gates)
+    try:
+        assert json.loads(api.invoke(gateway_event(path="/detach")).json()["body"]) == {
+            "detached": True
+        }
+        (gates / "detached.go").touch()
+        # No event is in flight: the instance is in its long poll, and the task and the timer
+        # run all the same, as they would under uvicorn.
+        deadline = time.monotonic() + 20
+        while not ((gates / "detached.done").exists() and (gates / "timer.done").exists()):
+            assert time.monotonic() < deadline, "the loop did not run while idle"
+            time.sleep(0.01)
+        assert api.log.count(("GET", "/runtime/invocation/next")) == 2  # still the one poll
+    finally:
+        assert runtime.stop() == 0
+
+
 def test_response_posted_before_background_work_which_ends_before_next_event(
     api: FakeRuntimeAPI, gates: Path
 ) -> None:
@@ -536,7 +556,8 @@ def socket_queues(local_port: int, remote_port: int) -> tuple[int, int]:
     raise LookupError(f"no TCP connection from port {local_port} to {remote_port}")
 
 
-def test_sigterm_while_the_event_arrives_still_answers_it() -> None:
+@pytest.mark.parametrize("app", ["flask_app:app", "fastapi_app:app"])  # blocking, event loop
+def test_sigterm_while_the_event_arrives_still_answers_it(app: str) -> None:
     """A signal between the first bytes of the event and its end must not drop the event."""
     import socket as socket_module
     import threading
@@ -602,7 +623,7 @@ def test_sigterm_while_the_event_arrives_still_answers_it() -> None:
     server.start()
     fake = FakeRuntimeAPI()  # only for the environment helper; its own server stays unused
     env = runtime_env(fake, SCF_RUNTIME_API_PORT=str(port))
-    runtime = RuntimeProcess(fake, ["flask_app:app"], env=env, wait_ready=False)
+    runtime = RuntimeProcess(fake, [app], env=env, wait_ready=False)
     try:
         assert body_begun.wait(30), runtime.output
         runtime.process.send_signal(signal.SIGTERM)
@@ -668,6 +689,16 @@ def test_access_log_can_be_turned_off(api: FakeRuntimeAPI) -> None:
         # The app configured logging itself: each line once, in its format, not in scf-asgi's.
         (
             "basic",
+            [
+                "APP INFO scf_asgi: {first} GET /items/1 200 <ms>",
+                "APP INFO scf_asgi: {second} GET /items/2 200 <ms>",
+                "APP ERROR scf_asgi: {rejected}",
+                "APP INFO scf_asgi: received SIGTERM; shutting down",
+            ],
+        ),
+        # basicConfig() with no level: the root at WARNING, scf-asgi's own lines still at INFO.
+        (
+            "default",
             [
                 "APP INFO scf_asgi: {first} GET /items/1 200 <ms>",
                 "APP INFO scf_asgi: {second} GET /items/2 200 <ms>",
@@ -865,3 +896,61 @@ def test_loop_answers_every_event_whatever_the_handler_does(api: FakeRuntimeAPI)
     assert seen == list(events)
     assert_one_answer_each(api)
     # The loop thread is left in its long poll on /next (a daemon thread; no timeout by design).
+
+
+# -- what a cold start imports ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("app", ["plain_apps:wsgi_app", "plain_apps:asgi_app"])
+def test_a_plain_start_imports_only_what_serving_needs(api: FakeRuntimeAPI, app: str) -> None:
+    # Each was measured as milliseconds of every cold start: argparse (and shutil and gettext,
+    # which an ArgumentParser loads), logging, the idna codec (a host given as text to the
+    # socket module), the other commands' modules.
+    env = runtime_env(api, PYTHONPROFILEIMPORTTIME="1")
+    runtime = RuntimeProcess(api, [app, "--base-path", "/api"], env=env)
+    try:
+        answer = api.invoke(gateway_event(path="/api/x"))
+    finally:
+        assert runtime.stop() == 0
+    assert answer.kind == "response"
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in runtime.output.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "scf_asgi.runtime" in imported  # the profile was taken
+    unwanted = {
+        "argparse",
+        "shutil",
+        "gettext",
+        "encodings.idna",
+        "scf_asgi.local",
+        "scf_asgi.packaging",
+        "scf_asgi.deploy",
+        "scf_asgi.web",
+    }
+    if app.endswith("wsgi_app"):
+        unwanted |= {"asyncio", "logging"}  # asyncio imports logging (concurrent.futures)
+    assert sorted(imported & unwanted) == []
+
+
+def test_an_answer_that_cannot_be_encoded_still_answers_the_event(api: FakeRuntimeAPI) -> None:
+    from scf_asgi.context import Context
+    from scf_asgi.runtime import Invocation, RuntimeClient
+
+    class TooLarge:
+        def document(self) -> Any:
+            raise AssertionError("not in process")
+
+        def encode(self) -> bytes:
+            raise MemoryError  # a body too large for its base64 to fit in memory
+
+    client = RuntimeClient("127.0.0.1", api.port, retry_for=1)
+    api.queue_event({"any": "event"})
+    _, context = client.next_invocation()
+    assert isinstance(context, Context)
+    Invocation(client, context.request_id).respond(TooLarge())
+    client.close()
+    answer = api.wait(api.invocations[-1])
+    assert (answer.kind, answer.json()["errorType"]) == ("error", "InternalError")
+    assert answer.json()["errorMessage"] == "scf-asgi could not encode the answer: MemoryError()"

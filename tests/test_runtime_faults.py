@@ -5,6 +5,7 @@ still get exactly one answer and the instance must go on."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import threading
 import time
@@ -65,10 +66,14 @@ def test_a_response_the_runtime_api_keeps_failing_becomes_an_invocation_error(
 
 class ScriptedRuntimeAPI:
     """Answers each /next with `next_answer(n)` (n counts the long polls; None: the real event,
-    given once), takes every post with 200 and records it."""
+    given once), takes every post with 200 (after `post_delay` seconds) and records it."""
 
-    def __init__(self, next_answer: Callable[[int, socket.socket], bytes | None]) -> None:
+    def __init__(
+        self, next_answer: Callable[[int, socket.socket], bytes | None], post_delay: float = 0.0
+    ) -> None:
         self.next_answer = next_answer
+        self.post_delay = post_delay
+        self.posting = threading.Event()  # set when a post has come in and waits its answer
         self.polls = 0
         self.posts: list[tuple[str, bytes]] = []
         self.ready = threading.Event()
@@ -124,14 +129,22 @@ class ScriptedRuntimeAPI:
                         )
                     elif not answer:
                         return  # the peer closes the connection without an answer
-                    conn.sendall(answer)
+                    try:
+                        conn.sendall(answer)
+                    except OSError:
+                        return  # the client refused the rest and closed
                 else:
                     if path == "/runtime/init/ready":
                         self.ready.set()
                     else:
                         with self.lock:
                             self.posts.append((path.rpartition("/")[2], body))
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                        self.posting.set()
+                        time.sleep(self.post_delay)
+                    try:
+                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    except OSError:
+                        return
 
     def wait_posts(self, count: int, timeout: float = 30) -> list[tuple[str, bytes]]:
         deadline = time.monotonic() + timeout
@@ -146,11 +159,13 @@ class ScriptedRuntimeAPI:
         self.listener.close()
 
 
-def start_against(server: ScriptedRuntimeAPI, **env: str) -> RuntimeProcess:
+def start_against(
+    server: ScriptedRuntimeAPI, app: str = "flask_app:app", **env: str
+) -> RuntimeProcess:
     fake = FakeRuntimeAPI()  # only for the environment helper; its own server stays unused
     fake.close()
     environment = runtime_env(fake, SCF_RUNTIME_API_PORT=str(server.port), **env)
-    return RuntimeProcess(fake, ["flask_app:app"], env=environment, wait_ready=False)
+    return RuntimeProcess(fake, [app], env=environment, wait_ready=False)
 
 
 def test_idle_long_polls_cut_by_the_peer_do_not_use_up_the_retry_budget() -> None:
@@ -174,10 +189,15 @@ def test_idle_long_polls_cut_by_the_peer_do_not_use_up_the_retry_budget() -> Non
     assert "unreachable for" not in runtime.output
 
 
+@pytest.mark.parametrize("app", ["flask_app:app", "starlette_app:app"])  # blocking, event loop
 @pytest.mark.parametrize(
     "head",
     [
         b"HTTP/1.1 200 OK\r\nrequest_id: r-huge\r\nContent-Length: 999999999999999\r\n\r\n{",
+        # More digits than int() reads (4,300): still a number, and still refused.
+        b"HTTP/1.1 200 OK\r\nrequest_id: r-huge\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n{",
+        # No length at all: the body runs to the close, and is cut at the bound all the same.
+        b"HTTP/1.1 200 OK\r\nrequest_id: r-huge\r\nConnection: close\r\n\r\n" + b"x" * (13 << 20),
         b"HTTP/1.1 200 OK\r\nrequest_id: r-huge\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"FFFFFFFFFFFFFFFF\r\n{",
         b"HTTP/1.1 200 OK\r\nrequest_id: r-huge\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -187,13 +207,13 @@ def test_idle_long_polls_cut_by_the_peer_do_not_use_up_the_retry_budget() -> Non
     ],
 )
 def test_an_event_announced_absurdly_large_is_refused_and_the_instance_goes_on(
-    head: bytes,
+    head: bytes, app: str
 ) -> None:
     def next_answer(n: int, conn: socket.socket) -> bytes | None:
         return head if n == 1 else None
 
     server = ScriptedRuntimeAPI(next_answer)
-    runtime = start_against(server)
+    runtime = start_against(server, app)
     try:
         posts = server.wait_posts(2)
     finally:
@@ -203,6 +223,108 @@ def test_an_event_announced_absurdly_large_is_refused_and_the_instance_goes_on(
     error = json.loads(posts[0][1])
     assert error["errorType"] == "InvalidEventError"
     assert "over the 12582912 bytes this client reads" in error["errorMessage"]
-    assert json.loads(json.loads(posts[1][1])["body"])["id"] == 7
+    assert json.loads(posts[1][1])["statusCode"] in (200, 404)  # the next event is served
     assert "request r-huge: the runtime API announced a body of" in runtime.output
     assert "Traceback" not in runtime.output
+
+
+def test_limits_in_the_event_headers_that_no_int_can_read_are_taken_as_none() -> None:
+    def next_answer(n: int, conn: socket.socket) -> bytes | None:
+        if n > 1:
+            time.sleep(60)  # no other event: idle, as a long poll is
+            return b""
+        return (
+            b"HTTP/1.1 200 OK\r\nrequest_id: r-odd\r\nmemory_limit_in_mb: "
+            + b"1" * 5000
+            + b"\r\ntime_limit_in_ms: 99999999999999999999\r\nContent-Length: %d\r\n\r\n"
+            % len(EVENT)
+            + EVENT
+        )
+
+    server = ScriptedRuntimeAPI(next_answer)
+    runtime = start_against(server)
+    try:
+        posts = server.wait_posts(1)
+    finally:
+        runtime.stop()
+        server.close()
+    assert [kind for kind, _ in posts] == ["response"]
+    assert json.loads(json.loads(posts[0][1])["body"])["id"] == 7
+
+
+@pytest.mark.parametrize("app", ["flask_app:app", "starlette_app:app"])
+def test_sigterm_while_a_refused_event_is_answered_exits_cleanly(app: str) -> None:
+    def next_answer(n: int, conn: socket.socket) -> bytes | None:
+        if n == 1:
+            return b"HTTP/1.1 200 OK\r\nrequest_id: r-huge\r\nContent-Length: 99999999999\r\n\r\n"
+        time.sleep(60)
+        return b""
+
+    server = ScriptedRuntimeAPI(next_answer, post_delay=1.0)
+    runtime = start_against(server, app)
+    try:
+        assert server.posting.wait(30), runtime.output
+        runtime.process.send_signal(signal.SIGTERM)  # while the refusal waits for its answer
+        assert runtime.wait_exit(20) == 0, runtime.output
+    finally:
+        runtime.stop()
+        server.close()
+    assert [kind for kind, _ in server.posts] == ["error"]
+    assert "Traceback" not in runtime.output
+
+
+@pytest.mark.parametrize("app", ["flask_app:app", "starlette_app:app"])
+def test_a_runtime_api_that_hangs_up_on_every_connection_uses_the_budget_up(app: str) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[int] = []
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    fake = FakeRuntimeAPI()
+    fake.close()
+    env = runtime_env(fake, SCF_RUNTIME_API_PORT=str(port), SCF_ASGI_RUNTIME_RETRY_SECONDS="1")
+    runtime = RuntimeProcess(fake, [app], env=env, wait_ready=False)
+    try:
+        code = runtime.wait_exit(20)
+    finally:
+        runtime.stop()
+        listener.close()
+    assert code != 0
+    assert "unreachable for 1s" in runtime.output
+    assert len(accepted) >= 2  # it did try again, within the budget
+
+
+def test_contextvars_set_by_one_request_are_not_there_for_the_next(api: FakeRuntimeAPI) -> None:
+    runtime = RuntimeProcess(api, ["loop_app:app"])
+    try:
+        answers = [
+            json.loads(
+                api.invoke(gateway_event(path="/remember-user", query={"user": user})).json()[
+                    "body"
+                ]
+            )
+            for user in ("alice", "bob")
+        ]
+    finally:
+        assert runtime.stop() == 0
+    assert answers == [{"before": None}, {"before": None}]
+
+
+def test_an_error_post_the_runtime_api_fails_with_5xx_is_posted_again(api: FakeRuntimeAPI) -> None:
+    runtime = RuntimeProcess(api, ["flask_app:app"])  # no event_handler: a timer event fails
+    try:
+        api.fail_next_posts = [503]
+        failed = api.invoke({"Type": "Timer", "TriggerName": "nightly", "Time": "x", "Message": ""})
+    finally:
+        assert runtime.stop() == 0
+    assert (failed.kind, failed.json()["errorType"]) == ("error", "UnhandledEventError")
+    assert api.log.count(("POST", "/runtime/invocation/error")) == 2

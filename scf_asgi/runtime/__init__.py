@@ -9,6 +9,6 @@ loop     the invocation loop (ready, next, one answer per event, shutdown on a s
 from __future__ import annotations
 
 from .client import RuntimeClient
-from .loop import Invocation, ShutdownGuard, run, run_async, serve
+from .loop import Invocation, ShutdownGuard, run, serve
 
-__all__ = ["Invocation", "RuntimeClient", "ShutdownGuard", "run", "run_async", "serve"]
+__all__ = ["Invocation", "RuntimeClient", "ShutdownGuard", "run", "serve"]

@@ -12,14 +12,13 @@ environment), and the runtime API must be reached directly.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
 
 from ..context import Context
 from ..errors import ConfigurationError, RuntimeAPIError
-from ..logs import excerpt
+from ..logs import excerpt, log_error, log_warning
 from ..platform import (
     DEFAULT_RETRY_SECONDS,
     ENV_RETRY_SECONDS,
@@ -40,16 +39,20 @@ from .http11 import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Callable
+    from typing import Any, Callable, TypeVar
 
-__all__ = ["Connection", "EventTooLarge", "RuntimeClient"]
+    C = TypeVar("C", bound="ClientBase")
 
-logger = logging.getLogger("scf_asgi")
+__all__ = ["ClientBase", "Connection", "EventTooLarge", "RuntimeClient"]
 
 NEXT = "/runtime/invocation/next"
 READY = "/runtime/init/ready"
 RESPONSE = "/runtime/invocation/response"
 ERROR = "/runtime/invocation/error"
+READY_BODY = b'{"msg":"ready"}'
+# A request that stayed in the air this long before its connection failed was carried by a
+# working runtime API (an idle long poll the peer cut): the failure starts a new retry count.
+WORKING_REQUEST_SECONDS = 0.5
 
 
 class EventTooLarge(Exception):
@@ -68,7 +71,10 @@ class Connection:
     __slots__ = ("_sock", "_authority", "_heads", "open")
 
     def __init__(self, host: str, port: int) -> None:
-        sock = socket.create_connection((host, port))
+        # The host as bytes: as text, the socket module would load the idna codec (a
+        # millisecond of every cold start) to encode an address that is ASCII anyway.
+        address: Any = host.encode("ascii") if host.isascii() else host
+        sock = socket.create_connection((address, port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
@@ -137,8 +143,8 @@ class Connection:
 
 
 class _Backoff:
-    """Waits between retries: 50 ms, doubling up to 1 s, until `budget` seconds have passed
-    since the first of the failures in a row (`restart` begins a new row)."""
+    """The pauses between retries: 50 ms, doubling up to 1 s, until `budget` seconds have
+    passed since the first of the failures in a row (`restart` begins a new row)."""
 
     __slots__ = ("budget", "deadline", "delay")
 
@@ -150,20 +156,28 @@ class _Backoff:
     def restart(self) -> None:
         self.deadline = 0.0
 
-    def wait(self) -> bool:
-        """Sleep before the next try; False (without sleeping) once the budget is spent."""
+    def next_delay(self) -> float | None:
+        """How long to wait before the next try; None once the budget is spent."""
         now = time.monotonic()
         if not self.deadline:
             self.deadline = now + self.budget
         elif now >= self.deadline:
-            return False
-        time.sleep(self.delay)
-        self.delay = min(self.delay * 2, 1.0)
-        return True
+            return None
+        delay = self.delay
+        self.delay = min(delay * 2, 1.0)
+        return delay
 
 
-class RuntimeClient:
-    """Talks to the Custom Runtime API over one keep-alive connection.
+def _count(text: str) -> int:
+    """A whole number from a /next header, 0 for anything else (a platform that sends a
+    limit of more than 12 digits sends none worth reading)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 12 else 0
+
+
+class ClientBase:
+    """What both clients (this blocking one, and `aio.AsyncRuntimeClient` on the event loop)
+    share: the settings, reading the platform's variables, the retry bookkeeping and the
+    invocation's `Context`.
 
     A dropped connection or a refused connect is retried with exponential backoff for up to
     `retry_for` seconds; after that `RuntimeAPIError` is raised and the process should exit.
@@ -173,16 +187,16 @@ class RuntimeClient:
         self.host = host
         self.port = port
         self.retry_for = retry_for
-        self._connection: Connection | None = None
         self._facts = function_facts()
-        # Failures of the connection in a row: the budget counts from the first, and a
-        # connection made again starts a new count. The delay between tries grows until an
-        # answer arrives, so a peer that accepts and hangs up at once is not retried in a
-        # tight loop.
+        # Failures of the connection in a row: the budget counts from the first, and only an
+        # answer, or a request that was in the air a while before the peer cut it (an idle
+        # long poll it closed), shows the runtime API working and starts a new count. A peer
+        # that accepts and hangs up at once uses the budget up; the delay between tries grows
+        # until an answer comes.
         self._failures: _Backoff | None = None
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> RuntimeClient:
+    def from_environ(cls: type[C], environ: Mapping[str, str] | None = None) -> C:
         """Build from the platform's variables (ENV_RUNTIME_API, ENV_RUNTIME_API_PORT);
         ConfigurationError if they are unset."""
         env = os.environ if environ is None else environ
@@ -205,10 +219,65 @@ class RuntimeClient:
             ) from None
         return cls(env[ENV_RUNTIME_API], int(port), retry_for=retry_for)
 
+    def _answered(self) -> None:
+        self._failures = None
+
+    def _failed(self, exc: Exception, method: str, path: str, waited: float) -> float:
+        """A failed try, `waited` seconds after its request went out: the pause before the
+        next, or RuntimeAPIError once the budget is spent."""
+        if self._failures is not None and waited >= WORKING_REQUEST_SECONDS:
+            self._failures.restart()
+        if self._failures is None:
+            self._failures = _Backoff(self.retry_for)
+            log_warning(
+                "runtime API at %s:%d unreachable (%s); retrying for up to %gs",
+                self.host,
+                self.port,
+                exc,
+                self.retry_for,
+            )
+        delay = self._failures.next_delay()
+        if delay is None:
+            raise RuntimeAPIError(
+                f"runtime API at {self.host}:{self.port} unreachable for "
+                f"{self.retry_for:g}s ({method} {path}): {exc}"
+            ) from exc
+        return delay
+
+    def _next_refused(self, status: int, body: bytes, backoff: _Backoff) -> float:
+        """/next answered `status`: the pause before asking again, or RuntimeAPIError."""
+        log_error("GET %s answered %d: %s", NEXT, status, excerpt(body))
+        delay = backoff.next_delay()
+        if delay is None:
+            raise RuntimeAPIError(f"GET {NEXT} kept answering {status} for {self.retry_for}s")
+        return delay
+
+    def _context(self, headers: dict[str, str], received_at: float) -> Context:
+        facts = self._facts
+        return Context(
+            headers.get("request_id") or "",
+            _count(headers.get("memory_limit_in_mb", "")),
+            _count(headers.get("time_limit_in_ms", "")),
+            facts.name,
+            facts.version,
+            facts.namespace,
+            facts.region,
+            received_at=received_at,
+        )
+
+
+class RuntimeClient(ClientBase):
+    """Talks to the Custom Runtime API over one keep-alive connection, blocking (the WSGI
+    loop, which needs no event loop)."""
+
+    def __init__(self, host: str, port: int, *, retry_for: float = DEFAULT_RETRY_SECONDS) -> None:
+        super().__init__(host, port, retry_for=retry_for)
+        self._connection: Connection | None = None
+
     # -- the four endpoints ------------------------------------------------------------------
 
     def ready(self) -> None:
-        status, _, body = self.exchange("POST", READY, b'{"msg":"ready"}')
+        status, _, body = self.exchange("POST", READY, READY_BODY)
         if status != 200:
             raise RuntimeAPIError(f"POST {READY} answered {status}: {excerpt(body)}")
 
@@ -218,7 +287,7 @@ class RuntimeClient:
         """Wait (with no timeout) for the next event: its raw body and context. `on_arrival` is
         called as soon as the event starts to arrive (not for an error answer, after which the
         process is still waiting for an event)."""
-        backoff: _Backoff | None = None
+        backoff = _Backoff(self.retry_for)
         while True:
             try:
                 status, headers, body = self.exchange(
@@ -228,26 +297,8 @@ class RuntimeClient:
                 raise EventTooLarge(str(exc), exc.headers.get("request_id", "")) from None
             received_at = time.monotonic()
             if status == 200:
-                break
-            logger.error("GET %s answered %d: %s", NEXT, status, excerpt(body))
-            if backoff is None:
-                backoff = _Backoff(self.retry_for)
-            if not backoff.wait():
-                raise RuntimeAPIError(f"GET {NEXT} kept answering {status} for {self.retry_for}s")
-        memory = headers.get("memory_limit_in_mb", "")
-        time_limit = headers.get("time_limit_in_ms", "")
-        facts = self._facts
-        context = Context(
-            headers.get("request_id") or "",
-            int(memory) if memory.isascii() and memory.isdigit() else 0,
-            int(time_limit) if time_limit.isascii() and time_limit.isdigit() else 0,
-            facts.name,
-            facts.version,
-            facts.namespace,
-            facts.region,
-            received_at=received_at,
-        )
-        return body, context
+                return body, self._context(headers, received_at)
+            time.sleep(self._next_refused(status, body, backoff))
 
     def post_response(self, payload: bytes) -> int:
         return self.exchange("POST", RESPONSE, payload)[0]
@@ -273,32 +324,20 @@ class RuntimeClient:
         bring the same one."""
         while True:
             try:
+                sent = 0.0
                 connection = self._connection
                 if connection is None:
                     connection = self._connection = Connection(self.host, self.port)
-                    if self._failures is not None:
-                        self._failures.restart()
+                sent = time.monotonic()
                 result = connection.exchange(method, path, body, on_head, max_body)
                 if not connection.open:
                     self._connection = None  # the server ended it; the next call reconnects
-                self._failures = None
+                self._answered()
                 return result
             except BodyTooLarge:
                 self._connection = None  # closed: the body is still on its way
                 raise
             except (OSError, ProtocolError) as exc:  # drops, refused connects, malformed answers
                 self.close()
-                if self._failures is None:
-                    self._failures = _Backoff(self.retry_for)
-                    logger.warning(
-                        "runtime API at %s:%d unreachable (%s); retrying for up to %gs",
-                        self.host,
-                        self.port,
-                        exc,
-                        self.retry_for,
-                    )
-                if not self._failures.wait():
-                    raise RuntimeAPIError(
-                        f"runtime API at {self.host}:{self.port} unreachable for "
-                        f"{self.retry_for:g}s ({method} {path}): {exc}"
-                    ) from exc
+                waited = time.monotonic() - sent if sent else 0.0
+                time.sleep(self._failed(exc, method, path, waited))

@@ -170,6 +170,7 @@ class ResponseParser:
                 self.state = CHUNK_END
             return rest
         if state is UNTIL_CLOSE:
+            self._check_size(len(buffer))
             self._parts.append(buffer)
             return None
         delimiter = b"\r\n\r\n" if state is HEAD else b"\r\n"
@@ -219,6 +220,8 @@ class ResponseParser:
             length = headers["content-length"]
             if not (length.isascii() and length.isdigit()):
                 raise ProtocolError(f"the runtime API sent Content-Length {length!r}")
+            if len(length) > 18:  # past any bound, and int() refuses 4,300 digits and more
+                self._check_size(10**18)
             self._remaining = int(length)
             self._check_size(self._remaining)
             if self._remaining:

@@ -8,20 +8,19 @@ answer; SIGTERM/SIGINT stop the loop between events, never in the middle of one.
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import time
 
 from ..adapter import Adapter
 from ..errors import ConfigurationError, InvalidEventError, RuntimeAPIError
 from ..gateway import parse_json
-from ..logs import configure_logging
+from ..logs import log_error, log_info, log_warning, serving
 from ..platform import MAX_PAYLOAD_BYTES
-from .client import EventTooLarge, RuntimeClient
+from .client import ERROR, RESPONSE, EventTooLarge, RuntimeClient
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Coroutine, Iterator
+    from collections.abc import Awaitable, Coroutine, Generator, Iterator
     from typing import Any, Callable, Union
 
     from ..context import Context
@@ -30,13 +29,12 @@ if TYPE_CHECKING:
     Pending = Union[Coroutine[Any, Any, None], None]
     Handle = Callable[[Any, Context, Responder], Pending]
 
-__all__ = ["Invocation", "ShutdownGuard", "error_body", "run", "run_async", "serve"]
+__all__ = ["AnswerCheck", "Invocation", "ShutdownGuard", "dispatch", "error_body", "run", "serve"]
 
-logger = logging.getLogger("scf_asgi")
 
-# A 5xx answer to a posted response is a fault of the runtime API, not a refusal of the answer:
-# the same bytes are posted again, after these pauses (the first post wins on the platform, so
-# a repeat cannot answer twice), and only then does the invocation fail.
+# A 5xx answer to a posted response (or error) is a fault of the runtime API, not a refusal of
+# the answer: the same bytes are posted again, after these pauses (the first post wins on the
+# platform, so a repeat cannot answer twice), and only then does the invocation fail.
 RESPONSE_RETRY_DELAYS = (0.05, 0.2, 0.5)
 
 
@@ -45,71 +43,111 @@ def error_body(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode("utf-8")
 
 
+# An answer's way to the runtime API, with no I/O: each step is ("post", path, body), sent back
+# the status it got, or ("sleep", seconds, None). The blocking and the async pumps drive it.
+if TYPE_CHECKING:
+    Step = tuple[str, Any, Any]
+
+
+def _response_steps(request_id: str, data: bytes) -> Generator[Step, Any, None]:
+    if len(data) > MAX_PAYLOAD_BYTES:
+        # The documented limit is "about 6 MB" of result, so it is posted all the same: the
+        # platform decides, and a refusal below becomes an invocation error.
+        log_warning(
+            "request %s: a %d-byte result is over the platform's limit of about 6 MB "
+            "(binary bodies grow by a third as base64); it may be refused",
+            request_id,
+            len(data),
+        )
+    status = yield ("post", RESPONSE, data)
+    for delay in RESPONSE_RETRY_DELAYS:
+        if status < 500:
+            break
+        log_warning(
+            "request %s: POST %s answered %d; posting it again", request_id, RESPONSE, status
+        )
+        yield ("sleep", delay, None)
+        status = yield ("post", RESPONSE, data)
+    if status != 200:
+        # Without an accepted answer the event would hang until the platform's timeout; a
+        # rejected response (too large, malformed) becomes an invocation error instead.
+        log_error(
+            "request %s: POST %s answered %d (%d bytes posted)",
+            request_id,
+            RESPONSE,
+            status,
+            len(data),
+        )
+        yield from _error_steps(
+            request_id,
+            "ResponseRejected",
+            f"the runtime API rejected the response with status {status} "
+            f"({len(data)} bytes; the platform's limit is about 6 MB)",
+        )
+
+
+def _error_steps(request_id: str, error_type: str, message: str) -> Generator[Step, Any, None]:
+    body = error_body(error_type, message)
+    status = yield ("post", ERROR, body)
+    for delay in RESPONSE_RETRY_DELAYS:
+        if status < 500:
+            break
+        log_warning("request %s: POST %s answered %d; posting it again", request_id, ERROR, status)
+        yield ("sleep", delay, None)
+        status = yield ("post", ERROR, body)
+    if status != 200:
+        log_error("request %s: POST %s answered %d", request_id, ERROR, status)
+
+
 class Invocation:
     """The runtime API's side of one event, as a `Responder`: exactly one of `respond` and
-    `fail` takes effect, and a second answer is logged and dropped."""
+    `fail` takes effect, and a second answer is logged and dropped. Posts with the blocking
+    client, before `respond` or `fail` returns."""
 
     __slots__ = ("client", "request_id", "answered")
 
-    def __init__(self, client: RuntimeClient, request_id: str) -> None:
+    def __init__(self, client: Any, request_id: str) -> None:
         self.client = client
         self.request_id = request_id
         self.answered = False
 
     def respond(self, payload: Payload) -> None:
         if self.answered:
-            logger.error("request %s: a second answer was dropped", self.request_id)
+            log_error("request %s: a second answer was dropped", self.request_id)
+            return
+        try:
+            data = payload.encode()
+        except Exception as exc:  # MemoryError for a body too large to encode, say
+            log_error("request %s: the answer cannot be encoded", self.request_id, exc_info=exc)
+            self.fail("InternalError", f"scf-asgi could not encode the answer: {exc!r}")
             return
         self.answered = True
-        data = payload.encode()
-        if len(data) > MAX_PAYLOAD_BYTES:
-            # The documented limit is "about 6 MB" of result, so it is posted all the same: the
-            # platform decides, and a refusal below becomes an invocation error.
-            logger.warning(
-                "request %s: a %d-byte result is over the platform's limit of about 6 MB "
-                "(binary bodies grow by a third as base64); it may be refused",
-                self.request_id,
-                len(data),
-            )
-        status = self.client.post_response(data)
-        for delay in RESPONSE_RETRY_DELAYS:
-            if status < 500:
-                break
-            logger.warning(
-                "request %s: POST /runtime/invocation/response answered %d; posting it again",
-                self.request_id,
-                status,
-            )
-            time.sleep(delay)
-            status = self.client.post_response(data)
-        if status != 200:
-            # Without an accepted answer the event would hang until the platform's timeout; a
-            # rejected response (too large, malformed) becomes an invocation error instead.
-            logger.error(
-                "request %s: POST /runtime/invocation/response answered %d (%d bytes posted)",
-                self.request_id,
-                status,
-                len(data),
-            )
-            self._post_error(
-                "ResponseRejected",
-                f"the runtime API rejected the response with status {status} "
-                f"({len(data)} bytes; the platform's limit is about 6 MB)",
-            )
+        self._post(_response_steps(self.request_id, data))
 
     def fail(self, error_type: str, message: str, cause: BaseException | None = None) -> None:
-        if self.answered:
-            logger.error("request %s: a second answer was dropped", self.request_id)
-            return
-        self.answered = True
-        self._post_error(error_type, message)
+        if self._first():
+            self._post(_error_steps(self.request_id, error_type, message))
 
-    def _post_error(self, error_type: str, message: str) -> None:
-        status = self.client.post_error(error_body(error_type, message))
-        if status != 200:
-            logger.error(
-                "request %s: POST /runtime/invocation/error answered %d", self.request_id, status
-            )
+    def _first(self) -> bool:
+        if self.answered:
+            log_error("request %s: a second answer was dropped", self.request_id)
+            return False
+        self.answered = True
+        return True
+
+    def _post(self, steps: Generator[Step, Any, None]) -> None:
+        client = self.client
+        result: Any = None
+        try:
+            while True:
+                kind, value, body = steps.send(result)
+                if kind == "post":
+                    result = client.exchange("POST", value, body)[0]
+                else:
+                    time.sleep(value)
+                    result = None
+        except StopIteration:
+            pass
 
 
 class _Stop(BaseException):
@@ -153,7 +191,7 @@ class ShutdownGuard:
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.requested = True
-        logger.info("received %s; shutting down", signal.Signals(signum).name)
+        log_info("received %s; shutting down", signal.Signals(signum).name)
         if self.idle:
             self.idle = False
             raise _Stop
@@ -177,8 +215,10 @@ def _invocations(client: RuntimeClient) -> Iterator[tuple[bytes, Context, Invoca
             except _Stop:
                 return
             except EventTooLarge as exc:
-                # Not read, so no handler can have it; asking again would bring it again.
-                logger.error("request %s: %s; the event is refused", exc.request_id, exc)
+                # Not read, so no handler can have it; asking again would bring it again. Busy
+                # while its refusal is posted: a signal then waits for that post.
+                shutdown.busy()
+                log_error("request %s: %s; the event is refused", exc.request_id, exc)
                 Invocation(client, exc.request_id).fail("InvalidEventError", str(exc))
                 continue
             finally:
@@ -217,20 +257,20 @@ class AnswerCheck:
                     pass
             return False
         if error is not None:
-            logger.error(
+            log_error(
                 "request %s: internal error in scf-asgi", invocation.request_id, exc_info=error
             )
         if not invocation.answered:
-            logger.error("request %s: the handler gave no answer", invocation.request_id)
+            log_error("request %s: the handler gave no answer", invocation.request_id)
             invocation.fail("InternalError", "scf-asgi: the event got no answer")
         return True
 
 
-def _dispatch(handle: Handle, raw: bytes, context: Context, invocation: Invocation) -> Pending:
+def dispatch(handle: Handle, raw: bytes, context: Context, invocation: Invocation) -> Pending:
     try:
         event = parse_json(raw)
     except InvalidEventError as exc:
-        logger.error("request %s: %s", context.request_id, exc)
+        log_error("request %s: %s", context.request_id, exc)
         invocation.fail("InvalidEventError", str(exc), exc)
         return None
     return handle(event, context, invocation)
@@ -243,20 +283,9 @@ def run(client: RuntimeClient, handle: Handle, complete: Callable[[Awaitable[Non
     for raw, context, invocation in _invocations(client):
         check.invocation = invocation
         with check:
-            pending = _dispatch(handle, raw, context, invocation)
+            pending = dispatch(handle, raw, context, invocation)
             if pending is not None:
                 complete(pending)
-
-
-async def run_async(client: RuntimeClient, handle: Handle) -> None:
-    """`run` inside the process's one event loop (ASGI apps): each event is awaited in turn."""
-    check = AnswerCheck()
-    for raw, context, invocation in _invocations(client):
-        check.invocation = invocation
-        with check:
-            pending = _dispatch(handle, raw, context, invocation)
-            if pending is not None:
-                await pending
 
 
 def serve(app: Any, **options: Any) -> None:
@@ -275,27 +304,15 @@ def serve(app: Any, **options: Any) -> None:
         adapter = app
     else:
         adapter = Adapter(app, **options)
+    serving()
+    if adapter.interface == "asgi":
+        from .aio import serve_asgi  # the event loop's pump: asyncio only for ASGI apps
+
+        serve_asgi(adapter)
+        return
     client = RuntimeClient.from_environ()
-    configure_logging()
     try:
-        if adapter.interface == "asgi":
-            adapter.runner.run(_serve_asgi(client, adapter))
-        else:
-            run(client, adapter.handle, adapter.runner.run)
+        run(client, adapter.handle, adapter.runner.run)
     finally:
         client.close()
         adapter.close()
-
-
-async def _serve_asgi(client: RuntimeClient, adapter: Adapter) -> None:
-    from ..asgi import AsgiRunner
-
-    runner = adapter.runner
-    assert isinstance(runner, AsgiRunner)
-    # Ready only once the app has started: the platform sends no event before, and an app
-    # that cannot start fails here, with no instance left half up.
-    await runner.startup()
-    try:
-        await run_async(client, adapter.handle)
-    finally:
-        await runner.shutdown()

@@ -7,6 +7,7 @@ which lets a test decide exactly when a handler or a background task may finish.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import time
 from collections.abc import AsyncIterator
@@ -72,6 +73,29 @@ async def gated_handler(request: Request) -> JSONResponse:
     return JSONResponse({"finished": True})
 
 
+async def detach(request: Request) -> JSONResponse:
+    """Hands the loop work of its own: a task no one awaits, and a timer. Each leaves a marker
+    file when it has run, which the test looks for while the instance waits for an event."""
+
+    async def detached() -> None:
+        await wait_for_gate("detached")
+        (GATES / "detached.done").touch()
+
+    seen["detached"] = asyncio.get_running_loop().create_task(detached())
+    asyncio.get_running_loop().call_later(0.2, (GATES / "timer.done").touch)
+    return JSONResponse({"detached": True})
+
+
+current_user: contextvars.ContextVar[str | None] = contextvars.ContextVar("user", default=None)
+
+
+async def remember_user(request: Request) -> JSONResponse:
+    """What a middleware does with a context variable: set it for the request in hand."""
+    before = current_user.get()
+    current_user.set(request.query_params.get("user"))
+    return JSONResponse({"before": before})
+
+
 async def boom(request: Request) -> JSONResponse:
     raise RuntimeError("secret detail that must not leak")
 
@@ -83,6 +107,8 @@ app = Starlette(
         Route("/gated-background", gated_background),
         Route("/background-log", background_log),
         Route("/gated-handler", gated_handler),
+        Route("/detach", detach),
+        Route("/remember-user", remember_user),
         Route("/boom", boom),
     ],
     lifespan=lifespan,

@@ -1,0 +1,403 @@
+"""The runtime API client on the event loop, for ASGI apps: the loop keeps running while the
+next event is awaited, so work an app hands to it (a detached task, a timer, a pool's
+keep-alive) runs between invocations, and no blocking call holds the loop's thread.
+
+The same sans-IO parser (`http11`) as the blocking client, fed by an `asyncio.Protocol`; the
+same settings and retry bookkeeping (`client.ClientBase`). A request is written at once (the
+transport sends what the socket takes right away), and its answer is awaited apart: an app's
+response leaves from inside its last send(), and the loop awaits the runtime API's reply
+before it asks for the next event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+from ..errors import RuntimeAPIError
+from ..logs import excerpt, log_error, log_info
+from ..platform import DEFAULT_RETRY_SECONDS, MAX_EVENT_BYTES
+from .client import (
+    ERROR,
+    NEXT,
+    READY,
+    READY_BODY,
+    RESPONSE,
+    ClientBase,
+    EventTooLarge,
+    _Backoff,
+)
+from .http11 import DONE, BodyTooLarge, ProtocolError, ResponseParser, encode_request, request_head
+from .loop import AnswerCheck, Invocation, dispatch
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Coroutine, Generator
+    from typing import Any, Callable
+
+    from ..adapter import Adapter
+    from ..asgi import AsgiRunner
+    from ..context import Context
+    from .loop import Handle, Step
+
+    Answer = tuple[int, dict[str, str], bytes]
+
+__all__ = [
+    "AsyncInvocation",
+    "AsyncRuntimeClient",
+    "Interrupted",
+    "LoopShutdown",
+    "run_async",
+    "serve_asgi",
+]
+
+
+class Interrupted(BaseException):
+    """The wait for an answer was ended from outside (a shutdown signal while idle)."""
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection to the runtime API, one exchange at a time."""
+
+    def __init__(self, authority: str) -> None:
+        self.authority = authority
+        self.transport: asyncio.Transport | None = None
+        self.open = False
+        self._heads: dict[tuple[str, str], bytes] = {}  # request line and Host, made once
+        self._parser: ResponseParser | None = None
+        self._answer: asyncio.Future[Answer] | None = None
+        self._on_head: Callable[[], object] | None = None
+
+    @property
+    def idle(self) -> bool:
+        return self.open and self._parser is None
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        on_head: Callable[[], object] | None = None,
+        max_body: int | None = None,
+    ) -> asyncio.Future[Answer]:
+        """Write one request now; the future gets its answer (or the connection's failure)."""
+        assert self.transport is not None and self._parser is None
+        head = self._heads.get((method, path))
+        if head is None:
+            head = self._heads[(method, path)] = request_head(method, path, self.authority)
+        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._parser = ResponseParser(method == "HEAD", max_body)
+        self._answer = answer
+        self._on_head = on_head
+        self.transport.writelines(encode_request(head, body))
+        return answer
+
+    def interrupt(self) -> bool:
+        """End the wait for the current answer with Interrupted, unless it has begun to
+        arrive; whether it was ended. The connection is closed (a request is outstanding)."""
+        parser, answer = self._parser, self._answer
+        if parser is None or answer is None or parser.status or answer.done():
+            return False
+        self._parser = self._answer = None
+        answer.set_exception(Interrupted())
+        self.close()
+        return True
+
+    def close(self) -> None:
+        self.open = False
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.open = True
+
+    def data_received(self, data: bytes) -> None:
+        parser = self._parser
+        if parser is None:
+            self._fail(ProtocolError("the runtime API sent bytes no request asked for"))
+            return
+        try:
+            parser.feed(data)
+        except ProtocolError as exc:
+            self._fail(exc)
+            return
+        if self._on_head is not None and parser.status:
+            if parser.status == 200:
+                self._on_head()
+            self._on_head = None
+        if parser.state is DONE:
+            self._done(parser)
+
+    def eof_received(self) -> bool:
+        parser = self._parser
+        if parser is not None:
+            try:
+                parser.feed_eof()
+            except ProtocolError as exc:
+                self._fail(exc)
+            else:
+                self._done(parser)
+        self.open = False
+        return False  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False
+        if self._parser is not None:
+            self._fail(ConnectionError(f"the runtime API closed the connection ({exc})"))
+
+    def _done(self, parser: ResponseParser) -> None:
+        answer = self._answer
+        self._parser = self._answer = None
+        if not parser.keep_alive:
+            self.close()
+        if answer is not None and not answer.done():
+            answer.set_result((parser.status, parser.headers, parser.body))
+
+    def _fail(self, exc: Exception) -> None:
+        answer = self._answer
+        self._parser = self._answer = None
+        self.close()
+        if answer is not None and not answer.done():
+            answer.set_exception(exc)
+
+
+class AsyncRuntimeClient(ClientBase):
+    """Talks to the Custom Runtime API over one keep-alive connection, on the running loop."""
+
+    def __init__(self, host: str, port: int, *, retry_for: float = DEFAULT_RETRY_SECONDS) -> None:
+        super().__init__(host, port, retry_for=retry_for)
+        self._connection: _Connection | None = None
+        bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        self._authority = f"{bracketed}:{port}"
+
+    async def ready(self) -> None:
+        status, _, body = await self.exchange("POST", READY, READY_BODY)
+        if status != 200:
+            raise RuntimeAPIError(f"POST {READY} answered {status}: {excerpt(body)}")
+
+    async def next_invocation(
+        self, on_arrival: Callable[[], object] | None = None
+    ) -> tuple[bytes, Context]:
+        """Wait (with no timeout) for the next event, as the blocking client does; raises
+        Interrupted if `interrupt` ends the wait before the event begins to arrive."""
+        backoff = _Backoff(self.retry_for)
+        while True:
+            try:
+                status, headers, body = await self.exchange(
+                    "GET", NEXT, None, on_arrival, MAX_EVENT_BYTES
+                )
+            except BodyTooLarge as exc:
+                raise EventTooLarge(str(exc), exc.headers.get("request_id", "")) from None
+            received_at = time.monotonic()
+            if status == 200:
+                return body, self._context(headers, received_at)
+            await asyncio.sleep(self._next_refused(status, body, backoff))
+
+    def interrupt(self) -> bool:
+        """End a long poll that has not begun to bring an event; whether one was ended."""
+        connection = self._connection
+        if connection is None or not connection.interrupt():
+            return False
+        self._connection = None
+        return True
+
+    def post_now(self, path: str, payload: bytes) -> Awaitable[int]:
+        """Post `payload` to `path` (RESPONSE or ERROR): written at once if the connection is
+        free, else as soon as one is; the awaitable gives the status (after retries)."""
+        connection = self._connection
+        first = connection.send("POST", path, payload) if connection and connection.idle else None
+        return self._posted(first, path, payload)
+
+    async def post_response(self, payload: bytes) -> int:
+        return (await self.exchange("POST", RESPONSE, payload))[0]
+
+    async def post_error(self, payload: bytes) -> int:
+        return (await self.exchange("POST", ERROR, payload))[0]
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    async def _posted(self, first: asyncio.Future[Answer] | None, path: str, payload: bytes) -> int:
+        if first is not None:
+            sent = time.monotonic()
+            try:
+                status = (await first)[0]
+            except (OSError, ProtocolError) as exc:
+                self.close()
+                await asyncio.sleep(self._failed(exc, "POST", path, time.monotonic() - sent))
+            else:
+                self._answered()
+                return status
+        return (await self.exchange("POST", path, payload))[0]
+
+    async def exchange(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        on_head: Callable[[], object] | None = None,
+        max_body: int | None = None,
+    ) -> Answer:
+        """One request and its answer, over the kept connection (made again when it dropped);
+        as `RuntimeClient.exchange`."""
+        loop = asyncio.get_running_loop()
+        while True:
+            sent = 0.0
+            try:
+                connection = self._connection
+                if connection is None or not connection.open:
+                    _, connection = await loop.create_connection(
+                        lambda: _Connection(self._authority), self.host, self.port
+                    )
+                    self._connection = connection
+                sent = time.monotonic()
+                answer = await connection.send(method, path, body, on_head, max_body)
+                self._answered()
+                return answer
+            except BodyTooLarge:
+                self._connection = None  # closed: the body is still on its way
+                raise
+            except (OSError, ProtocolError) as exc:  # drops, refused connects, malformed answers
+                self.close()
+                waited = time.monotonic() - sent if sent else 0.0
+                await asyncio.sleep(self._failed(exc, method, path, waited))
+
+
+class AsyncInvocation(Invocation):
+    """`Invocation` on the event loop: the first post is written at once (an answer leaves
+    from inside the app's last send()); its reply, and any retry, are awaited in `settled()`,
+    before the loop asks for the next event."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self, client: AsyncRuntimeClient, request_id: str) -> None:
+        super().__init__(client, request_id)
+        self._pending: Coroutine[Any, Any, None] | None = None
+
+    def _post(self, steps: Generator[Step, Any, None]) -> None:
+        _, path, body = next(steps)  # the first step is always a post
+        self._pending = self._drive(steps, self.client.post_now(path, body))
+
+    async def settled(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            await pending
+
+    async def _drive(self, steps: Generator[Step, Any, None], first: Awaitable[int]) -> None:
+        client: AsyncRuntimeClient = self.client
+        result: Any = await first
+        try:
+            while True:
+                kind, value, body = steps.send(result)
+                if kind == "post":
+                    result = await client.post_now(value, body)
+                else:
+                    await asyncio.sleep(value)
+                    result = None
+        except StopIteration:
+            pass
+
+
+class LoopShutdown:
+    """SIGTERM/SIGINT on the event loop: a long poll that has not begun to bring an event is
+    ended at once; an event in flight is answered first."""
+
+    def __init__(self, client: AsyncRuntimeClient) -> None:
+        self.client = client
+        self.requested = False
+        self.idle = False
+        self._installed: list[int] = []
+
+    def __enter__(self) -> LoopShutdown:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(signum, self._on_signal, signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                break  # not the main thread, or no signals here: they stay with their owner
+            self._installed.append(signum)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self._installed:
+            loop.remove_signal_handler(signum)
+        self._installed.clear()
+
+    def begin_poll(self) -> bool:
+        """Mark the process idle for a long poll; False if a signal came first."""
+        self.idle = True
+        return not self.requested
+
+    def busy(self) -> None:
+        self.idle = False
+
+    def _on_signal(self, signum: int) -> None:
+        self.requested = True
+        log_info("received %s; shutting down", signal.Signals(signum).name)
+        if self.idle:
+            self.client.interrupt()
+
+
+async def run_async(client: AsyncRuntimeClient, handle: Handle) -> None:
+    """Post ready, then answer events with `handle` until a shutdown signal, each awaited in
+    turn; between them, while the next event is awaited, the loop runs whatever else it has."""
+    check = AnswerCheck()
+    loop = asyncio.get_running_loop()
+    with LoopShutdown(client) as shutdown:
+        await client.ready()
+        while shutdown.begin_poll():
+            try:
+                raw, context = await client.next_invocation(shutdown.busy)
+            except Interrupted:
+                return
+            except EventTooLarge as exc:
+                # Not read, so no handler can have it; asking again would bring it again. Busy
+                # while its refusal is posted: a signal then waits for that post.
+                shutdown.busy()
+                log_error("request %s: %s; the event is refused", exc.request_id, exc)
+                refused = AsyncInvocation(client, exc.request_id)
+                refused.fail("InvalidEventError", str(exc))
+                await refused.settled()
+                continue
+            finally:
+                shutdown.idle = False
+            invocation = AsyncInvocation(client, context.request_id)
+            check.invocation = invocation
+            with check:
+                pending = dispatch(handle, raw, context, invocation)
+                if pending is not None:
+                    # A task of its own, as a server gives each request: context variables an
+                    # app sets for one request are not there for the next.
+                    await loop.create_task(pending)
+            await invocation.settled()
+
+
+def serve_asgi(adapter: Adapter) -> None:
+    """The Custom Runtime loop of an ASGI app, on the process's one event loop."""
+    from ..asgi import AsgiRunner
+
+    runner = adapter.runner
+    assert isinstance(runner, AsgiRunner)
+    client = AsyncRuntimeClient.from_environ()
+    try:
+        runner.run(_serve(runner, client, adapter))
+    finally:
+        client.close()
+        adapter.close()
+
+
+async def _serve(runner: AsgiRunner, client: AsyncRuntimeClient, adapter: Adapter) -> None:
+    # Ready only once the app has started: the platform sends no event before, and an app
+    # that cannot start fails here, with no instance left half up.
+    await runner.startup()
+    try:
+        await run_async(client, adapter.handle)
+    finally:
+        await runner.shutdown()
