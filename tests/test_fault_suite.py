@@ -313,32 +313,49 @@ def test_5xx_answers_to_every_retry_of_a_response_become_an_invocation_error(
     run_round(instance, 53, expected_change={0: ("error", "ResponseRejected")})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a 5xx answer to POST /runtime/invocation/error is not posted again; the "
-    "loop polls /next, the platform hands out the same event, and it is run a second time",
-)
 def test_a_5xx_answer_to_an_error_is_posted_again(instance: Instance) -> None:
     instance.api.script("error", STATUS_5XX)
-    (_, _, unreadable, *_), _ = run_round(instance, 54, known_defect=True)
+    (_, _, unreadable, *_), _ = run_round(instance, 54)
     assert unreadable.attempts["error"] == 2
 
 
 def test_idle_long_polls_cut_again_and_again_cost_nothing() -> None:
-    # Five cuts, each after a tenth of a second idle: well past a 0.5 s retry budget in all
-    # (the client waits longer before each reconnect, up to 1 s), but never two failures in a
-    # row without a reconnect that works between.
+    # Three polls cut by the peer after 0.6 s each: well past a 0.5 s retry budget in all, but
+    # each cut poll was in the air long enough to show the runtime API working, so each cut
+    # is a first failure, not one more in a row.
     instance = Instance("wsgi", SCF_ASGI_RUNTIME_RETRY_SECONDS="0.5")
     try:
         instance.wait_ready()
-        instance.api.idle_cut_after = 0.1
-        instance.api.script(IDLE, *[IDLE_CUT] * 5)
-        instance.api.wait_for(lambda: instance.api.fault_counts[IDLE_CUT.name] == 5, 20)
+        instance.api.idle_cut_after = 0.6
+        instance.api.script(IDLE, *[IDLE_CUT] * 3)
+        instance.api.wait_for(lambda: instance.api.fault_counts[IDLE_CUT.name] == 3, 20)
         run_round(instance, 60)
-        FIGURES["faults"][IDLE_CUT.name] += 5
+        FIGURES["faults"][IDLE_CUT.name] += 3
     finally:
         assert instance.close() == 0
     assert "unreachable for" not in instance.runtime.output
+
+
+@pytest.mark.parametrize("interface", sorted(APPS))
+def test_a_peer_that_accepts_and_hangs_up_at_once_ends_the_instance(interface: str) -> None:
+    # No answer ever, and no request in the air long enough to show a working API: the
+    # failures are all in a row, and the budget runs out.
+    instance = Instance(interface, SCF_ASGI_RUNTIME_RETRY_SECONDS="0.5")
+    try:
+        instance.wait_ready()
+        instance.api.idle_cut_after = 0.0
+        instance.api.script(IDLE, *[IDLE_CUT] * 1000)
+        code = instance.runtime.wait_exit(20)
+    finally:
+        instance.close()
+    FIGURES["faults"][IDLE_CUT.name] += instance.api.fault_counts[IDLE_CUT.name]
+    output = instance.runtime.output
+    assert code == 1
+    assert output.splitlines()[-1].startswith(
+        f"scf-asgi: error: runtime API at 127.0.0.1:{instance.api.port} unreachable for 0.5s "
+        "(GET /runtime/invocation/next): "
+    )
+    assert "Traceback" not in output
 
 
 @pytest.mark.parametrize("interface", sorted(APPS))
@@ -411,10 +428,10 @@ def test_refused_for_longer_than_the_retry_budget_exits_with_a_clear_error(
     FIGURES["faults"][REFUSED.name] += 1
     output = instance.runtime.output
     assert code == 1
-    assert (
+    assert output.splitlines()[-1].startswith(
         f"scf-asgi: error: runtime API at 127.0.0.1:{instance.api.port} unreachable for 0.5s "
-        "(POST /runtime/invocation/response): [Errno 111] Connection refused"
-    ) in output.splitlines()
+        "(POST /runtime/invocation/response): [Errno 111] "
+    )
     assert "Traceback" not in output
     # Nothing could be posted: the platform ends the invocation at its timeout.
     assert invocation.answers == []
@@ -439,7 +456,21 @@ def test_next_answering_503_for_longer_than_the_retry_budget_exits_with_a_clear_
     assert "Traceback" not in output
 
 
-@pytest.mark.parametrize("interface", sorted(APPS))
+@pytest.mark.parametrize(
+    "interface",
+    [
+        pytest.param(
+            "asgi",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="defect: in the ASGI loop (runtime/aio.py), SIGTERM while the runtime "
+                "API is unreachable is logged and the lifespan shut down, but the client goes "
+                "on retrying until SCF_ASGI_RUNTIME_RETRY_SECONDS is spent, then exits 1",
+            ),
+        ),
+        "wsgi",
+    ],
+)
 def test_sigterm_while_the_runtime_api_refuses_connections_exits_at_once(interface: str) -> None:
     instance = Instance(interface)
     try:
