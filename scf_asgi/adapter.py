@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Union
 
     from .asgi import AsgiRunner
+    from .gateway import Request
     from .types import Payload, Responder
     from .wsgi import WsgiRunner
 
@@ -143,9 +144,6 @@ class Adapter:
             return None
         if not is_http_event(event):
             return self._handle_trigger(event, context, responder, started)
-        exchange = HttpExchange(
-            responder, None, context, self.text_policy, self.errors_as_invocation, started
-        )
         try:
             request = request_from_event(
                 event,
@@ -153,14 +151,26 @@ class Adapter:
                 stage_prefix=self.stage_prefix,
                 max_body=self.max_body_bytes,
             )
-        except RequestTooLarge as exc:
-            exchange.respond(plain_response(413, f"Payload Too Large: {exc}"))
-            return None
         except InvalidEventError as exc:
-            exchange.respond(plain_response(400, f"Bad Request: {exc}"))
+            if isinstance(exc, RequestTooLarge):
+                refusal = plain_response(413, f"Payload Too Large: {exc}")
+            else:
+                refusal = plain_response(400, f"Bad Request: {exc}")
+            self._exchange(responder, None, context, started).respond(refusal)
             return None
-        exchange.request = request
+        exchange = self._exchange(responder, request, context, started)
         return self.runner.serve_http(request, context, exchange)
+
+    def _exchange(
+        self,
+        responder: Responder,
+        request: Request | None,
+        context: Context,
+        started: float | None,
+    ) -> HttpExchange:
+        return HttpExchange(
+            responder, request, context, self.text_policy, self.errors_as_invocation, started
+        )
 
     def __call__(self, event: Any, context: Context | dict[str, Any] | None = None) -> Any:
         """Handle one event in process; return the integration response dict, or the event

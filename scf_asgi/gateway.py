@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_GATEWAY_DOMAINS",
     "METHODS_WITH_BODY",
+    "TOKEN_CHARACTERS",
     "HeaderName",
     "HeaderNames",
     "IntegrationPayload",
@@ -197,9 +198,6 @@ class HeaderNames:
             self._with_length = HeaderNames((*self.names, CONTENT_LENGTH))
         return self._with_length
 
-    def __len__(self) -> int:
-        return len(self.names)
-
     def __repr__(self) -> str:
         return f"HeaderNames({[name.lower for name in self.names]})"
 
@@ -217,7 +215,9 @@ NO_HEADERS = HeaderNames(())
 _NAMES: dict[str, HeaderName | None] = {}
 _NAMES_LIMIT = 512
 _SEQUENCES: dict[tuple[str, ...], HeaderNames] = {}
-_SEQUENCES_LIMIT = 256
+# The bound of each of the other caches of what the events of a function have in common (the
+# sequences of header names, the origins of requests, response content types).
+CACHE_LIMIT = 256
 
 
 def _header_name(name: str) -> HeaderName | None:
@@ -226,7 +226,7 @@ def _header_name(name: str) -> HeaderName | None:
     known = _NAMES.get(name, False)
     if known is not False:
         return known  # type: ignore[return-value]
-    if name.__class__ is not str or not name or not _TOKEN.issuperset(name):
+    if name.__class__ is not str or not name or not TOKEN_CHARACTERS.issuperset(name):
         # Field names are tokens (RFC 9110, 5.1). Others cannot come from a client: CR or LF
         # in a name would forge headers after it, and non-ASCII ones could pass for real ones
         # ("ho\u017ft".upper() is "HOST", "\u212a".lower() is "k").
@@ -250,7 +250,9 @@ def _header_texts(name: str, value: object) -> list[str]:
 
 
 # RFC 9110, 5.6.2: the characters of a token (a field name, a method).
-_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+TOKEN_CHARACTERS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
 # No control character but HTAB is in a field value (RFC 9110, 5.5: field-vchar is VCHAR or
 # obs-text): CR and LF would end the field early and NUL the message, and the others are what
 # line-splitting code (str.splitlines, log readers) takes for line ends.
@@ -287,9 +289,9 @@ def response_header_problem(headers: Iterable[tuple[str, str]]) -> str | None:
     on its way to the client."""
     for name, value in headers:
         if name not in _RESPONSE_NAMES:
-            if not name or not _TOKEN.issuperset(name):
+            if not name or not TOKEN_CHARACTERS.issuperset(name):
                 return f"the response header name {name[:100]!r} is not an HTTP token"
-            if len(_RESPONSE_NAMES) < _NAMES_LIMIT:
+            if len(_RESPONSE_NAMES) < CACHE_LIMIT:
                 _RESPONSE_NAMES.add(name)
         character = _control_character(value)
         if character:
@@ -364,7 +366,7 @@ def _read_headers(event: Mapping[str, Any]) -> tuple[HeaderNames, list[str], Map
         if name != form.lower:
             plain = False
     names = HeaderNames(tuple(forms))
-    if plain and len(_SEQUENCES) < _SEQUENCES_LIMIT:
+    if plain and len(_SEQUENCES) < CACHE_LIMIT:
         _SEQUENCES[sequence] = names
     return names, values, origin
 
@@ -448,7 +450,7 @@ def request_from_event(
     """
     try:
         method: str = event.get("httpMethod") or "GET"
-        if not (method.isascii() and method.isalpha()) and not _TOKEN.issuperset(method):
+        if not (method.isascii() and method.isalpha()) and not TOKEN_CHARACTERS.issuperset(method):
             # Checked before its case is folded: "po\u017ft".upper() is "POST".
             raise InvalidEventError(f"httpMethod {method[:100]!r} is not an HTTP token")
         if not method.isupper():
@@ -478,7 +480,7 @@ def request_from_event(
         found = _ORIGINS.get(key)
         if found is None:
             found = _origin(*key)
-            if len(_ORIGINS) < 256:
+            if len(_ORIGINS) < CACHE_LIMIT:
                 _ORIGINS[key] = found
         scheme, server, stage_root = found
 
@@ -676,9 +678,12 @@ class TextPolicy:
             or media_type.startswith(self.prefixes)
             or media_type.endswith(self.suffixes)
         )
-        if len(self._known) < 256:
+        if len(self._known) < CACHE_LIMIT:
             self._known[content_type] = text
         return text
+
+
+_PLAIN_TEXT = TextPolicy()  # the text types with no extra ones
 
 
 def _response_parts(
@@ -731,14 +736,10 @@ def _response_parts(
 
 
 def integration_response(
-    response: Response, *, head: bool = False, text_policy: TextPolicy
+    response: Response, head: bool = False, text_policy: TextPolicy | None = None
 ) -> IntegrationResponse:
     """The integration response as a dict (what a built-in runtime handler returns)."""
-    return _document(response, head, text_policy)
-
-
-def _document(response: Response, head: bool, text_policy: TextPolicy) -> IntegrationResponse:
-    headers, body = _response_parts(response, head, text_policy)
+    headers, body = _response_parts(response, head, text_policy or _PLAIN_TEXT)
     if isinstance(body, str):
         return {
             "isBase64Encoded": False,
@@ -769,18 +770,14 @@ _DECODER = json.JSONDecoder(parse_constant=_not_json)
 
 
 def encode_integration_response(
-    response: Response, *, head: bool = False, text_policy: TextPolicy
+    response: Response, head: bool = False, text_policy: TextPolicy | None = None
 ) -> bytes:
     """The integration response as JSON bytes, ready to post to the runtime API.
 
     Same document as `integration_response`; a base64 body is spliced in without passing through
     the JSON encoder, since base64 never needs escaping and bodies can be megabytes.
     """
-    return _encoded(response, head, text_policy)
-
-
-def _encoded(response: Response, head: bool, text_policy: TextPolicy) -> bytes:
-    headers, body = _response_parts(response, head, text_policy)
+    headers, body = _response_parts(response, head, text_policy or _PLAIN_TEXT)
     if isinstance(body, str):
         document: dict[str, Any] = {
             "isBase64Encoded": False,
@@ -814,10 +811,10 @@ class IntegrationPayload:
         self.text_policy = text_policy
 
     def document(self) -> IntegrationResponse:
-        return _document(self.response, self.head, self.text_policy)
+        return integration_response(self.response, self.head, self.text_policy)
 
     def encode(self) -> bytes:
-        return _encoded(self.response, self.head, self.text_policy)
+        return encode_integration_response(self.response, self.head, self.text_policy)
 
 
 class ResultPayload:

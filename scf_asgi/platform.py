@@ -39,6 +39,13 @@ __all__ = [
     "MAX_INLINE_ZIP_BYTES",
     "MAX_PAYLOAD_BYTES",
     "MAX_WEB_HEADER_BYTES",
+    "NEXT_MEMORY_LIMIT",
+    "NEXT_REQUEST_ID",
+    "NEXT_TIME_LIMIT",
+    "RUNTIME_ERROR",
+    "RUNTIME_NEXT",
+    "RUNTIME_READY",
+    "RUNTIME_RESPONSE",
     "SECRET_VARIABLES",
     "TARGET_GLIBC",
     "TARGET_MACHINE",
@@ -67,6 +74,16 @@ ENV_SECRET_ID = "TENCENTCLOUD_SECRETID"
 ENV_SECRET_KEY = "TENCENTCLOUD_SECRETKEY"
 ENV_SESSION_TOKEN = "TENCENTCLOUD_SESSIONTOKEN"
 SECRET_VARIABLES = (ENV_SECRET_KEY, ENV_SESSION_TOKEN)
+
+# -- the Custom Runtime API (section 1) ----------------------------------------------------------
+RUNTIME_READY = "/runtime/init/ready"
+RUNTIME_NEXT = "/runtime/invocation/next"
+RUNTIME_RESPONSE = "/runtime/invocation/response"
+RUNTIME_ERROR = "/runtime/invocation/error"
+# The headers of a /next answer that say which invocation it is and what it may use.
+NEXT_REQUEST_ID = "request_id"
+NEXT_MEMORY_LIMIT = "memory_limit_in_mb"
+NEXT_TIME_LIMIT = "time_limit_in_ms"
 
 # scf-asgi's own setting: how long the runtime client retries an unreachable runtime API.
 ENV_RETRY_SECONDS = "SCF_ASGI_RUNTIME_RETRY_SECONDS"

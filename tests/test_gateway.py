@@ -47,7 +47,7 @@ def fields(request: Request) -> dict[str, Any]:
 
 def header_pairs(request: Request) -> list[tuple[str, bytes]]:
     """The request's headers as (name, UTF-8 value) pairs."""
-    assert len(request.header_names) == len(request.header_values)
+    assert len(request.header_names.names) == len(request.header_values)
     return [
         (name.lower, value.encode("utf-8"))
         for name, value in zip(request.header_names.names, request.header_values)

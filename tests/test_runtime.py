@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from scf_asgi.runtime.loop import ShutdownGuard, _Stop
+from scf_asgi.runtime.client import Interrupted, RuntimeClient
+from scf_asgi.runtime.loop import ShutdownGuard
 from tests.events import DEFAULT_HOST, gateway_event, sample_event
 from tests.runtime_api import ROOT, FakeRuntimeAPI, RuntimeProcess, runtime_env
 
@@ -523,22 +524,34 @@ def test_system_exit_in_a_view_does_not_end_the_instance(api: FakeRuntimeAPI) ->
     assert (exited.json()["statusCode"], after.json()["statusCode"]) == (500, 200)
 
 
-def test_shutdown_guard_sees_a_signal_that_came_before_the_next_poll() -> None:
-    # Python runs a signal handler at a loop's back edge, so SIGTERM can be handled after the
-    # loop last looked at `requested` and before the next long poll begins; the poll must not
-    # start then (it would wait forever: nothing else would ever interrupt it).
+def test_a_signal_before_the_long_poll_ends_it_at_once(api: FakeRuntimeAPI) -> None:
+    # SIGTERM handled after the loop last looked at `requested` and before the long poll
+    # begins must end that poll (nothing else ever would): the signal leaves a byte in the
+    # wake-up pipe, which the poll waits on beside its socket.
+    client = RuntimeClient("127.0.0.1", api.port, retry_for=1)
     with ShutdownGuard() as guard:
-        signal.raise_signal(signal.SIGTERM)  # handled while busy: nothing is interrupted
-        assert (guard.requested, guard.begin_poll()) == (True, False)
+        signal.raise_signal(signal.SIGTERM)
+        started = time.monotonic()
+        with pytest.raises(Interrupted):
+            client.next_invocation(guard.wakeup_fd)
+        assert guard.requested
+    assert time.monotonic() - started < 5
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    client.close()
 
 
-def test_shutdown_guard_stops_a_long_poll_at_once() -> None:
+def test_a_signal_during_the_long_poll_ends_it_and_no_event_is_lost(api: FakeRuntimeAPI) -> None:
+    import threading
+
+    client = RuntimeClient("127.0.0.1", api.port, retry_for=1)
     with ShutdownGuard() as guard:
-        assert guard.begin_poll() is True
-        with pytest.raises(_Stop):
-            signal.raise_signal(signal.SIGTERM)
-        assert (guard.requested, guard.idle) == (True, False)
+        threading.Timer(0.3, signal.raise_signal, (signal.SIGTERM,)).start()
+        with pytest.raises(Interrupted):
+            client.next_invocation(guard.wakeup_fd)
+    client.close()
+    # The event queued afterwards was never handed out: it waits for the next instance.
+    queued = api.queue_event({"after": "shutdown"})
+    assert not queued.done.wait(0.2)
 
 
 def socket_queues(local_port: int, remote_port: int) -> tuple[int, int]:

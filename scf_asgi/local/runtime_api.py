@@ -32,7 +32,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ..platform import MAX_PAYLOAD_BYTES
+from ..platform import (
+    MAX_PAYLOAD_BYTES,
+    NEXT_MEMORY_LIMIT,
+    NEXT_REQUEST_ID,
+    NEXT_TIME_LIMIT,
+    RUNTIME_ERROR,
+    RUNTIME_NEXT,
+    RUNTIME_READY,
+    RUNTIME_RESPONSE,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,10 +62,7 @@ logger = logging.getLogger("scf_asgi.local")
 # A post over the payload limit up to this size is read and dropped before the 413, so the
 # instance sees the answer rather than a reset connection; a larger one is refused unread.
 DISCARD_LIMIT = 64 * 1024 * 1024
-NEXT = "/runtime/invocation/next"
-READY = "/runtime/init/ready"
-RESPONSE = "/runtime/invocation/response"
-ERROR = "/runtime/invocation/error"
+NEXT, READY, RESPONSE, ERROR = RUNTIME_NEXT, RUNTIME_READY, RUNTIME_RESPONSE, RUNTIME_ERROR
 
 
 class Invocation:
@@ -85,9 +91,9 @@ class Invocation:
     def next_headers(self) -> dict[str, str]:
         return {
             "Content-Type": "application/json",
-            "request_id": self.request_id,
-            "memory_limit_in_mb": str(self.memory_limit_mb),
-            "time_limit_in_ms": str(self.time_limit_ms),
+            NEXT_REQUEST_ID: self.request_id,
+            NEXT_MEMORY_LIMIT: str(self.memory_limit_mb),
+            NEXT_TIME_LIMIT: str(self.time_limit_ms),
         }
 
     def record_answer(self, kind: str, body: bytes) -> bool:

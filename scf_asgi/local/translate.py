@@ -14,7 +14,7 @@ import json
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import IntegrationFormatError
-from ..gateway import TextPolicy, parse_json
+from ..gateway import TOKEN_CHARACTERS, TextPolicy, parse_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,9 +56,6 @@ HOP_BY_HOP = frozenset(
     }
 )
 _DEFAULT_TEXT_POLICY = TextPolicy()
-_TOKEN_CHARS = frozenset(
-    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
 
 
 def _split_target(target: str, host: str | None) -> tuple[str, str, str | None]:
@@ -311,7 +308,7 @@ def response_headers(
 
 
 def _is_token(name: object) -> bool:
-    return isinstance(name, str) and bool(name) and all(c in _TOKEN_CHARS for c in name)
+    return isinstance(name, str) and bool(name) and TOKEN_CHARACTERS.issuperset(name)
 
 
 # -- for the inspector -------------------------------------------------------------------------

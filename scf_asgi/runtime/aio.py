@@ -17,16 +17,17 @@ import time
 
 from ..errors import RuntimeAPIError
 from ..logs import excerpt, log_error, log_info
-from ..platform import DEFAULT_RETRY_SECONDS, MAX_EVENT_BYTES
+from ..platform import DEFAULT_RETRY_SECONDS, MAX_EVENT_BYTES, NEXT_REQUEST_ID
 from .client import (
     ERROR,
     NEXT,
     READY,
     READY_BODY,
     RESPONSE,
+    Backoff,
     ClientBase,
     EventTooLarge,
-    _Backoff,
+    Interrupted,
 )
 from .http11 import DONE, BodyTooLarge, ProtocolError, ResponseParser, encode_request, request_head
 from .loop import AnswerCheck, Invocation, dispatch
@@ -34,7 +35,7 @@ from .loop import AnswerCheck, Invocation, dispatch
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Coroutine, Generator
-    from typing import Any, Callable
+    from typing import Any
 
     from ..adapter import Adapter
     from ..asgi import AsgiRunner
@@ -53,10 +54,6 @@ __all__ = [
 ]
 
 
-class Interrupted(BaseException):
-    """The wait for an answer was ended from outside (a shutdown signal while idle)."""
-
-
 class _Connection(asyncio.Protocol):
     """One HTTP/1.1 connection to the runtime API, one exchange at a time."""
 
@@ -67,7 +64,6 @@ class _Connection(asyncio.Protocol):
         self._heads: dict[tuple[str, str], bytes] = {}  # request line and Host, made once
         self._parser: ResponseParser | None = None
         self._answer: asyncio.Future[Answer] | None = None
-        self._on_head: Callable[[], object] | None = None
 
     @property
     def idle(self) -> bool:
@@ -78,7 +74,6 @@ class _Connection(asyncio.Protocol):
         method: str,
         path: str,
         body: bytes | None,
-        on_head: Callable[[], object] | None = None,
         max_body: int | None = None,
     ) -> asyncio.Future[Answer]:
         """Write one request now; the future gets its answer (or the connection's failure)."""
@@ -89,7 +84,6 @@ class _Connection(asyncio.Protocol):
         answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._parser = ResponseParser(method == "HEAD", max_body)
         self._answer = answer
-        self._on_head = on_head
         self.transport.writelines(encode_request(head, body))
         return answer
 
@@ -125,10 +119,6 @@ class _Connection(asyncio.Protocol):
         except ProtocolError as exc:
             self._fail(exc)
             return
-        if self._on_head is not None and parser.status:
-            if parser.status == 200:
-                self._on_head()
-            self._on_head = None
         if parser.state is DONE:
             self._done(parser)
 
@@ -171,6 +161,8 @@ class AsyncRuntimeClient(ClientBase):
     def __init__(self, host: str, port: int, *, retry_for: float = DEFAULT_RETRY_SECONDS) -> None:
         super().__init__(host, port, retry_for=retry_for)
         self._connection: _Connection | None = None
+        self._polling = False  # next_invocation is waiting for an event
+        self._interrupted = False  # ... and is to stop before it asks, or asks again
         bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
         self._authority = f"{bracketed}:{port}"
 
@@ -179,31 +171,33 @@ class AsyncRuntimeClient(ClientBase):
         if status != 200:
             raise RuntimeAPIError(f"POST {READY} answered {status}: {excerpt(body)}")
 
-    async def next_invocation(
-        self, on_arrival: Callable[[], object] | None = None
-    ) -> tuple[bytes, Context]:
+    async def next_invocation(self) -> tuple[bytes, Context]:
         """Wait (with no timeout) for the next event, as the blocking client does; raises
         Interrupted if `interrupt` ends the wait before the event begins to arrive."""
-        backoff = _Backoff(self.retry_for)
+        backoff = Backoff(self.retry_for)
         while True:
+            self._polling = True
+            self._interrupted = False
             try:
-                status, headers, body = await self.exchange(
-                    "GET", NEXT, None, on_arrival, MAX_EVENT_BYTES
-                )
+                status, headers, body = await self.exchange("GET", NEXT, None, MAX_EVENT_BYTES)
             except BodyTooLarge as exc:
-                raise EventTooLarge(str(exc), exc.headers.get("request_id", "")) from None
+                raise EventTooLarge(str(exc), exc.headers.get(NEXT_REQUEST_ID, "")) from None
+            finally:
+                self._polling = False
             received_at = time.monotonic()
             if status == 200:
                 return body, self._context(headers, received_at)
             await asyncio.sleep(self._next_refused(status, body, backoff))
 
-    def interrupt(self) -> bool:
-        """End a long poll that has not begun to bring an event; whether one was ended."""
+    def interrupt(self) -> None:
+        """End a long poll that has not begun to bring an event (or that is connecting or
+        pausing before it asks); an event that has begun to arrive is read whole."""
+        if not self._polling:
+            return
+        self._interrupted = True
         connection = self._connection
-        if connection is None or not connection.interrupt():
-            return False
-        self._connection = None
-        return True
+        if connection is not None and connection.interrupt():
+            self._connection = None
 
     def post_now(self, path: str, payload: bytes) -> Awaitable[int]:
         """Post `payload` to `path` (RESPONSE or ERROR): written at once if the connection is
@@ -241,7 +235,6 @@ class AsyncRuntimeClient(ClientBase):
         method: str,
         path: str,
         body: bytes | None = None,
-        on_head: Callable[[], object] | None = None,
         max_body: int | None = None,
     ) -> Answer:
         """One request and its answer, over the kept connection (made again when it dropped);
@@ -256,8 +249,10 @@ class AsyncRuntimeClient(ClientBase):
                         lambda: _Connection(self._authority), self.host, self.port
                     )
                     self._connection = connection
+                if self._interrupted:
+                    raise Interrupted
                 sent = time.monotonic()
-                answer = await connection.send(method, path, body, on_head, max_body)
+                answer = await connection.send(method, path, body, max_body)
                 self._answered()
                 return answer
             except BodyTooLarge:
@@ -311,7 +306,6 @@ class LoopShutdown:
     def __init__(self, client: AsyncRuntimeClient) -> None:
         self.client = client
         self.requested = False
-        self.idle = False
         self._installed: list[int] = []
 
     def __enter__(self) -> LoopShutdown:
@@ -330,47 +324,32 @@ class LoopShutdown:
             loop.remove_signal_handler(signum)
         self._installed.clear()
 
-    def begin_poll(self) -> bool:
-        """Mark the process idle for a long poll; False if a signal came first."""
-        self.idle = True
-        return not self.requested
-
-    def busy(self) -> None:
-        self.idle = False
-
     def _on_signal(self, signum: int) -> None:
         self.requested = True
         log_info("received %s; shutting down", signal.Signals(signum).name)
-        if self.idle:
-            self.client.interrupt()
+        self.client.interrupt()
 
 
 async def run_async(client: AsyncRuntimeClient, handle: Handle) -> None:
     """Post ready, then answer events with `handle` until a shutdown signal, each awaited in
     turn; between them, while the next event is awaited, the loop runs whatever else it has."""
-    check = AnswerCheck()
     loop = asyncio.get_running_loop()
     with LoopShutdown(client) as shutdown:
         await client.ready()
-        while shutdown.begin_poll():
+        while not shutdown.requested:
             try:
-                raw, context = await client.next_invocation(shutdown.busy)
+                raw, context = await client.next_invocation()
             except Interrupted:
                 return
             except EventTooLarge as exc:
-                # Not read, so no handler can have it; asking again would bring it again. Busy
-                # while its refusal is posted: a signal then waits for that post.
-                shutdown.busy()
+                # Not read, so no handler can have it; asking again would bring it again.
                 log_error("request %s: %s; the event is refused", exc.request_id, exc)
                 refused = AsyncInvocation(client, exc.request_id)
                 refused.fail("InvalidEventError", str(exc))
                 await refused.settled()
                 continue
-            finally:
-                shutdown.idle = False
             invocation = AsyncInvocation(client, context.request_id)
-            check.invocation = invocation
-            with check:
+            with AnswerCheck(invocation):
                 pending = dispatch(handle, raw, context, invocation)
                 if pending is not None:
                     # A task of its own, as a server gives each request: context variables an

@@ -13,6 +13,7 @@ environment), and the runtime API must be reached directly.
 from __future__ import annotations
 
 import os
+import select
 import socket
 import time
 
@@ -25,6 +26,13 @@ from ..platform import (
     ENV_RUNTIME_API,
     ENV_RUNTIME_API_PORT,
     MAX_EVENT_BYTES,
+    NEXT_MEMORY_LIMIT,
+    NEXT_REQUEST_ID,
+    NEXT_TIME_LIMIT,
+    RUNTIME_ERROR,
+    RUNTIME_NEXT,
+    RUNTIME_READY,
+    RUNTIME_RESPONSE,
     function_facts,
 )
 from .http11 import (
@@ -39,20 +47,21 @@ from .http11 import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any, Callable, TypeVar
+    from typing import Any, TypeVar
 
     C = TypeVar("C", bound="ClientBase")
 
-__all__ = ["ClientBase", "Connection", "EventTooLarge", "RuntimeClient"]
+__all__ = ["ClientBase", "Connection", "EventTooLarge", "Interrupted", "RuntimeClient"]
 
-NEXT = "/runtime/invocation/next"
-READY = "/runtime/init/ready"
-RESPONSE = "/runtime/invocation/response"
-ERROR = "/runtime/invocation/error"
+NEXT, READY, RESPONSE, ERROR = RUNTIME_NEXT, RUNTIME_READY, RUNTIME_RESPONSE, RUNTIME_ERROR
 READY_BODY = b'{"msg":"ready"}'
 # A request that stayed in the air this long before its connection failed was carried by a
 # working runtime API (an idle long poll the peer cut): the failure starts a new retry count.
 WORKING_REQUEST_SECONDS = 0.5
+
+
+class Interrupted(Exception):
+    """A long poll ended from outside (a shutdown signal) before any of its answer came."""
 
 
 class EventTooLarge(Exception):
@@ -91,12 +100,13 @@ class Connection:
         method: str,
         path: str,
         body: bytes | None = None,
-        on_head: Callable[[], object] | None = None,
         max_body: int | None = None,
+        wakeup_fd: int | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
-        """One request and its answer; `on_head` is called once the head of a 200 answer is in
-        (for /next: an event has started to arrive). A body over `max_body` raises
-        BodyTooLarge, unread, and closes the connection."""
+        """One request and its answer. A body over `max_body` raises BodyTooLarge, unread, and
+        closes the connection. With `wakeup_fd`, the wait for the answer also ends, with
+        Interrupted, when that descriptor becomes readable before any of the answer has come
+        (a shutdown signal during a long poll)."""
         if not self.open:
             raise ConnectionError("the connection was closed")
         head = self._heads.get((method, path))
@@ -112,14 +122,19 @@ class Connection:
             # then close: the send fails, but its answer is still there to read.
             try:
                 sock.settimeout(1.0)  # it is there at once, or not at all
-                self._read(parser, None)
+                self._read(parser)
             except (OSError, ProtocolError):
                 self.close()
                 raise send_error from None
             self.close()
         else:
+            if wakeup_fd is not None:
+                ready, _, _ = select.select([sock, wakeup_fd], [], [])
+                if sock not in ready:
+                    self.close()  # a request is outstanding on it
+                    raise Interrupted
             try:
-                self._read(parser, on_head)
+                self._read(parser)
             except BodyTooLarge:
                 self.close()  # the rest of the body is still on the way: the connection is lost
                 raise
@@ -127,7 +142,7 @@ class Connection:
             self.close()
         return parser.status, parser.headers, parser.body
 
-    def _read(self, parser: ResponseParser, on_head: Callable[[], object] | None) -> None:
+    def _read(self, parser: ResponseParser) -> None:
         recv = self._sock.recv
         feed = parser.feed
         while parser.state is not DONE:
@@ -136,13 +151,9 @@ class Connection:
                 feed(data)
             else:
                 parser.feed_eof()
-            if on_head is not None and parser.status:
-                if parser.status == 200:
-                    on_head()
-                on_head = None
 
 
-class _Backoff:
+class Backoff:
     """The pauses between retries: 50 ms, doubling up to 1 s, until `budget` seconds have
     passed since the first of the failures in a row (`restart` begins a new row)."""
 
@@ -193,7 +204,7 @@ class ClientBase:
         # long poll it closed), shows the runtime API working and starts a new count. A peer
         # that accepts and hangs up at once uses the budget up; the delay between tries grows
         # until an answer comes.
-        self._failures: _Backoff | None = None
+        self._failures: Backoff | None = None
 
     @classmethod
     def from_environ(cls: type[C], environ: Mapping[str, str] | None = None) -> C:
@@ -228,7 +239,7 @@ class ClientBase:
         if self._failures is not None and waited >= WORKING_REQUEST_SECONDS:
             self._failures.restart()
         if self._failures is None:
-            self._failures = _Backoff(self.retry_for)
+            self._failures = Backoff(self.retry_for)
             log_warning(
                 "runtime API at %s:%d unreachable (%s); retrying for up to %gs",
                 self.host,
@@ -244,7 +255,7 @@ class ClientBase:
             ) from exc
         return delay
 
-    def _next_refused(self, status: int, body: bytes, backoff: _Backoff) -> float:
+    def _next_refused(self, status: int, body: bytes, backoff: Backoff) -> float:
         """/next answered `status`: the pause before asking again, or RuntimeAPIError."""
         log_error("GET %s answered %d: %s", NEXT, status, excerpt(body))
         delay = backoff.next_delay()
@@ -255,9 +266,9 @@ class ClientBase:
     def _context(self, headers: dict[str, str], received_at: float) -> Context:
         facts = self._facts
         return Context(
-            headers.get("request_id") or "",
-            _count(headers.get("memory_limit_in_mb", "")),
-            _count(headers.get("time_limit_in_ms", "")),
+            headers.get(NEXT_REQUEST_ID) or "",
+            _count(headers.get(NEXT_MEMORY_LIMIT, "")),
+            _count(headers.get(NEXT_TIME_LIMIT, "")),
             facts.name,
             facts.version,
             facts.namespace,
@@ -281,20 +292,15 @@ class RuntimeClient(ClientBase):
         if status != 200:
             raise RuntimeAPIError(f"POST {READY} answered {status}: {excerpt(body)}")
 
-    def next_invocation(
-        self, on_arrival: Callable[[], object] | None = None
-    ) -> tuple[bytes, Context]:
-        """Wait (with no timeout) for the next event: its raw body and context. `on_arrival` is
-        called as soon as the event starts to arrive (not for an error answer, after which the
-        process is still waiting for an event)."""
-        backoff = _Backoff(self.retry_for)
+    def next_invocation(self, wakeup_fd: int | None = None) -> tuple[bytes, Context]:
+        """Wait (with no timeout) for the next event: its raw body and context. Raises
+        Interrupted if `wakeup_fd` becomes readable before the event begins to arrive."""
+        backoff = Backoff(self.retry_for)
         while True:
             try:
-                status, headers, body = self.exchange(
-                    "GET", NEXT, None, on_arrival, MAX_EVENT_BYTES
-                )
+                status, headers, body = self.exchange("GET", NEXT, None, MAX_EVENT_BYTES, wakeup_fd)
             except BodyTooLarge as exc:
-                raise EventTooLarge(str(exc), exc.headers.get("request_id", "")) from None
+                raise EventTooLarge(str(exc), exc.headers.get(NEXT_REQUEST_ID, "")) from None
             received_at = time.monotonic()
             if status == 200:
                 return body, self._context(headers, received_at)
@@ -316,8 +322,8 @@ class RuntimeClient(ClientBase):
         method: str,
         path: str,
         body: bytes | None = None,
-        on_head: Callable[[], object] | None = None,
         max_body: int | None = None,
+        wakeup_fd: int | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         """One request and its answer, over the kept connection (made again when it dropped).
         A body over `max_body` raises BodyTooLarge, which is not retried: asking again would
@@ -329,7 +335,7 @@ class RuntimeClient(ClientBase):
                 if connection is None:
                     connection = self._connection = Connection(self.host, self.port)
                 sent = time.monotonic()
-                result = connection.exchange(method, path, body, on_head, max_body)
+                result = connection.exchange(method, path, body, max_body, wakeup_fd)
                 if not connection.open:
                     self._connection = None  # the server ended it; the next call reconnects
                 self._answered()

@@ -8,6 +8,7 @@ answer; SIGTERM/SIGINT stop the loop between events, never in the middle of one.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 
@@ -16,7 +17,7 @@ from ..errors import ConfigurationError, InvalidEventError, RuntimeAPIError
 from ..gateway import parse_json
 from ..logs import log_error, log_info, log_warning, serving
 from ..platform import MAX_PAYLOAD_BYTES
-from .client import ERROR, RESPONSE, EventTooLarge, RuntimeClient
+from .client import ERROR, RESPONSE, EventTooLarge, Interrupted, RuntimeClient
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -150,90 +151,76 @@ class Invocation:
             pass
 
 
-class _Stop(BaseException):
-    """Raised out of a blocking wait on /next when a shutdown signal arrives while idle."""
-
-
 class ShutdownGuard:
-    """SIGTERM/SIGINT handling: stop at once while idle, or after answering the event in flight.
+    """SIGTERM/SIGINT for the blocking loop: stop at once while waiting for an event that has
+    not begun to arrive, or after answering the event in flight.
 
-    Python retries a blocking recv() interrupted by a signal once the handler returns (PEP 475),
-    so while idle the handler raises to break out of the long poll on /next.
+    The handler only notes the request; the signal also writes to a wake-up pipe
+    (`signal.set_wakeup_fd`) that the long poll waits on beside its socket, so a signal at any
+    moment, even between the last answer and the next poll, ends the wait, and none can cut
+    an event short once its first bytes are read.
     """
 
     def __init__(self) -> None:
         self.requested = False
-        self.idle = False
+        self.wakeup_fd: int | None = None  # readable once a signal has come
+        self._write_fd: int | None = None
         self._previous: dict[int, Any] = {}
+        self._previous_wakeup = -1
 
     def __enter__(self) -> ShutdownGuard:
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
         try:
+            self._previous_wakeup = signal.set_wakeup_fd(write_fd)
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self._previous[signum] = signal.signal(signum, self._on_signal)
-        except ValueError:
-            pass  # not the main thread: signals stay with whoever owns them
+        except ValueError:  # not the main thread: signals stay with whoever owns them
+            os.close(read_fd)
+            os.close(write_fd)
+            return self
+        self.wakeup_fd, self._write_fd = read_fd, write_fd
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
-
-    def begin_poll(self) -> bool:
-        """Mark the process idle for a long poll; False if a signal came first. From here on a
-        signal stops the poll at once; one that came before (even after the caller last looked
-        at `requested`) is seen here."""
-        self.idle = True
-        return not self.requested
-
-    def busy(self) -> None:
-        self.idle = False
+        if self.wakeup_fd is not None and self._write_fd is not None:
+            signal.set_wakeup_fd(self._previous_wakeup)
+            os.close(self.wakeup_fd)
+            os.close(self._write_fd)
+            self.wakeup_fd = self._write_fd = None
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.requested = True
         log_info("received %s; shutting down", signal.Signals(signum).name)
-        if self.idle:
-            self.idle = False
-            raise _Stop
 
 
 def _invocations(client: RuntimeClient) -> Iterator[tuple[bytes, Context, Invocation]]:
     """Post ready, then yield each event pulled until a shutdown signal."""
     with ShutdownGuard() as shutdown:
         client.ready()
-        while True:
+        while not shutdown.requested:
             try:
-                # Checked after marking idle, not before: Python runs a signal handler at a
-                # loop's back edge, so a check at the top of the loop can miss a signal that
-                # comes between the last event's answer and this poll (which would then wait
-                # forever).
-                if not shutdown.begin_poll():
-                    return
-                # No longer idle once the event starts to arrive: a signal then waits for the
-                # event's answer rather than dropping an event already pulled.
-                raw, context = client.next_invocation(shutdown.busy)
-            except _Stop:
+                raw, context = client.next_invocation(shutdown.wakeup_fd)
+            except Interrupted:
                 return
             except EventTooLarge as exc:
-                # Not read, so no handler can have it; asking again would bring it again. Busy
-                # while its refusal is posted: a signal then waits for that post.
-                shutdown.busy()
+                # Not read, so no handler can have it; asking again would bring it again.
                 log_error("request %s: %s; the event is refused", exc.request_id, exc)
                 Invocation(client, exc.request_id).fail("InvalidEventError", str(exc))
                 continue
-            finally:
-                shutdown.idle = False
             yield raw, context, Invocation(client, context.request_id)
 
 
 class AnswerCheck:
-    """Around one event: whatever the handler did, the event ends with exactly one answer. One
-    is made per loop and pointed at each invocation in turn."""
+    """Around one event: whatever the handler did, the event ends with exactly one answer."""
 
     __slots__ = ("invocation",)
 
-    def __init__(self) -> None:
-        self.invocation: Invocation | None = None
+    def __init__(self, invocation: Invocation) -> None:
+        self.invocation = invocation
 
     def __enter__(self) -> None:
         return None
@@ -242,7 +229,6 @@ class AnswerCheck:
         self, kind: type[BaseException] | None, error: BaseException | None, tb: object
     ) -> bool:
         invocation = self.invocation
-        assert invocation is not None
         if isinstance(error, RuntimeAPIError):
             return False  # the runtime API is gone: nothing more can be posted
         if error is not None and not isinstance(error, Exception):
@@ -279,10 +265,8 @@ def dispatch(handle: Handle, raw: bytes, context: Context, invocation: Invocatio
 def run(client: RuntimeClient, handle: Handle, complete: Callable[[Awaitable[None]], Any]) -> None:
     """Post ready, then answer events with `handle` until a shutdown signal; `complete` runs
     what `handle` leaves pending (an async event handler's work)."""
-    check = AnswerCheck()
     for raw, context, invocation in _invocations(client):
-        check.invocation = invocation
-        with check:
+        with AnswerCheck(invocation):
             pending = dispatch(handle, raw, context, invocation)
             if pending is not None:
                 complete(pending)
