@@ -12,7 +12,7 @@ PORT ?= 8000
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,local,frameworks]"
+	$(PY) -m pip install -q -e ".[dev,local,frameworks,speed]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -20,6 +20,15 @@ if TYPE_CHECKING:
 BODY = '{"name":"scf","tags":["a","b"],"count":3}'
 QUERY = {"q": "fast apps", "page": "2"}
 COOKIE = "user=alice; lang=en"
+# What the real apps (app_fastapi.py, app_flask.py, app_django.py) answer to this request.
+REAL_ANSWER = {
+    "hello": "scf",
+    "tags": ["a", "b"],
+    "count": 3,
+    "q": "fast apps",
+    "page": 2,
+    "user": "alice",
+}
 
 _HEADERS = {
     "accept": "application/json",
@@ -121,7 +130,8 @@ def normalise(result: dict[str, Any]) -> tuple[int, bytes, str, list[str]]:
     """(status, body bytes, content type, Set-Cookie values) of an integration response.
 
     Reads single-value ``headers`` (whose values may be lists, Tencent style) and AWS
-    ``multiValueHeaders`` alike, with case-insensitive names.
+    ``multiValueHeaders`` alike, with case-insensitive names, each value as an HTTP client
+    reads it (Django's WSGI response writes its cookies with a leading space).
     """
     values: dict[str, list[str]] = {}
     for section in ("headers", "multiValueHeaders"):
@@ -129,6 +139,7 @@ def normalise(result: dict[str, Any]) -> tuple[int, bytes, str, list[str]]:
             items = value if isinstance(value, list) else [value]
             bucket = values.setdefault(name.lower(), [])
             for item in items:
+                item = item.strip()  # whitespace around a field value is not part of it (HTTP)
                 if item not in bucket:
                     bucket.append(item)
     body = result.get("body") or ""

@@ -1,7 +1,7 @@
 """The floor of the cold-start row: import what any runtime client needs, import the app, post
 ready, then wait for an event like a runtime would.
 
-    python floor_ready.py MODULE:APP     (SCF_RUNTIME_API / SCF_RUNTIME_API_PORT set)
+    python -m floor_ready MODULE:APP     (SCF_RUNTIME_API / SCF_RUNTIME_API_PORT set)
 """
 
 import asyncio  # noqa: F401 - imported to pay for it, as an ASGI runtime must

@@ -1,6 +1,6 @@
 """scf-asgi benchmarks: ratios against the adapters people use today, measured side by side.
 
-    python benchmarks/run.py              full run (a little over a minute on 2 cores)
+    python benchmarks/run.py              full run (about 5 minutes on 2 cores)
     python benchmarks/run.py --quick      a short run, for a smoke test
     python benchmarks/run.py --markdown   the table with date and machine, to paste in the README
     python benchmarks/run.py --only asgi,loop   some rows only (see ROWS)
@@ -12,7 +12,9 @@ others', so a broken contender cannot look fast.
 
 Our side always goes through the public code paths: ``scf_asgi.Adapter(app)(event, None)`` in
 process, and the real ``python -m scf_asgi run module:app`` child process for the loop rows,
-against the fast loopback runtime API of runtime_api.py.
+against the fast loopback runtime API of runtime_api.py. The rows of what users choose between
+(real apps against web-function servers, cold starts, the packaged zip) are in choice.py and
+packaged.py; what the modules share is in harness.py.
 """
 
 from __future__ import annotations
@@ -23,112 +25,58 @@ import gc
 import json
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_apps  # noqa: E402
+import choice  # noqa: E402
 import events  # noqa: E402
-from runtime_api import FakeRuntimeAPI  # noqa: E402
+import packaged  # noqa: E402
+from harness import (  # noqa: E402
+    MB,
+    Row,
+    Settings,
+    check_same,
+    child_env,
+    expected_json_body,
+    floor_command,
+    interleave_children,
+    log,
+    ms,
+    our_command,
+    paired,
+    plain_python,
+    spawn,
+    stop,
+    us,
+    version,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
 
-ROWS = ("asgi", "wsgi", "loop", "loop-wsgi", "cold", "binary", "memory", "import")
-PY = sys.executable
-PYCACHE = HERE.parent / ".bench" / "pycache"
-MB = 1024 * 1024
-
-
-class Settings:
-    def __init__(self, quick: bool) -> None:
-        self.quick = quick
-        self.inproc_rounds = 7 if quick else 31
-        self.inproc_batch = 200 if quick else 400
-        self.loop_epochs = 2 if quick else 6
-        self.loop_rounds = 2 if quick else 4
-        self.loop_batch = 500 if quick else 2000
-        self.loop_warmup = 200 if quick else 500
-        self.cold_rounds = 5 if quick else 21
-        self.binary_rounds = 3 if quick else 7
-        self.binary_batch = 3 if quick else 6
-        self.binary_size = 5 * MB
-        self.memory_first = 100
-        self.memory_total = 10_000
-        self.import_rounds = 9 if quick else 31
-
-
-class Row:
-    """One line of the table. `value` is a ratio (`unit` "x") or a difference (MB, ms)."""
-
-    def __init__(
-        self,
-        what: str,
-        ours: str,
-        versus: str,
-        value: float,
-        unit: str,
-        goal: float | None,
-        spread: str = "",
-    ) -> None:
-        self.what = what
-        self.ours = ours
-        self.versus = versus
-        self.value = value
-        self.unit = unit
-        self.goal = goal
-        self.spread = spread
-
-    @property
-    def met(self) -> bool | None:
-        return None if self.goal is None else self.value <= self.goal
-
-    def cells(self) -> list[str]:
-        if self.unit == "x":
-            value, goal = f"{self.value:.2f}x", f"<= {self.goal:g}x" if self.goal else "info"
-        else:
-            value = f"{self.value:+.2f} {self.unit}"
-            goal = f"<= +{self.goal:g} {self.unit}" if self.goal is not None else "info"
-        met = {True: "yes", False: "**NO**", None: "-"}[self.met]
-        return [self.what, self.ours, self.versus, value + self.spread, goal, met]
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def paired(ours: Sequence[float], theirs: Sequence[float]) -> tuple[float, str]:
-    """Median of per-round ratios, and its spread (min-max of the middle half) as text."""
-    ratios = sorted(a / b for a, b in zip(ours, theirs))
-    quarter = len(ratios) // 4
-    low, high = ratios[quarter], ratios[-1 - quarter]
-    return statistics.median(ratios), f" ({low:.2f}-{high:.2f})"
-
-
-def us(seconds: float) -> str:
-    return f"{seconds * 1e6:.1f} µs"
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.1f} ms"
-
-
-def version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
+ROWS = (
+    "asgi",
+    "wsgi",
+    "loop",
+    "loop-wsgi",
+    "cold",
+    "binary",
+    "memory",
+    "import",
+    "apps",
+    "cold-apps",
+    "zip",
+)
 
 
 # -- in process --------------------------------------------------------------------------------
@@ -156,34 +104,15 @@ def interleave(
     return times
 
 
-def check_same(results: dict[str, dict[str, Any]], expected_body: bytes | None = None) -> None:
-    """Every contender answered the same status, body, content type and cookies."""
-    seen = {name: events.normalise(result) for name, result in results.items()}
-    reference_name, reference = next(iter(seen.items()))
-    if reference[0] != 200:
-        raise SystemExit(f"{reference_name} answered {reference[0]}: {reference[1][:300]!r}")
-    if expected_body is not None and reference[1] != expected_body:
-        raise SystemExit(f"{reference_name} answered an unexpected body {reference[1][:300]!r}")
-    for name, answer in seen.items():
-        ours = (answer[0], answer[1], answer[2].split(";")[0], answer[3])
-        theirs = (reference[0], reference[1], reference[2].split(";")[0], reference[3])
-        if ours != theirs:
-            raise SystemExit(
-                f"{name} answered differently from {reference_name}:\n{ours}\n{theirs}"
-            )
-
-
-def expected_json_body() -> bytes:
-    return json.dumps(bench_apps.expected_json(), separators=(",", ":")).encode("utf-8")
-
-
 def bench_asgi(settings: Settings) -> list[Row]:
     from mangum import Mangum
 
     from scf_asgi import Adapter
 
     app = bench_apps.asgi_app
-    ours = Adapter(app)
+    # asyncio's loop, as Mangum's and as a default install's (this process has uvloop, which
+    # `loop="auto"` would take): the row compares the adapters, not the loops.
+    ours = Adapter(app, loop="asyncio")
     mangum_off = Mangum(app, lifespan="off")
     mangum_auto = Mangum(app)
     tencent, aws = events.tencent_event(), events.aws_event()
@@ -260,152 +189,6 @@ def bench_wsgi(settings: Settings) -> list[Row]:
     return rows
 
 
-# -- child processes against the fast runtime API ---------------------------------------------
-
-
-class Child:
-    def __init__(self, name: str, api: FakeRuntimeAPI, process: subprocess.Popen[bytes]) -> None:
-        self.name = name
-        self.api = api
-        self.process = process
-        self.startup = 0.0  # spawn to POST /runtime/init/ready, seconds
-        self.cpu_per_event: list[float] = []  # the child's own CPU seconds per event, per run()
-        self.log_reader: subprocess.Popen[bytes] | None = None
-
-    def cpu(self) -> float:
-        """CPU seconds the child's main thread has run, in nanoseconds of precision (the
-        scheduler's own count), without the runtime API's share."""
-        with open(f"/proc/{self.process.pid}/schedstat") as schedstat:
-            return int(schedstat.read().split()[0]) / 1e9
-
-    def rss(self) -> int:
-        """Resident set size in bytes (the child is idle in the long poll when this is read)."""
-        with open(f"/proc/{self.process.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS")
-
-    async def run(self, count: int, timeout: float = 120.0) -> float:
-        """Serve `count` events; seconds per event, from release to the last answer."""
-        cpu = self.cpu()
-        started = time.perf_counter()
-        done = self.api.grant(count)
-        try:
-            finished = await asyncio.wait_for(done, timeout)
-        except asyncio.TimeoutError:
-            raise SystemExit(f"{self.name}: timed out; {self.stderr()}") from None
-        self.cpu_per_event.append((self.cpu() - cpu) / count)
-        if self.api.errors:
-            raise SystemExit(f"{self.name} posted an invocation error: {self.api.errors[0]!r}")
-        return (finished - started) / count
-
-    async def answer(self) -> dict[str, Any]:
-        """One event, capturing the integration response, for the correctness check."""
-        self.api.capture = True
-        self.api.responses.clear()
-        await self.run(1)
-        self.api.capture = False
-        return json.loads(self.api.responses[-1])  # type: ignore[no-any-return]
-
-    def stderr(self) -> str:
-        self.errors.seek(0)
-        return self.errors.read().decode("utf-8", "replace")[-2000:]
-
-    errors: Any = None
-
-
-def our_command(app: str, *extra: str) -> list[str]:
-    return [PY, "-m", "scf_asgi", "run", app, *extra]
-
-
-def floor_command(kind: str, app: str) -> list[str]:
-    return [PY, str(HERE / "floor.py"), kind, app]
-
-
-def child_env(bytecode: bool = True) -> dict[str, str]:
-    """The environment of every child. With `bytecode`, compiled modules are cached (under
-    .bench/, not beside the sources) as in a deployed package that ships its .pyc files; without,
-    every import compiles from source (a package without .pyc on SCF's read-only /var/user)."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key.lower() not in ("http_proxy", "https_proxy", "all_proxy", "pythonpath")
-        and not key.startswith(("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"))
-    }
-    if bytecode:
-        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
-    else:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
-
-
-async def spawn(name: str, argv: list[str], event: bytes, *, bytecode: bool = True) -> Child:
-    api = await FakeRuntimeAPI(event).start()
-    env = child_env(bytecode)
-    env.update(
-        SCF_RUNTIME_API="127.0.0.1",
-        SCF_RUNTIME_API_PORT=str(api.port),
-        SCF_FUNCTIONNAME="bench",
-        SCF_FUNCTIONVERSION="$LATEST",
-        SCF_NAMESPACE="default",
-        TENCENTCLOUD_REGION="ap-guangzhou",
-    )
-    errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
-    # stdout is a pipe that another process reads, as on SCF, where the platform collects it:
-    # each access line is a write that wakes the reader, which runs on the same core, as a
-    # collector inside a one-vCPU instance would (to /dev/null the line would be nearly free).
-    log_reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    assert log_reader.stdin is not None
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        argv, cwd=HERE, env=env, stdin=subprocess.DEVNULL, stdout=log_reader.stdin, stderr=errors
-    )
-    log_reader.stdin.close()  # the child holds the only write end: cat ends when it does
-    child = Child(name, api, process)
-    child.errors = errors
-    child.log_reader = log_reader
-    assert api.ready is not None
-    while not api.ready.done():
-        if process.poll() is not None:
-            raise SystemExit(f"{name} exited with {process.returncode}: {child.stderr()}")
-        await asyncio.wait([api.ready], timeout=0.05)
-    child.startup = api.ready.result() - started
-    return child
-
-
-async def stop(child: Child) -> None:
-    process = child.process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        for _ in range(400):
-            if process.poll() is not None:
-                break
-            await asyncio.sleep(0.005)
-        else:
-            process.kill()
-            process.wait()
-    await child.api.close()
-    child.errors.close()
-    if child.log_reader is not None:
-        child.log_reader.wait()
-
-
-async def interleave_children(
-    children: list[Child], rounds: int, batch: int, warmup: int
-) -> dict[str, list[float]]:
-    for child in children:
-        if warmup:
-            await child.run(warmup)
-    times: dict[str, list[float]] = {child.name: [] for child in children}
-    for round_ in range(rounds):
-        shift = round_ % len(children)
-        for child in children[shift:] + children[:shift]:
-            gc.collect()
-            times[child.name].append(await child.run(batch))
-    return times
-
-
 async def bench_loop(settings: Settings, interface: str) -> list[Row]:
     app = "bench_apps:asgi_app" if interface == "asgi" else "bench_apps:wsgi_app"
     event = json.dumps(events.tencent_event(), separators=(",", ":")).encode("utf-8")
@@ -477,7 +260,7 @@ async def bench_cold(settings: Settings) -> list[Row]:
     app = "bench_apps:asgi_app"
     commands = {
         "ours": our_command(app),
-        "floor": [PY, str(HERE / "floor_ready.py"), app],
+        "floor": [plain_python(), "-m", "floor_ready", app],
         "socket floor": floor_command("asgi", app),
     }
     floors = {
@@ -615,17 +398,20 @@ def bench_import(settings: Settings) -> list[Row]:
     # too, so the row imports them (and reports whether asyncio came along: it should not).
     ours = "from scf_asgi import Adapter, serve; import sys; print('asyncio' in sys.modules)"
     env = child_env()
-    probe = subprocess.run([PY, "-c", ours], check=True, cwd=HERE, env=env, capture_output=True)
+    python = plain_python()
+    probe = subprocess.run([python, "-c", ours], check=True, cwd=HERE, env=env, capture_output=True)
     asyncio_loaded = probe.stdout.decode().strip() == "True"
     times, differences = _timed_differences(
-        {"ours": [PY, "-c", ours], "bare": [PY, "-c", "pass"]}, settings.import_rounds, env
+        {"ours": [python, "-c", ours], "bare": [python, "-c", "pass"]}, settings.import_rounds, env
     )
     # What a WSGI app in SCF's built-in runtime pays before its first answer: the import and the
     # first event (both sides import the benchmark's app and event; only ours answers it).
     setup = "import bench_apps, events; event = events.tencent_event()"
     first_event = setup + "; from scf_asgi import Adapter; Adapter(bench_apps.wsgi_app)(event)"
     first_times, first_differences = _timed_differences(
-        {"ours": [PY, "-c", first_event], "bare": [PY, "-c", setup]}, settings.import_rounds, env
+        {"ours": [python, "-c", first_event], "bare": [python, "-c", setup]},
+        settings.import_rounds,
+        env,
     )
     return [
         Row(
@@ -668,7 +454,11 @@ def machine() -> list[str]:
         pass
     packages = ", ".join(
         f"{name} {version(name)}"
-        for name in ("scf-asgi", "mangum", "apig-wsgi", "serverless-wsgi", "werkzeug", "asgiref")
+        for name in (
+            *("scf-asgi", "mangum", "apig-wsgi", "serverless-wsgi", "werkzeug", "asgiref"),
+            *("fastapi", "pydantic", "starlette", "flask", "django"),
+            *("uvicorn", "httptools", "gunicorn", "uvloop", "orjson"),
+        )
     )
     return [
         f"CPU: {cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}",
@@ -744,6 +534,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "binary": lambda: loop.run_until_complete(bench_binary(settings)),
         "memory": lambda: loop.run_until_complete(bench_memory(settings)),
         "import": lambda: bench_import(settings),
+        "apps": lambda: loop.run_until_complete(choice.bench_per_request(settings)),
+        "cold-apps": lambda: loop.run_until_complete(choice.bench_cold_apps(settings)),
+        "zip": lambda: loop.run_until_complete(packaged.bench_zip(settings)),
     }
     try:
         for name in ROWS:

@@ -12,6 +12,7 @@
     exclude = ["tests", "*.md"]
     python = "3.10"
     web = false
+    speed = false                # true: uvloop and orjson (the [speed] extra) in the zip
     source = "."
     base-path = "/api"           # any option of `scf-asgi run`, by its flag's name
 
@@ -48,6 +49,7 @@ SETTINGS: dict[str, tuple[type, ...]] = {
     "exclude": (list,),
     "python": (str,),
     "web": (bool,),
+    "speed": (bool,),
     "cos_bucket": (str,),
     "publish": (bool,),
 }

@@ -545,3 +545,67 @@ def test_payloads_carry_one_answer_in_both_forms() -> None:
     for unencodable in ({"at": object()}, float("nan")):
         with pytest.raises((TypeError, ValueError)):
             ResultPayload(unencodable)
+
+
+# -- the fast JSON path (orjson, where installed) reads and writes what json does ---------------
+
+
+def random_value(rng: Any, depth: int = 0) -> Any:
+    kind = rng.randrange(9 if depth < 4 else 5)
+    if kind == 0:
+        return rng.choice([None, True, False])
+    if kind == 1:
+        return rng.choice([0, -1, 7, 2**31, 2**63 - 1, -(2**63), 2**64, 10**30, -(10**25)])
+    if kind == 2:
+        return rng.choice([0.0, -0.0, 0.1, 1.5e300, 2.5e-300, 123456.789, -3.0])
+    if kind in (3, 4):
+        alphabet = 'aZ0 \t\n\r"\\/é日本\u2028\x00\x1f\x7f😀'
+        return "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
+    if kind in (5, 6):
+        return [random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {
+        random_value(rng, 9) if rng.random() < 0.3 else f"k{index}": random_value(rng, depth + 1)
+        for index in range(rng.randrange(4))
+    }
+
+
+def test_the_fast_json_reader_reads_what_json_reads() -> None:
+    import random
+
+    rng = random.Random(20261201)
+    samples = [
+        json.dumps(sample_event(name)).encode()
+        for name in ("apigw-captured-get", "apigw-doc-example", "timer", "cos", "ckafka")
+    ]
+    for _ in range(3000):
+        value = {"k": random_value(rng)} if rng.random() < 0.5 else random_value(rng)
+        text = json.dumps(value, ensure_ascii=rng.random() < 0.5)
+        samples.append(text.encode())
+        samples.append(b" \n" + text.encode() + b" ")
+    samples += [b'{"a":"\\ud800"}', b'{"n":12345678901234567890}', b'{"a":NaN}', b"[1,]", b""]
+    for raw in samples:
+        try:
+            expected: Any = ("value", gateway.parse_json_std(raw))
+        except InvalidEventError as exc:
+            expected = ("error", str(exc))
+        try:
+            found: Any = ("value", parse_json(raw))
+        except InvalidEventError as exc:
+            found = ("error", str(exc))
+        assert repr(found) == repr(expected), raw  # repr: -0.0 and 0.0, 1 and 1.0 differ
+
+
+def test_the_fast_json_writer_writes_what_json_writes() -> None:
+    import random
+
+    rng = random.Random(7)
+    alphabet = 'aZ0 \t\n\r"\\/é日本\u2028\x00\x1f\x7f😀\u0085\ufeff'
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(20)))
+        document = {
+            "isBase64Encoded": rng.random() < 0.5,
+            "statusCode": rng.randrange(100, 600),
+            "headers": {text or "x": [text, "b"], "Content-Type": text},
+            "body": text,
+        }
+        assert gateway.encode_document(document) == gateway.encode_document_std(document)

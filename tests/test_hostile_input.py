@@ -117,17 +117,15 @@ def test_a_control_character_in_a_header_value_is_a_400(
     assert adapter(listed)["statusCode"] == 400
 
 
-@pytest.mark.parametrize("character", ["\x07", "\x0b", "\x1b", "\x1c", "\x7f"])
-def test_every_control_character_but_a_tab_is_refused(adapter: Adapter, character: str) -> None:
-    # Field values are VCHARs, obs-text, spaces and tabs (RFC 9110, 5.5): any other control
-    # is what line-splitting code (str.splitlines, log readers) can take for a line end.
-    assert adapter(gateway_event(headers={"x-c": f"a{character}b"})) == bad_request(
-        f"header 'x-c' has a control character ({character!r}) in its value"
-    )
-    tabbed = seen(adapter(gateway_event(headers={"x-tab": "a\tb", "x-text": "日本 café"})))
+def test_other_control_characters_are_passed_on(adapter: Adapter) -> None:
+    # RFC 9110, 5.5: CR, LF and NUL MUST be rejected (or replaced); other controls are invalid
+    # but MAY be retained where no HTTP parser reads them downstream, as in an app. They split
+    # no header, and the log escapes them.
+    headers = {"x-tab": "a\tb", "x-bell": "a\x07b", "x-del": "a\x7fb", "x-text": "日本 café"}
+    document = seen(adapter(gateway_event(headers=headers)))
     # Non-ASCII text reaches the app as its UTF-8 bytes, which both frameworks read as latin-1.
     latin = "日本 café".encode().decode("latin-1")
-    assert (tabbed["headers"]["x-tab"], tabbed["headers"]["x-text"]) == ("a\tb", latin)
+    assert [document["headers"][name] for name in headers] == ["a\tb", "a\x07b", "a\x7fb", latin]
 
 
 @pytest.mark.parametrize("name", ["x-evil\r\nset-cookie", "x evil", "x:y", "x\x00y", "ho\u017ft"])

@@ -1025,3 +1025,52 @@ def test_an_app_whose_module_is_not_there_is_refused(tmp_path: Path) -> None:
         "dependencies (is --source the app's folder?)\n",
     )
     assert not output.exists()
+
+
+SPEED_APP = """\
+import asyncio
+import json
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    import scf_asgi.gateway
+
+    body = json.dumps({"loop": loop, "orjson": scf_asgi.gateway._orjson is not None}).encode()
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+def test_speed_puts_uvloop_and_orjson_in_the_zip_and_the_function_uses_them(
+    bare_python: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "speedy"
+    source.mkdir()
+    (source / "main.py").write_text(SPEED_APP)
+    (source / "requirements.txt").write_text("")
+    output = tmp_path / "speedy.zip"
+    package(source, output, "main:app", "--speed")
+    with zipfile.ZipFile(output) as opened:
+        names = {name.split("/")[1] for name in opened.namelist() if name.startswith("vendor/")}
+    assert {"uvloop", "orjson"} <= names
+    unpacked = tmp_path / "var-user"
+    extract(output, unpacked)
+    api = FakeRuntimeAPI()
+    runtime = start_bootstrap(unpacked, bare_python, api)
+    try:
+        answer = api.invoke(gateway_event(path="/"))
+    finally:
+        assert runtime.stop() == 0
+        api.close()
+    assert json.loads(answer.json()["body"]) == {"loop": "uvloop", "orjson": True}
+    # Without --speed, neither is shipped: they cost milliseconds at every cold start.
+    plain = tmp_path / "plain.zip"
+    package(source, plain, "main:app")
+    with zipfile.ZipFile(plain) as opened:
+        assert not any(
+            name.startswith(("vendor/uvloop", "vendor/orjson")) for name in opened.namelist()
+        )

@@ -127,8 +127,14 @@ def test_flask_through_the_loop(api: FakeRuntimeAPI) -> None:
     assert f"{item.request_id} GET /items/3 200 " in runtime.output
 
 
-def test_lifespan_runs_before_ready_and_shutdown_on_sigterm(api: FakeRuntimeAPI) -> None:
-    runtime = start(api, "loop_app:app")
+LOOPS = ["asyncio", "uvloop"]  # the auto default takes uvloop when installed
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_lifespan_runs_before_ready_and_shutdown_on_sigterm(api: FakeRuntimeAPI, loop: str) -> None:
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    runtime = start(api, "loop_app:app", "--loop", loop)
     answer = api.invoke(gateway_event(path="/startup-time"))
     started = json.loads(answer.json()["body"])["startup_finished_at"]
     assert started < api.ready_at
@@ -149,10 +155,13 @@ def test_one_event_loop_for_the_whole_process(api: FakeRuntimeAPI) -> None:
     ] * 3
 
 
+@pytest.mark.parametrize("loop", LOOPS)
 def test_work_the_app_hands_the_loop_runs_while_the_next_event_is_awaited(
-    api: FakeRuntimeAPI, gates: Path
+    api: FakeRuntimeAPI, gates: Path, loop: str
 ) -> None:
-    runtime = start(api, "loop_app:app", gates=gates)
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    runtime = start(api, "loop_app:app", "--loop", loop, gates=gates)
     try:
         assert json.loads(api.invoke(gateway_event(path="/detach")).json()["body"]) == {
             "detached": True

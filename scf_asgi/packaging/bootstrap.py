@@ -12,7 +12,8 @@ the zip) and do the same three things:
 3. exec that interpreter on scf-asgi's command line (``run`` or ``web``). The interpreter first
    checks its own version and refuses a wrong one with one line naming itself and what it is,
    since compiled packages and ``.pyc`` built for another version would fail later and less
-   clearly; then it runs ``scf_asgi`` as ``python -m scf_asgi`` would.
+   clearly; then it calls scf-asgi's command, as ``python -m scf_asgi`` would, without the
+   `runpy` machinery that ``-m`` imports (4 ms of every cold start).
 """
 
 from __future__ import annotations
@@ -40,15 +41,15 @@ WEB_BOOTSTRAP = "scf_bootstrap"  # the file a web function starts
 VENDOR = "vendor"  # the folder of the installed dependencies, beside the app's code
 PYTHON_VARIABLE = "SCF_PYTHON"  # names the interpreter, before any search
 
-# Run by the interpreter found: refuse another version in one line, then `python -m scf_asgi`.
+# Run by the interpreter found: refuse another version in one line, then scf-asgi's command.
 _CHECK_AND_RUN = (
     "import sys\n"
     'if sys.implementation.name != "cpython" or sys.version_info[:2] != ({major}, {minor}):\n'
     '    sys.exit("bootstrap: this package is built for CPython {major}.{minor}; " + '
     'sys.executable + " is " + sys.implementation.name + " %d.%d" % sys.version_info[:2] + '
     '" (set {variable} to a CPython {major}.{minor})")\n'
-    "import runpy\n"
-    'runpy.run_module("scf_asgi", run_name="__main__", alter_sys=True)'
+    "from scf_asgi.cli import main\n"
+    "sys.exit(main())"
 )
 
 _TEMPLATE = """\

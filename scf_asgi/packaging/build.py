@@ -107,6 +107,7 @@ class PackageSpec:
         output: Path,
         target: Target,
         web: bool = False,
+        speed: bool = False,
         interface: str = "auto",
         run_argv: Sequence[str] = (),
         excludes: Sequence[str] = (),
@@ -117,6 +118,7 @@ class PackageSpec:
         self.output = output
         self.target = target
         self.web = web
+        self.speed = speed
         self.interface = interface
         self.run_argv = list(run_argv)
         self.excludes = list(excludes)
@@ -130,8 +132,9 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _own_requirements(web: bool, interface: str) -> list[str]:
-    """scf-asgi's runtime dependencies, and the servers of a web function, from its metadata."""
+def _own_requirements(web: bool, interface: str, speed: bool = False) -> list[str]:
+    """scf-asgi's runtime dependencies, the servers of a web function and (with `speed`) its
+    [speed] extra, from its metadata."""
     from importlib import metadata
 
     try:
@@ -148,10 +151,15 @@ def _own_requirements(web: bool, interface: str) -> list[str]:
         marker = marker.strip()
         name_match = _REQUIREMENT_NAME.match(requirement)
         name = _normalise(name_match.group(1)) if name_match else ""
-        if not marker or (
-            web
-            and re.fullmatch(r"""extra\s*==\s*["']web["']""", marker)
-            and (interface == "auto" or name in servers[interface])
+        if (
+            not marker
+            or (
+                web
+                and re.fullmatch(r"""extra\s*==\s*["']web["']""", marker)
+                and (interface == "auto" or name in servers[interface])
+            )
+            # The target is Linux: a platform clause beside the extra holds there.
+            or (speed and re.search(r"""extra\s*==\s*["']speed["']""", marker))
         ):
             found.append(requirement.strip())
     if web and not any(_normalise(r).startswith(("uvicorn", "gunicorn")) for r in found):
@@ -652,7 +660,7 @@ def build_package(spec: PackageSpec, reporter: Reporter) -> dict[str, Any]:
         vendor.mkdir(parents=True)
 
         requirements = _app_requirements(source, scratch, reporter)
-        requirements += _own_requirements(spec.web, spec.interface)
+        requirements += _own_requirements(spec.web, spec.interface, spec.speed)
         with reporter.step("installing dependencies") as step:
             _pip_install(target, vendor, requirements, step, reporter)
             _tidy_vendor(vendor)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
 
 from ..errors import RuntimeAPIError
@@ -299,6 +300,18 @@ class AsyncInvocation(Invocation):
             pass
 
 
+# Python 3.12 can start a task in its constructor (Task's eager_start), which spares the event
+# a turn of the loop before it begins; before 3.12.5, get_coro() on a task that ended in that
+# first step crashes the interpreter (CPython issue 122332).
+_EAGER_TASKS = sys.version_info >= (3, 12, 5)
+
+
+def _task(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, None]) -> Awaitable[None]:
+    if _EAGER_TASKS and loop.get_task_factory() is None:
+        return asyncio.Task(coroutine, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+    return loop.create_task(coroutine)
+
+
 class LoopShutdown:
     """SIGTERM/SIGINT on the event loop: a long poll that has not begun to bring an event is
     ended at once; an event in flight is answered first."""
@@ -354,7 +367,7 @@ async def run_async(client: AsyncRuntimeClient, handle: Handle) -> None:
                 if pending is not None:
                     # A task of its own, as a server gives each request: context variables an
                     # app sets for one request are not there for the next.
-                    await loop.create_task(pending)
+                    await _task(loop, pending)
             await invocation.settled()
 
 
