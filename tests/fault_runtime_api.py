@@ -169,7 +169,6 @@ class Tally:
         self.redelivered = sum(i.redelivered_after_post for i in invocations)
         self.stray = stray
         self.unknown = unknown
-        self.faults: Counter[str] = Counter(name for i in invocations for _, name in i.faults)
 
     def problems(self) -> dict[str, Any]:
         """What breaks "every event answered exactly once": all empty or zero when it holds."""
@@ -755,6 +754,7 @@ class _FiguresPlugin:
 
     def __init__(self) -> None:
         self.sections: dict[str, list[str]] = {}
+        self.faults: dict[str, Counter[str]] = {}
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.sections:
@@ -764,15 +764,23 @@ class _FiguresPlugin:
             terminalreporter.write_line(f"{title}:")
             for line in lines:
                 terminalreporter.write_line(f"  {line}")
+        if len(self.faults) > 1:
+            together = sum(self.faults.values(), Counter())
+            terminalreporter.write_line(
+                f"faults, all suites together: {sum(together.values())} ({counts(together)})"
+            )
 
 
-def publish(config: Any, title: str, lines: list[str]) -> None:
-    """Add `lines` under `title` to the "reliability figures" section of this pytest run."""
+def publish(config: Any, title: str, lines: list[str], faults: Counter[str] | None = None) -> None:
+    """Add `lines` under `title` to the "reliability figures" section of this pytest run;
+    `faults` (by kind) are also added up over the suites."""
     plugin = config.pluginmanager.get_plugin(_FiguresPlugin.name)
     if plugin is None:
         plugin = _FiguresPlugin()
         config.pluginmanager.register(plugin, _FiguresPlugin.name)
     plugin.sections[title] = lines
+    if faults is not None:
+        plugin.faults[title] = Counter(faults)
 
 
 def counts(counter: Counter[str]) -> str:

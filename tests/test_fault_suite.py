@@ -7,8 +7,9 @@ endpoint, and in a second run on the request that retries it too. Every event mu
 exactly once (none lost, no second answer that differs from the first, none run again after
 its answer was posted) with the answer it gets when nothing goes wrong (or the error the fault
 calls for), the app must have run each event once, and the instance must go on serving.
-Where a fault is fatal by design (the runtime API unreachable for longer than
-SCF_ASGI_RUNTIME_RETRY_SECONDS), the instance must exit non-zero with a clear message.
+Where a fault is fatal by design (the runtime API unreachable, or /next refusing, for longer
+than SCF_ASGI_RUNTIME_RETRY_SECONDS; a peer that accepts and hangs up at once), the instance
+must exit 1 with one clear line and no traceback.
 
 The fake is tests/fault_runtime_api.py; the figures go to the "reliability figures" section.
 """
@@ -83,6 +84,7 @@ def figures(request: pytest.FixtureRequest) -> Iterator[None]:
             f"identical re-posts after a lost reply: {totals['reposts']}",
             f"in the tests of known defects (xfail): {counts(FIGURES['known defects'])}",
         ],
+        FIGURES["faults"],
     )
 
 
@@ -231,7 +233,8 @@ def run_round(
 # -- each fault, with the instance going on ---------------------------------------------------
 
 # Which endpoint's first request meets the fault: "next" (the round's first event), "response"
-# (the first event's answer), "error" (the third event's, which is not JSON).
+# (the first event's answer), "error" (the third event's, which is not JSON; a second fault
+# that does not make the client retry meets the fifth's, a JSON array).
 CONNECTION_FAULTS = (
     RESET_BEFORE_REPLY,
     RESET_MID_REPLY,
@@ -258,7 +261,7 @@ CASES = [
         for fault in (*CONNECTION_FAULTS, STATUS_5XX, ABSURD_LENGTH, ABSURD_CHUNK)
     ],
     *[("response", fault) for fault in VALID_ODDITIES],
-    *[("error", fault) for fault in (*CONNECTION_FAULTS, ABSURD_LENGTH, ABSURD_CHUNK)],
+    *[("error", fault) for fault in (*CONNECTION_FAULTS, STATUS_5XX, ABSURD_LENGTH, ABSURD_CHUNK)],
 ]
 
 

@@ -131,6 +131,17 @@ def deep_event(name: str, depth: int) -> bytes:
     return text.replace('"@"', "[" * depth + '"x"' + "]" * depth).encode()
 
 
+def deep_event_answer() -> tuple[Any, ...]:
+    """What an event with a header value nested 3,000 deep gets: the JSON reader of Python
+    3.12 and older (the instance runs this interpreter) gives up on it, and it is no event at
+    all; 3.13's reads it, and the nested value is a 400."""
+    try:
+        json.loads(deep_event("x", 3_000))
+    except RecursionError:
+        return NOT_AN_EVENT
+    return BAD_REQUEST
+
+
 Made = tuple[Any, str, tuple[Any, ...]]  # (event, shape, the view its answer must have)
 
 
@@ -208,6 +219,7 @@ def unknown_event(rng: random.Random, n: int) -> Made:
 BAD_REQUEST = ("response", 400, "Bad Request: ")
 TOO_LARGE = ("response", 413, "Payload Too Large: ")
 NOT_AN_EVENT = ("error", "InvalidEventError")
+DEEP_EVENT_ANSWER = deep_event_answer()
 
 
 def hostile_event(rng: random.Random, n: int) -> Made:
@@ -259,7 +271,7 @@ def hostile_event(rng: random.Random, n: int) -> Made:
             lambda: gateway_event(method="POST", body="x" * (MAX_BODY_BYTES + 1)),
             TOO_LARGE,
         ),
-        ("nested 3,000 deep", lambda: deep_event(name, 3_000), NOT_AN_EVENT),
+        ("nested 3,000 deep", lambda: deep_event(name, 3_000), DEEP_EVENT_ANSWER),
         ("not JSON", lambda: rng.choice([b"{not json", b"\xff\xfe\x00", b"", b"{"]), NOT_AN_EVENT),
         ("not an object", lambda: rng.choice([b"[1, 2]", b"42", b'"text"', b"null"]), NOT_AN_EVENT),
     ]
@@ -440,6 +452,7 @@ def test_soak(interface: str, request: pytest.FixtureRequest) -> None:
             f"{final[2] - warmed[2]} kB since {warmed[0]} events; "
             f"samples: {', '.join(str(s[2]) for s in samples)})",
         ],
+        api.fault_counts,
     )
     assert (alive, code) == (True, 0), output[-3000:]
     assert tally.problems() == CLEAN
