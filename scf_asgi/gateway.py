@@ -253,6 +253,10 @@ def _header_texts(name: str, value: object) -> list[str]:
 TOKEN_CHARACTERS = frozenset(
     "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 )
+# RFC 9110, 5.6.3: the optional white space around a field value (and a list's items); no
+# other space, such as a form feed or a no-break space (UTF-8 C2 A0, whose A0 byte a
+# str.strip() would take off), is part of it.
+OWS = " \t"
 # The characters RFC 9110 (5.5) says a field value MUST NOT carry on (reject or replace):
 # CR and LF would end the field early, NUL the message. Other control characters are invalid
 # too, but "MAY be retained" where no downstream HTTP parser reads them, as here; they cannot
@@ -464,7 +468,7 @@ def request_from_event(
             source_ip = stage = service_id = None
             forwarded_for = origin.get(_FORWARDED_FOR)
             if forwarded_for:
-                source_ip = forwarded_for.partition(",")[0].strip()
+                source_ip = forwarded_for.partition(",")[0].strip(OWS)
         client = (source_ip, 0) if source_ip and source_ip.__class__ is str else None
 
         key = (
@@ -547,14 +551,14 @@ def _origin(
     service_id: str,
     stage_prefix: str,
 ) -> tuple[str, tuple[str, int], str]:
-    scheme = forwarded_proto.partition(",")[0].strip().lower() or "https"
+    scheme = forwarded_proto.partition(",")[0].strip(OWS).lower() or "https"
     server_name = host
     port_text = ""
     colon = host.rfind(":")
     if colon != -1 and host.rfind("]") < colon:  # "[::1]:8080" has a port, "[::1]" has not
         server_name, port_text = host[:colon], host[colon + 1 :]
     if forwarded_port:
-        port_text = forwarded_port.partition(",")[0].strip() or port_text
+        port_text = forwarded_port.partition(",")[0].strip(OWS) or port_text
     if port_text.isascii() and port_text.isdigit():
         port = int(port_text)
     else:
@@ -698,7 +702,7 @@ def _response_parts(
     for name, raw_value in response.headers:
         # Surrounding white space is not part of a field value (RFC 9110, 5.5); Django's WSGI
         # handler, for one, puts a space in front of every Set-Cookie value.
-        value = raw_value.strip()
+        value = raw_value.strip(OWS)
         if not value.isascii():
             # Both interfaces hand over the app's bytes one latin-1 character each; bytes that
             # are UTF-8 (what an app means by a non-ASCII value, and what a request's values

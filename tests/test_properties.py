@@ -440,13 +440,6 @@ def test_no_response_header_can_split(
         assert document["statusCode"] == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: response header values are trimmed with str.strip(), which takes off "
-    "every Unicode white space (\\x0b, \\x0c, \\x1c-\\x1f, \\x85, \\xa0, \\u2000, \\u3000, ...), "
-    "not just the spaces and tabs RFC 9110 5.5 allows around a value, and before the bytes are "
-    "read as UTF-8: an ASGI app's value ending in 'à' (C3 A0) comes out as 'voilÃ'",
-)
 @PROFILE
 @given(headers=response_headers, encoding=st.sampled_from(["utf-8", "latin-1"]))
 @example(headers=[("Content-Disposition", 'attachment; filename="voilà"')], encoding="utf-8")
