@@ -385,13 +385,6 @@ def peak_memory_kb(pid: int) -> int:
     raise LookupError("no VmHWM")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: the HTTP/1.1 parser (runtime/http11.py) keeps a body as a list of the "
-    "pieces recv() returned: an event that arrives a byte at a time costs some 17 bytes of "
-    "memory per byte at the peak (a 512 KB event: 7.7 to 9.6 MB more than in one piece; a "
-    "6 MB one some 100 MB, most of a 128 MB function), and much of it is not given back",
-)
 @pytest.mark.parametrize("interface", sorted(APPS))
 def test_an_event_that_arrives_in_small_pieces_costs_no_more_memory(interface: str) -> None:
     instance = Instance(interface)
