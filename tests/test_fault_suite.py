@@ -63,7 +63,6 @@ FIGURES: dict[str, Counter[str]] = {
     "faults": Counter(),
     "variants": Counter(),
     "totals": Counter(),
-    "known defects": Counter(),  # the rounds of the xfail tests, counted apart
 }
 
 
@@ -82,7 +81,6 @@ def figures(request: pytest.FixtureRequest) -> Iterator[None]:
             f"events lost: {totals['lost']}, conflicting answers: {totals['conflicts']}, "
             f"events run twice: {totals['redelivered']}, "
             f"identical re-posts after a lost reply: {totals['reposts']}",
-            f"in the tests of known defects (xfail): {counts(FIGURES['known defects'])}",
         ],
         FIGURES["faults"],
     )
@@ -189,7 +187,6 @@ def run_round(
     *,
     expected_change: dict[int, tuple[Any, ...]] | None = None,
     timeout: float = 30,
-    known_defect: bool = False,
 ) -> tuple[list[Invocation], str]:
     """Queue a round, wait until all is answered and the runtime polls again, check it."""
     api, runtime = instance.api, instance.runtime
@@ -215,7 +212,7 @@ def run_round(
     tally = api.tally([*invocations, marker])
     FIGURES["faults"].update(api.fault_counts - faults_before)
     FIGURES["variants"].update(api.variant_counts - variants_before)
-    totals = FIGURES["known defects" if known_defect else "totals"]
+    totals = FIGURES["totals"]
     totals["events"] += tally.events
     totals["lost"] += len(tally.lost)
     totals["conflicts"] += tally.conflicts
@@ -427,18 +424,13 @@ def test_a_fault_on_ready_costs_nothing(fault: Fault) -> None:
     assert instance.api.ready_count == (2 if fault in LOST_REPLY else 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a 5xx answer to POST /runtime/init/ready ends the instance (exit 1) "
-    "instead of being posted again, as a 5xx to a response is",
-)
 @pytest.mark.parametrize("interface", sorted(APPS))
 def test_a_5xx_answer_to_ready_is_posted_again(interface: str) -> None:
     instance = Instance(interface)
     instance.api.script("ready", STATUS_5XX)
     try:
         instance.wait_ready()
-        run_round(instance, 71, known_defect=True)
+        run_round(instance, 71)
     finally:
         instance.close()
 
@@ -490,13 +482,6 @@ def test_next_answering_503_for_longer_than_the_retry_budget_exits_with_a_clear_
     assert "Traceback" not in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: SIGTERM while an idle long poll is being retried (the runtime API "
-    "unreachable) is logged, but both clients (RuntimeClient.exchange, and "
-    "AsyncRuntimeClient.exchange in runtime/aio.py) go on pausing and reconnecting without "
-    "looking at it, until SCF_ASGI_RUNTIME_RETRY_SECONDS is spent; then exit 1",
-)
 @pytest.mark.parametrize("interface", sorted(APPS))
 def test_sigterm_while_the_runtime_api_refuses_connections_exits_at_once(interface: str) -> None:
     instance = Instance(interface)

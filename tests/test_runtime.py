@@ -578,9 +578,11 @@ def socket_queues(local_port: int, remote_port: int) -> tuple[int, int]:
     raise LookupError(f"no TCP connection from port {local_port} to {remote_port}")
 
 
+@pytest.mark.parametrize("post_fails_once", [False, True], ids=["", "post-reset-once"])
 @pytest.mark.parametrize("app", ["flask_app:app", "fastapi_app:app"])  # blocking, event loop
-def test_sigterm_while_the_event_arrives_still_answers_it(app: str) -> None:
-    """A signal between the first bytes of the event and its end must not drop the event."""
+def test_sigterm_while_the_event_arrives_still_answers_it(app: str, post_fails_once: bool) -> None:
+    """A signal between the first bytes of the event and its end must not drop the event, nor
+    its answer when the first post of it is cut and has to be made again."""
     import socket as socket_module
     import threading
 
@@ -588,6 +590,7 @@ def test_sigterm_while_the_event_arrives_still_answers_it(app: str) -> None:
         pytest.skip("reads how far the runtime has read its socket from /proc/net/tcp (Linux)")
     event = json.dumps(gateway_event(path="/items/5")).encode()
     answers: list[bytes] = []
+    cut: list[bytes] = []  # the post closed unanswered
     body_begun = threading.Event()
     go_on = threading.Event()
     listener = socket_module.create_server(("127.0.0.1", 0))
@@ -604,42 +607,51 @@ def test_sigterm_while_the_event_arrives_still_answers_it(app: str) -> None:
             time.sleep(0.001)
 
     def serve() -> None:
-        conn, _ = listener.accept()
+        for _ in range(2):  # a second connection, once the first post was cut
+            conn, _ = listener.accept()
+            with conn:
+                if not serve_connection(conn):
+                    return
+
+    def serve_connection(conn: socket_module.socket) -> bool:
+        """Whether the runtime is to connect again (its post was cut)."""
         buffer = b""
-        with conn:
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buffer += chunk
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.lower() == b"content-length":
-                        length = int(value)
-                while len(buffer) < length:
-                    buffer += conn.recv(65536)
-                body, buffer = buffer[:length], buffer[length:]
-                if head.startswith(b"GET /runtime/invocation/next"):
-                    if answers or body_begun.is_set():
-                        return  # no second event: the instance should be on its way out
-                    # The head alone, read; then part of the body, read too: the runtime reads
-                    # the body only after the head, so it is now between the two.
-                    send_and_wait_until_read(
-                        conn,
-                        b"HTTP/1.1 200 OK\r\nrequest_id: r-1\r\nContent-Length: %d\r\n\r\n"
-                        % len(event),
-                    )
-                    send_and_wait_until_read(conn, event[:10])
-                    body_begun.set()
-                    go_on.wait(10)
-                    conn.sendall(event[10:])
-                else:
-                    if b"/runtime/invocation/" in head:
-                        answers.append(head.split(b" ")[1] + b" " + body)
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return False
+                buffer += chunk
+            head, _, buffer = buffer.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+            while len(buffer) < length:
+                buffer += conn.recv(65536)
+            body, buffer = buffer[:length], buffer[length:]
+            if head.startswith(b"GET /runtime/invocation/next"):
+                if answers or body_begun.is_set():
+                    return False  # no second event: the instance should be on its way out
+                # The head alone, read; then part of the body, read too: the runtime reads
+                # the body only after the head, so it is now between the two.
+                send_and_wait_until_read(
+                    conn,
+                    b"HTTP/1.1 200 OK\r\nrequest_id: r-1\r\nContent-Length: %d\r\n\r\n"
+                    % len(event),
+                )
+                send_and_wait_until_read(conn, event[:10])
+                body_begun.set()
+                go_on.wait(10)
+                conn.sendall(event[10:])
+            else:
+                if b"/runtime/invocation/" in head:
+                    if post_fails_once and not cut:
+                        cut.append(head)
+                        return True  # closed unanswered: posted again
+                    answers.append(head.split(b" ")[1] + b" " + body)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
     server = threading.Thread(target=serve, daemon=True)
     server.start()
@@ -657,7 +669,7 @@ def test_sigterm_while_the_event_arrives_still_answers_it(app: str) -> None:
         runtime.stop()
         listener.close()
         fake.close()
-    assert len(answers) == 1
+    assert (len(answers), len(cut)) == (1, int(post_fails_once))
     path, _, document = answers[0].partition(b" ")
     assert path == b"/runtime/invocation/response"
     assert json.loads(json.loads(document)["body"])["id"] == 5

@@ -16,8 +16,7 @@ import signal
 import sys
 import time
 
-from ..errors import RuntimeAPIError
-from ..logs import excerpt, log_error, log_info
+from ..logs import log_error, log_info
 from ..platform import DEFAULT_RETRY_SECONDS, MAX_EVENT_BYTES, NEXT_REQUEST_ID
 from .client import (
     ERROR,
@@ -176,31 +175,36 @@ class AsyncRuntimeClient(ClientBase):
         self._connection: _Connection | None = None
         self._polling = False  # next_invocation is waiting for an event
         self._interrupted = False  # ... and is to stop before it asks, or asks again
+        self._pausing: asyncio.Future[None] | None = None  # the poll's pause before a retry
         bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
         self._authority = f"{bracketed}:{port}"
 
     async def ready(self) -> None:
-        status, _, body = await self.exchange("POST", READY, READY_BODY)
-        if status != 200:
-            raise RuntimeAPIError(f"POST {READY} answered {status}: {excerpt(body)}")
+        backoff = Backoff(self.retry_for)
+        while True:
+            status, _, body = await self.exchange("POST", READY, READY_BODY)
+            if status == 200:
+                return
+            await asyncio.sleep(self._ready_refused(status, body, backoff))
 
     async def next_invocation(self) -> tuple[bytes, Context]:
         """Wait (with no timeout) for the next event, as the blocking client does; raises
         Interrupted if `interrupt` ends the wait before the event begins to arrive."""
         backoff = Backoff(self.retry_for)
-        while True:
-            self._polling = True
-            self._interrupted = False
-            try:
-                status, headers, body = await self.exchange("GET", NEXT, None, MAX_EVENT_BYTES)
-            except BodyTooLarge as exc:
-                raise EventTooLarge(str(exc), exc.headers.get(NEXT_REQUEST_ID, "")) from None
-            finally:
-                self._polling = False
-            received_at = time.monotonic()
-            if status == 200:
-                return body, self._context(headers, received_at)
-            await asyncio.sleep(self._next_refused(status, body, backoff))
+        self._polling = True
+        self._interrupted = False
+        try:
+            while True:
+                try:
+                    status, headers, body = await self.exchange("GET", NEXT, None, MAX_EVENT_BYTES)
+                except BodyTooLarge as exc:
+                    raise EventTooLarge(str(exc), exc.headers.get(NEXT_REQUEST_ID, "")) from None
+                received_at = time.monotonic()
+                if status == 200:
+                    return body, self._context(headers, received_at)
+                await self._pause(self._next_refused(status, body, backoff))
+        finally:
+            self._polling = self._interrupted = False
 
     def interrupt(self) -> None:
         """End a long poll that has not begun to bring an event (or that is connecting or
@@ -208,6 +212,8 @@ class AsyncRuntimeClient(ClientBase):
         if not self._polling:
             return
         self._interrupted = True
+        if self._pausing is not None:
+            _settle(self._pausing)
         connection = self._connection
         if connection is not None and connection.interrupt():
             self._connection = None
@@ -274,7 +280,31 @@ class AsyncRuntimeClient(ClientBase):
             except (OSError, ProtocolError) as exc:  # drops, refused connects, malformed answers
                 self.close()
                 waited = time.monotonic() - sent if sent else 0.0
-                await asyncio.sleep(self._failed(exc, method, path, waited))
+                await self._pause(self._failed(exc, method, path, waited))
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait `seconds` before a retry; a long poll's wait is ended by `interrupt`, with
+        Interrupted: a poll that has brought nothing yet is not to be retried."""
+        if not self._polling:
+            await asyncio.sleep(seconds)
+            return
+        if self._interrupted:
+            raise Interrupted
+        loop = asyncio.get_running_loop()
+        pause = self._pausing = loop.create_future()
+        timer = loop.call_later(seconds, _settle, pause)
+        try:
+            await pause
+        finally:
+            timer.cancel()
+            self._pausing = None
+        if self._interrupted:
+            raise Interrupted
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class AsyncInvocation(Invocation):

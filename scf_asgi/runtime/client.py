@@ -263,6 +263,16 @@ class ClientBase:
             raise RuntimeAPIError(f"GET {NEXT} kept answering {status} for {self.retry_for}s")
         return delay
 
+    def _ready_refused(self, status: int, body: bytes, backoff: Backoff) -> float:
+        """ready answered `status`: after a 5xx (the platform's own trouble, as for a posted
+        answer) the pause before posting it again; RuntimeAPIError for anything else, or once
+        5xx answers have gone on for the retry budget."""
+        log_error("POST %s answered %d: %s", READY, status, excerpt(body))
+        delay = backoff.next_delay() if status >= 500 else None
+        if delay is None:
+            raise RuntimeAPIError(f"POST {READY} answered {status}: {excerpt(body)}")
+        return delay
+
     def _context(self, headers: dict[str, str], received_at: float) -> Context:
         facts = self._facts
         return Context(
@@ -288,9 +298,12 @@ class RuntimeClient(ClientBase):
     # -- the four endpoints ------------------------------------------------------------------
 
     def ready(self) -> None:
-        status, _, body = self.exchange("POST", READY, READY_BODY)
-        if status != 200:
-            raise RuntimeAPIError(f"POST {READY} answered {status}: {excerpt(body)}")
+        backoff = Backoff(self.retry_for)
+        while True:
+            status, _, body = self.exchange("POST", READY, READY_BODY)
+            if status == 200:
+                return
+            time.sleep(self._ready_refused(status, body, backoff))
 
     def next_invocation(self, wakeup_fd: int | None = None) -> tuple[bytes, Context]:
         """Wait (with no timeout) for the next event: its raw body and context. Raises
@@ -304,7 +317,7 @@ class RuntimeClient(ClientBase):
             received_at = time.monotonic()
             if status == 200:
                 return body, self._context(headers, received_at)
-            time.sleep(self._next_refused(status, body, backoff))
+            _pause(self._next_refused(status, body, backoff), wakeup_fd)
 
     def post_response(self, payload: bytes) -> int:
         return self.exchange("POST", RESPONSE, payload)[0]
@@ -346,4 +359,13 @@ class RuntimeClient(ClientBase):
             except (OSError, ProtocolError) as exc:  # drops, refused connects, malformed answers
                 self.close()
                 waited = time.monotonic() - sent if sent else 0.0
-                time.sleep(self._failed(exc, method, path, waited))
+                _pause(self._failed(exc, method, path, waited), wakeup_fd)
+
+
+def _pause(seconds: float, wakeup_fd: int | None) -> None:
+    """Wait `seconds` before a retry; with `wakeup_fd` (a long poll's), a shutdown signal ends
+    the wait with Interrupted: a poll that has brought nothing yet is not to be retried."""
+    if wakeup_fd is None:
+        time.sleep(seconds)
+    elif select.select([wakeup_fd], [], [], seconds)[0]:
+        raise Interrupted
