@@ -322,7 +322,8 @@ def test_a_5xx_answer_to_an_error_is_posted_again(instance: Instance) -> None:
 def test_idle_long_polls_cut_again_and_again_cost_nothing() -> None:
     # Three polls cut by the peer after 0.6 s each: well past a 0.5 s retry budget in all, but
     # each cut poll was in the air long enough to show the runtime API working, so each cut
-    # is a first failure, not one more in a row.
+    # is no failure: nothing to report, and the poll is made again at once (a pause growing
+    # with each cut would hold up an event that comes just after one).
     instance = Instance("wsgi", SCF_ASGI_RUNTIME_RETRY_SECONDS="0.5")
     try:
         instance.wait_ready()
@@ -333,7 +334,7 @@ def test_idle_long_polls_cut_again_and_again_cost_nothing() -> None:
         FIGURES["faults"][IDLE_CUT.name] += 3
     finally:
         assert instance.close() == 0
-    assert "unreachable for" not in instance.runtime.output
+    assert "unreachable" not in instance.runtime.output
 
 
 @pytest.mark.parametrize("interface", sorted(APPS))

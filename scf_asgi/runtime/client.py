@@ -155,7 +155,7 @@ class Connection:
 
 class Backoff:
     """The pauses between retries: 50 ms, doubling up to 1 s, until `budget` seconds have
-    passed since the first of the failures in a row (`restart` begins a new row)."""
+    passed since the first of the failures in a row."""
 
     __slots__ = ("budget", "deadline", "delay")
 
@@ -163,9 +163,6 @@ class Backoff:
         self.budget = budget
         self.deadline = 0.0
         self.delay = 0.05
-
-    def restart(self) -> None:
-        self.deadline = 0.0
 
     def next_delay(self) -> float | None:
         """How long to wait before the next try; None once the budget is spent."""
@@ -201,9 +198,8 @@ class ClientBase:
         self._facts = function_facts()
         # Failures of the connection in a row: the budget counts from the first, and only an
         # answer, or a request that was in the air a while before the peer cut it (an idle
-        # long poll it closed), shows the runtime API working and starts a new count. A peer
-        # that accepts and hangs up at once uses the budget up; the delay between tries grows
-        # until an answer comes.
+        # long poll it closed, which is no failure), shows the runtime API working and starts
+        # a new count. A peer that accepts and hangs up at once uses the budget up.
         self._failures: Backoff | None = None
 
     @classmethod
@@ -236,8 +232,11 @@ class ClientBase:
     def _failed(self, exc: Exception, method: str, path: str, waited: float) -> float:
         """A failed try, `waited` seconds after its request went out: the pause before the
         next, or RuntimeAPIError once the budget is spent."""
-        if self._failures is not None and waited >= WORKING_REQUEST_SECONDS:
-            self._failures.restart()
+        if waited >= WORKING_REQUEST_SECONDS:
+            # Carried by a working runtime API (an idle long poll it cut, as a proxy may): not
+            # a failure to report or to wait after; asked again at once, a new count begun.
+            self._failures = None
+            return 0.0
         if self._failures is None:
             self._failures = Backoff(self.retry_for)
             log_warning(
