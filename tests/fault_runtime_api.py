@@ -592,6 +592,8 @@ class FaultRuntimeAPI:
                 self.polls_waiting -= 1
         if idle_fault is REFUSED:
             self._refuse()
+        elif idle_fault is GARBAGE_STATUS:  # no HTTP, once the poll has waited a while
+            self._send(connection, GARBAGE_LINES[0] + b"Content-Length: 0\r\n\r\n")
         if invocation is None:
             raise _Closed  # the peer closes the poll, no answer (or the port with it)
         self._note("next", fault, invocation)

@@ -338,6 +338,28 @@ def test_idle_long_polls_cut_again_and_again_cost_nothing() -> None:
 
 
 @pytest.mark.parametrize("interface", sorted(APPS))
+def test_a_peer_that_answers_idle_polls_with_no_http_ends_the_instance(interface: str) -> None:
+    # Garbage after a poll has waited a while is no sign of a working runtime API, unlike a
+    # poll cut after it: the failures are in a row, and the budget runs out.
+    instance = Instance(interface, SCF_ASGI_RUNTIME_RETRY_SECONDS="1")
+    try:
+        instance.wait_ready()
+        instance.api.idle_cut_after = 0.6
+        instance.api.script(IDLE, *[GARBAGE_STATUS] * 1000)
+        code = instance.runtime.wait_exit(20)
+    finally:
+        instance.close()
+    FIGURES["faults"][GARBAGE_STATUS.name] += instance.api.fault_counts[GARBAGE_STATUS.name]
+    output = instance.runtime.output
+    assert code == 1
+    assert output.splitlines()[-1].startswith(
+        f"scf-asgi: error: runtime API at 127.0.0.1:{instance.api.port} unreachable for 1s "
+        "(GET /runtime/invocation/next): not an HTTP/1.x response from the runtime API: "
+    )
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("interface", sorted(APPS))
 def test_a_peer_that_accepts_and_hangs_up_at_once_ends_the_instance(interface: str) -> None:
     # No answer ever, and no request in the air long enough to show a working API: the
     # failures are all in a row, and the budget runs out.

@@ -38,6 +38,7 @@ from ..platform import (
 from .http11 import (
     DONE,
     BodyTooLarge,
+    ClosedUnanswered,
     ProtocolError,
     ResponseParser,
     encode_request,
@@ -232,9 +233,10 @@ class ClientBase:
     def _failed(self, exc: Exception, method: str, path: str, waited: float) -> float:
         """A failed try, `waited` seconds after its request went out: the pause before the
         next, or RuntimeAPIError once the budget is spent."""
-        if waited >= WORKING_REQUEST_SECONDS:
+        if waited >= WORKING_REQUEST_SECONDS and isinstance(exc, (OSError, ClosedUnanswered)):
             # Carried by a working runtime API (an idle long poll it cut, as a proxy may): not
             # a failure to report or to wait after; asked again at once, a new count begun.
+            # Bytes that are no HTTP, however late, are a failure like any other.
             self._failures = None
             return 0.0
         if self._failures is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = [
     "HEX_DIGITS",
     "BodyTooLarge",
+    "ClosedUnanswered",
     "ProtocolError",
     "ResponseParser",
     "encode_request",
@@ -32,6 +33,11 @@ _INLINE_BODY_BYTES = 64 * 1024
 class ProtocolError(ValueError):
     """The bytes are not an HTTP/1.x response as a server may send one: the connection they
     came on cannot be used any further."""
+
+
+class ClosedUnanswered(ProtocolError):
+    """The server closed the connection before any of its answer came: what a peer that ends
+    an idle connection does, unlike an answer cut short or bytes that are no HTTP."""
 
 
 class BodyTooLarge(ProtocolError):
@@ -148,11 +154,9 @@ class ResponseParser:
             self.keep_alive = False
             return
         if self.state is not DONE:
-            raise ProtocolError(
-                "the runtime API closed the connection mid-response"
-                if self.status or self._buffer
-                else "the runtime API closed the connection"
-            )
+            if self.status or self._buffer:
+                raise ProtocolError("the runtime API closed the connection mid-response")
+            raise ClosedUnanswered("the runtime API closed the connection")
 
     def _step(self, buffer: bytes) -> bytes | None:
         """Consume what the current state can of `buffer`; the rest, or None when more bytes
