@@ -337,46 +337,33 @@ def test_idle_long_polls_cut_again_and_again_cost_nothing() -> None:
     assert "unreachable" not in instance.runtime.output
 
 
+# A peer that never shows a working runtime API: the failures are all in a row, and the budget
+# runs out. It accepts and hangs up at once (no request in the air long enough), or it answers
+# a poll that waited a while with bytes that are no HTTP (unlike a cut, no sign of working).
+NEVER_WORKING = {
+    "hangs up at once": (IDLE_CUT, 0.0, ""),
+    "no HTTP after a wait": (GARBAGE_STATUS, 0.6, "not an HTTP/1.x response from the runtime API"),
+}
+
+
+@pytest.mark.parametrize("peer", sorted(NEVER_WORKING))
 @pytest.mark.parametrize("interface", sorted(APPS))
-def test_a_peer_that_answers_idle_polls_with_no_http_ends_the_instance(interface: str) -> None:
-    # Garbage after a poll has waited a while is no sign of a working runtime API, unlike a
-    # poll cut after it: the failures are in a row, and the budget runs out.
+def test_a_peer_that_never_answers_ends_the_instance(interface: str, peer: str) -> None:
+    fault, wait, reason = NEVER_WORKING[peer]
     instance = Instance(interface, SCF_ASGI_RUNTIME_RETRY_SECONDS="1")
     try:
         instance.wait_ready()
-        instance.api.idle_cut_after = 0.6
-        instance.api.script(IDLE, *[GARBAGE_STATUS] * 1000)
+        instance.api.idle_cut_after = wait
+        instance.api.script(IDLE, *[fault] * 1000)
         code = instance.runtime.wait_exit(20)
     finally:
         instance.close()
-    FIGURES["faults"][GARBAGE_STATUS.name] += instance.api.fault_counts[GARBAGE_STATUS.name]
+    FIGURES["faults"][fault.name] += instance.api.fault_counts[fault.name]
     output = instance.runtime.output
     assert code == 1
     assert output.splitlines()[-1].startswith(
         f"scf-asgi: error: runtime API at 127.0.0.1:{instance.api.port} unreachable for 1s "
-        "(GET /runtime/invocation/next): not an HTTP/1.x response from the runtime API: "
-    )
-    assert "Traceback" not in output
-
-
-@pytest.mark.parametrize("interface", sorted(APPS))
-def test_a_peer_that_accepts_and_hangs_up_at_once_ends_the_instance(interface: str) -> None:
-    # No answer ever, and no request in the air long enough to show a working API: the
-    # failures are all in a row, and the budget runs out.
-    instance = Instance(interface, SCF_ASGI_RUNTIME_RETRY_SECONDS="0.5")
-    try:
-        instance.wait_ready()
-        instance.api.idle_cut_after = 0.0
-        instance.api.script(IDLE, *[IDLE_CUT] * 1000)
-        code = instance.runtime.wait_exit(20)
-    finally:
-        instance.close()
-    FIGURES["faults"][IDLE_CUT.name] += instance.api.fault_counts[IDLE_CUT.name]
-    output = instance.runtime.output
-    assert code == 1
-    assert output.splitlines()[-1].startswith(
-        f"scf-asgi: error: runtime API at 127.0.0.1:{instance.api.port} unreachable for 0.5s "
-        "(GET /runtime/invocation/next): "
+        f"(GET /runtime/invocation/next): {reason}"
     )
     assert "Traceback" not in output
 
