@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import socket
@@ -180,7 +181,7 @@ async def _serve_with(
             access_log=False,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             # In progress at shutdown: invocations, which end within the function timeout.
-            timeout_graceful_shutdown=-(-config.timeout_ms // 1000) + STOP_GRACE,
+            timeout_graceful_shutdown=math.ceil(config.timeout_ms / 1000) + STOP_GRACE,
             h11_max_incomplete_event_size=HEAD_LIMIT,
             server_header=False,
             date_header=True,
