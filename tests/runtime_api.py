@@ -4,7 +4,8 @@ It is the emulator's own runtime-API app (`scf_asgi.local.runtime_api`, Starlett
 uvicorn in a thread, so the runtime client is tested against an HTTP implementation (h11) this
 project did not write. Around that app sit the platform failures a test can ask for
 (`fail_next_posts`, `fail_next_gets`, `close_after_reply`, `refuse_posts_over`) and the record
-of every request (`log`, `changed`) and connection (`connections`).
+of every request (`log`, `changed`), connection (`connections`) and answer posted when no
+event had been taken (`stray_answers`).
 
 It behaves as the spec says the platform does: `/runtime/invocation/next` long-polls until an
 event is queued and keeps returning the same event until it is answered; the first
@@ -138,6 +139,15 @@ class _Failures:
         if path in (RESPONSE, ERROR) and fake.fail_next_posts:
             await reply(fake.fail_next_posts.pop(0), b'{"error":"rejected"}')
             return
+        if path in (RESPONSE, ERROR):
+            status = 0
+
+            async def send_watched(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send_closing(message)
+
         replayed = False
 
         async def receive_again() -> Message:
@@ -147,6 +157,11 @@ class _Failures:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
+        if path in (RESPONSE, ERROR):
+            await self.app(scope, receive_again, send_watched)
+            if status == 400:  # no event taken yet: nothing for it to answer
+                fake.stray_answers.append((path.rpartition("/")[2], body))
+            return
         await self.app(scope, receive_again, send_closing)
         if path == READY:
             fake.ready.set()
@@ -159,6 +174,8 @@ class FakeRuntimeAPI:
         self.ready = threading.Event()
         self.log: list[tuple[str, str]] = []  # (method, path) of every request, in order
         self.invocations: list[_Invocation] = []
+        self.connections: list[tuple[str, int]] = []  # the client address of every connection
+        self.stray_answers: list[tuple[str, bytes]] = []  # posted before any event was taken
         self.fail_next_posts: list[int] = []  # statuses to answer the next posts with
         self.fail_next_gets: list[int] = []  # statuses to answer the next long polls with
         self.close_after_reply = False  # drop the keep-alive connection after every reply
@@ -182,11 +199,19 @@ class FakeRuntimeAPI:
         # No size limit of its own: the documented one is "about 6 MB" (tests ask for a limit
         # with refuse_posts_over).
         self.api = RuntimeAPI([self.channel], result_limit=None)
-        self.api.by_port[self.port] = self.channel
+        self.api.by_address[("127.0.0.1", self.port)] = self.channel
+        fake = self
+
+        class CountingProtocol(tagging_protocol(self.api)):  # type: ignore[misc]
+            def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+                super().connection_made(transport)
+                if self.client is not None:
+                    fake.connections.append((self.client[0], self.client[1]))
+
         self.server = uvicorn.Server(
             uvicorn.Config(
                 _Failures(runtime_api_app(self.api), self),
-                http=tagging_protocol(self.api),
+                http=CountingProtocol,
                 ws="none",
                 lifespan="off",
                 proxy_headers=False,
@@ -225,14 +250,6 @@ class FakeRuntimeAPI:
     @property
     def last(self) -> Invocation | None:  # handed out last by /next, answered or not
         return self.channel.last
-
-    @property
-    def stray_answers(self) -> list[tuple[str, bytes]]:  # posted before any event was taken
-        return self.channel.stray_answers
-
-    @property
-    def connections(self) -> list[tuple[str, int]]:  # the client address of every connection
-        return self.api.connections
 
     @property
     def ready_count(self) -> int:

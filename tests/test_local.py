@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import http.client
 import json
 import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,7 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 
 from scf_asgi import cli
 from scf_asgi.gateway import request_from_event
@@ -28,6 +32,13 @@ from scf_asgi.local import (
     event_from_http,
     function_url_event_from_http,
     http_from_integration,
+)
+from scf_asgi.local.runtime_api import (
+    Channel,
+    Invocation,
+    RuntimeAPI,
+    runtime_api_app,
+    tagging_protocol,
 )
 from scf_asgi.local.translate import body_view
 from tests.events import sample_event
@@ -369,6 +380,50 @@ async def renew(api: FakeRuntimeAPI) -> None:
     api.channel.renew()
 
 
+def test_a_runtime_api_connection_belongs_to_the_socket_it_came_in_on() -> None:
+    # Two listening sockets with one port number on two addresses: the port alone cannot
+    # tell them apart, the address and port can.
+    sockets = []
+    for host in ("127.0.0.1", "127.0.0.2"):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, sockets[0].getsockname()[1] if sockets else 0))
+        sock.listen(8)
+        sockets.append(sock)
+    port = sockets[0].getsockname()[1]
+
+    async def scenario() -> tuple[list[int], bytes]:
+        first, second = Channel("first"), Channel("second")
+        api = RuntimeAPI([first, second])
+        api.by_address = {("127.0.0.1", port): first, ("127.0.0.2", port): second}
+        server = uvicorn.Server(
+            uvicorn.Config(
+                runtime_api_app(api),
+                http=tagging_protocol(api),
+                lifespan="off",
+                log_config=None,
+                access_log=False,
+            )
+        )
+        serving = asyncio.ensure_future(server.serve(sockets=sockets))
+        try:
+            first.put(Invocation("r1", b'{"n": 1}', time_limit_ms=3000, memory_limit_mb=128))
+            async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+                ready = await http.post(f"http://127.0.0.2:{port}/runtime/init/ready")
+                taken = await http.get(f"http://127.0.0.1:{port}/runtime/invocation/next")
+            assert (ready.status_code, taken.status_code) == (200, 200)
+            return [first.ready_count, second.ready_count], taken.content
+        finally:
+            server.should_exit = True
+            await serving
+
+    try:
+        assert asyncio.run(scenario()) == ([0, 1], b'{"n": 1}')
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def test_cli_local_needs_an_app(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["local"]) == 1
     assert "no app given" in capsys.readouterr().err
@@ -485,6 +540,23 @@ def test_keep_alive_head_and_not_found(emulator: Emulator) -> None:
     assert head.status == 200
     assert head.body == b""
     assert second.json() == {"message": "hello you from scf-asgi local"}
+
+
+@pytest.mark.parametrize(("method", "status"), [("GET", 204), ("GET", 304), ("HEAD", 200)])
+def test_a_body_the_status_forbids_is_dropped_not_a_crash(
+    emulator: Emulator, method: str, status: int
+) -> None:
+    # A function may well send one (FastAPI's JSONResponse({}, status_code=204)); the gateway
+    # drops it, and so must the front door, on a connection that goes on.
+    connection = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=20)
+    try:
+        reply = emulator.request(method, f"/status?code={status}", connection=connection)
+        after = emulator.request("GET", "/api/hello", connection=connection)
+    finally:
+        connection.close()
+    assert (reply.status, reply.body, reply.headers.get_all("X-Sent")) == (status, b"", ["{}"])
+    assert after.json() == {"message": "hello world from scf-asgi local"}
+    assert "Exception in ASGI application" not in emulator.output
 
 
 def invocation_count(emulator: Emulator) -> int:
@@ -661,7 +733,10 @@ def bootstrap_emulator(tmp_path_factory: pytest.TempPathFactory) -> Any:
         f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(script))}\n"
     )
     bootstrap.chmod(0o755)
-    emu = Emulator("--bootstrap", str(bootstrap), "--timeout-ms", "2000", cwd=ROOT)
+    # A handler setting in the developer's shell is not the function's: it must not leak.
+    emu = Emulator(
+        "--bootstrap", str(bootstrap), "--timeout-ms", "2000", cwd=ROOT, _HANDLER="shell.app"
+    )
     emu.code_dir = directory  # type: ignore[attr-defined]
     yield emu
     emu.stop()
@@ -690,7 +765,7 @@ def test_runtime_api_behaves_as_the_platform(bootstrap_emulator: Emulator) -> No
     assert env["SCF_NAMESPACE"] == "default"
     assert env["TENCENTCLOUD_RUNENV"] == "SCF"
     assert env["USER_CODE_ROOT"] == os.path.join(code_dir, "")
-    assert "_HANDLER" not in env or env["_HANDLER"] == os.environ.get("_HANDLER")
+    assert "_HANDLER" not in env
 
 
 @pytest.mark.parametrize("path", ["/not-json", "/array", "/string-status", "/bad-header"])
@@ -789,6 +864,150 @@ def test_a_signal_stops_everything_cleanly(signum: int) -> None:
         os.kill(pid, 0)
     assert "shutting down" in emu.output
     assert "Traceback" not in emu.output
+
+
+def started_pids(emulator: Emulator) -> list[int]:
+    return [
+        int(pid) for pid in re.findall(r"started the function instance, pid (\d+)", emulator.output)
+    ]
+
+
+def running(pid: int) -> bool:
+    """Whether the process runs (a zombie no longer does: its parent may be slow to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def summaries(emulator: Emulator) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = emulator.request("GET", "/_scf/api/invocations").json()
+    return found
+
+
+def wait_for(condition: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.05)
+
+
+def test_a_signal_lets_the_invocation_in_flight_answer_and_refuses_the_waiting_one() -> None:
+    emu = Emulator("app:app", "--timeout-ms", "20000")
+    replies: dict[str, Reply] = {}
+
+    def call(name: str, path: str) -> None:
+        replies[name] = emu.request("GET", path)
+
+    try:
+        emu.request("GET", "/json")
+        threads = [threading.Thread(target=call, args=("in flight", "/sleep?s=2"))]
+        threads[0].start()
+        wait_for(lambda: [s["state"] for s in summaries(emu)] == ["running", "done"])
+        threads.append(threading.Thread(target=call, args=("waiting", "/json")))
+        threads[1].start()
+        wait_for(lambda: [s["state"] for s in summaries(emu)] == ["queued", "running", "done"])
+        emu.process.send_signal(signal.SIGTERM)
+        code = emu.process.wait(30)
+        for thread in threads:
+            thread.join(30)
+    finally:
+        emu.stop()
+    assert code == 0, emu.output
+    assert (replies["in flight"].status, replies["in flight"].json()["slept"]) == (200, "2")
+    assert (replies["waiting"].status, replies["waiting"].json()) == (
+        503,
+        {"errno": 503, "error": "the emulator is shutting down"},
+    )
+    pids = started_pids(emu)
+    assert len(pids) == 1, emu.output  # no instance was started for the waiting request
+    assert not running(pids[0])
+    assert "Traceback" not in emu.output
+
+
+def test_a_signal_during_a_cold_start_stops_it_and_answers_503(tmp_path: Path) -> None:
+    (tmp_path / "slow_app.py").write_text("import time\ntime.sleep(60)\n")
+    # Instance 1 is started at once, with no request; the request cold-starts instance 2.
+    emu = Emulator("slow_app:app", "--instances", "2", cwd=tmp_path)
+    replies: list[Reply] = []
+    try:
+        waiter = threading.Thread(target=lambda: replies.append(emu.request("GET", "/")))
+        waiter.start()
+        assert emu.wait_output("[instance 2] cold start: started the function instance")
+        assert [s["state"] for s in summaries(emu)] == ["queued"]
+        began = time.monotonic()
+        emu.process.send_signal(signal.SIGTERM)
+        code = emu.process.wait(30)
+        took = time.monotonic() - began
+        waiter.join(30)
+    finally:
+        emu.stop()
+    assert code == 0, emu.output
+    assert [(r.status, r.json()) for r in replies] == [
+        (503, {"errno": 503, "error": "the emulator is shutting down"})
+    ]
+    assert took < 8  # not the function timeout's grace (3 s + 5 s), nor the init timeout
+    assert [pid for pid in started_pids(emu) if running(pid)] == []
+    assert "Traceback" not in emu.output
+
+
+@pytest.mark.parametrize("web", [False, True], ids=["event", "web"])
+def test_the_instances_die_with_the_emulator_even_when_it_is_killed(
+    tmp_path: Path, web: bool
+) -> None:
+    # A bootstrap that does not exec: the function's process is the shell's child, in the
+    # instance's process group. Without help it would outlive a SIGKILLed emulator: a web
+    # function's server forever, an event function's runtime until it gives up on the API.
+    bootstrap = tmp_path / "bootstrap"
+    python = shlex.quote(sys.executable)
+    if web:
+        serve = f'{python} -m uvicorn web_app:app --host 127.0.0.1 --port "$PORT"'
+        args, path = ["--web", "--bootstrap", str(bootstrap)], "/info"
+    else:
+        serve = f"{python} -m scf_asgi run app:app"
+        args, path = ["--bootstrap", str(bootstrap)], "/release/json"
+    bootstrap.write_text(f"#!/bin/sh\ncd {shlex.quote(str(APPS))}\n{serve}\n")
+    bootstrap.chmod(0o755)
+    emu = Emulator(*args, cwd=tmp_path)
+    pids: list[int] = []
+    try:
+        pids = [emu.request("GET", path).json()["pid"], *started_pids(emu)]
+        assert len(pids) == 2 and pids[0] != pids[1]  # the function's process, the shell
+        emu.process.kill()
+        emu.process.wait(10)
+        wait_for(lambda: not any(running(pid) for pid in pids), timeout=5)
+    finally:
+        emu.stop()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_an_instance_process_asks_to_die_with_the_emulator() -> None:
+    # What covers the moment between an instance's start and the watchdog hearing of it.
+    code = (
+        "import subprocess; from scf_asgi.local.watchdog import die_with_parent; "
+        "child = subprocess.Popen(['sleep', '60'], preexec_fn=die_with_parent()); "
+        "print(child.pid, flush=True); child.wait()"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, cwd=ROOT)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    try:
+        parent.kill()
+        parent.wait(10)
+        wait_for(lambda: not running(child), timeout=5)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
 
 
 # -- one real browser ------------------------------------------------------------------------

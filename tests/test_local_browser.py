@@ -108,3 +108,33 @@ def test_the_inspector_lists_shows_and_replays_invocations(browser: Browser) -> 
             assert rows(browser)[0]["source"] == "replay"
     finally:
         emu.stop()
+
+
+def test_edit_and_replay_starts_from_the_whole_event_however_large(browser: Browser) -> None:
+    # The detail shows at most 256 KB of an event; the editor gets all of it.
+    text = "".join(f"line {n:06d} of a large text body\n" for n in range(10_000))  # 330 KB
+    emu = Emulator("app:app")
+    try:
+        with httpx.Client(base_url=emu.url, trust_env=False, timeout=30) as http:
+            http.post("/echo", content=text, headers={"Content-Type": "text/plain"})
+            browser.goto(emu.url + "/_scf/")
+            browser.wait(lambda: len(rows(browser)) == 1)
+            browser.click('#invocations tr[data-seq="1"]')
+            browser.wait(lambda: "more characters not shown" in browser.text("#detail-event"))
+            browser.click("#edit")
+            browser.wait(lambda: browser.evaluate("!document.getElementById('editor').hidden"))
+            editor = "document.getElementById('event-editor').value"
+            browser.wait(lambda: browser.evaluate(editor) != "")
+            edited = json.loads(browser.evaluate(editor))
+            assert edited == json.loads(http.get("/_scf/api/invocations/1/event").content)
+            assert edited["body"] == text
+            edited["body"] = text.upper()
+            browser.replace_text("#event-editor", json.dumps(edited))
+            browser.click("#send")
+            browser.wait(lambda: rows(browser)[0]["status"] == "200")
+            sent = json.loads(http.get("/_scf/api/invocations/2/event").content)
+            summary = http.get("/_scf/api/invocations").json()[0]
+    finally:
+        emu.stop()
+    assert sent == edited  # the edited event, whole, ran
+    assert (summary["seq"], summary["source"], summary["status"]) == (2, "replay", 200)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +23,9 @@ import httpx
 import pytest
 
 from scf_asgi import cli
-from scf_asgi.local.templates import TEMPLATES
+from scf_asgi.local.command import config_from_args
+from scf_asgi.local.config import LocalConfig
+from scf_asgi.local.templates import TEMPLATES, template
 from scf_asgi.triggers import detect_trigger
 from tests.events import SPEC_EVENTS
 from tests.local_emulator import APPS, ROOT, Emulator, raw_exchange
@@ -227,7 +230,9 @@ def test_inspector_path_is_never_forwarded_and_replay_runs_the_exact_event(
     with client(emulator) as http:
         http.get("/api/hello?who=replay")
         original = latest(emulator)
-        replayed = http.post(f"/_scf/api/invocations/{original['seq']}/replay")
+        replayed = http.post(
+            f"/_scf/api/invocations/{original['seq']}/replay", headers={"Origin": emulator.url}
+        )
         assert replayed.status_code == 200
         again = latest(emulator)
         assert http.get("/_scf").status_code == 307  # to /_scf/: the inspector's, not the app's
@@ -235,6 +240,82 @@ def test_inspector_path_is_never_forwarded_and_replay_runs_the_exact_event(
     assert again["source"] == "replay" and again["seq"] == original["seq"] + 1
     assert (again["event"], again["event_size"]) == (original["event"], original["event_size"])
     assert json.loads(replayed.content)["body"] == '{"message": "hello replay from scf-asgi local"}'
+
+
+def test_the_whole_event_is_served_however_large(emulator: Emulator) -> None:
+    text = "".join(f"line {n:06d} of a large text body\n" for n in range(10_000))  # 330 KB
+    with client(emulator) as http:
+        assert http.post("/echo", content=text, headers={"Content-Type": "text/plain"}).text == text
+        detail = latest(emulator)
+        raw = http.get(f"/_scf/api/invocations/{detail['seq']}/event")
+        pretty = http.get(f"/_scf/api/invocations/{detail['seq']}/event?pretty")
+        missing = http.get("/_scf/api/invocations/999999/event")
+    assert detail["event"].endswith(" more characters not shown)")  # the detail is cut
+    document = json.loads(raw.content)
+    assert (raw.headers["content-type"], len(raw.content)) == (
+        "application/json",
+        detail["event_size"],
+    )
+    assert (document["path"], document["body"]) == ("/echo", text)
+    assert pretty.text == json.dumps(document, indent=2, ensure_ascii=False)
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"error": "no such invocation, or not an event"},
+    )
+
+
+def test_the_inspector_answers_this_machine_and_runs_posts_of_its_own_origin_only(
+    emulator: Emulator,
+) -> None:
+    port = emulator.port
+    with client(emulator) as http:
+        # The app itself answers any Host, as behind the gateway.
+        app = http.get("/json", headers={"Host": f"evil.example:{port}"})
+        http.get("/json", headers={"Authorization": "Bearer dev-token-123"})
+        seq = latest(emulator)["seq"]
+        # What a page of a domain that now resolves to 127.0.0.1 (DNS rebinding) would send.
+        rebound = http.get(f"/_scf/api/invocations/{seq}", headers={"Host": f"evil.example:{port}"})
+        allowed = [
+            http.get("/_scf/api/invocations", headers={"Host": host}).status_code
+            for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "10.0.0.7")
+        ]
+        event = json.dumps(template("apigw")).encode()
+        posts = {
+            origin: http.post(
+                "/_scf/api/invoke",
+                content=event,
+                headers={"Content-Type": "text/plain", **({"Origin": origin} if origin else {})},
+            )
+            for origin in ("http://evil.example", None, "null", f"http://localhost:{port}")
+        }
+        replay = http.post(
+            f"/_scf/api/invocations/{seq}/replay", headers={"Origin": "http://evil.example"}
+        )
+        after = latest(emulator)["seq"]
+        own = http.post("/_scf/api/invoke", content=event, headers={"Origin": emulator.url})
+    assert (rebound.status_code, rebound.json()) == (
+        403,
+        {
+            "error": "the inspector answers requests for this machine only (an IP address, "
+            f"localhost or 127.0.0.1), not for Host 'evil.example:{port}'"
+        },
+    )
+    assert "dev-token-123" not in rebound.text
+    assert allowed == [200, 200, 200, 200]
+    assert app.status_code == 200
+    assert {origin: reply.status_code for origin, reply in posts.items()} == {
+        "http://evil.example": 403,
+        None: 403,
+        "null": 403,
+        f"http://localhost:{port}": 403,  # the page was not loaded from localhost
+    }
+    assert posts[None].json() == {
+        "error": f"the inspector runs events posted from its own page only: the Origin must be "
+        f"http://127.0.0.1:{port}, got none (scf-asgi invoke sends it)"
+    }
+    assert replay.status_code == 403
+    assert after == seq  # nothing refused was run (or even recorded)
+    assert (own.status_code, own.headers["x-scf-result"]) == (200, "response")
 
 
 def test_one_log_line_per_request(emulator: Emulator) -> None:
@@ -386,6 +467,54 @@ def test_reload_restarts_on_a_change_and_a_broken_app_waits_for_the_fix(tmp_path
     assert [(reply.status_code, reply.text.split()[0]) for reply in held] == [(200, "three")]
 
 
+def test_reload_takes_a_fix_saved_while_a_cold_start_still_fails(tmp_path: Path) -> None:
+    module = tmp_path / "slow_broken.py"
+    module.write_text(
+        "import time\nprint('IMPORTING', flush=True)\ntime.sleep(3)\nraise RuntimeError('broken')\n"
+    )
+    emu = Emulator("slow_broken:app", "--reload", cwd=tmp_path)
+    held: list[httpx.Response] = []
+    try:
+        assert emu.wait_output("waiting for a change to the code to start it again", 20)
+        with client(emu) as http:
+            waiter = threading.Thread(target=lambda: held.append(http.get("/")), daemon=True)
+            waiter.start()
+            # The request's own cold start imports the broken code for 3 s: the fix lands
+            # (and is seen) before that attempt fails.
+            wait_until(lambda: emu.output.count("IMPORTING") == 2)
+            module.write_text(RELOAD_APP.format(version="fixed"))
+            assert emu.wait_output("change detected in slow_broken.py")
+            waiter.join(25)
+    finally:
+        emu.stop()
+    # The fix was seen while the request's attempt ran (its failure, the last, came after).
+    assert emu.output.index("change detected") < emu.output.rindex("exited with code 1 during")
+    assert [(reply.status_code, reply.text.split()[0]) for reply in held] == [(200, "fixed")]
+
+
+def test_a_request_waiting_for_a_fix_gets_503_at_shutdown(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("raise RuntimeError('broken on purpose')\n")
+    emu = Emulator("broken:app", "--reload", cwd=tmp_path)
+    held: list[httpx.Response] = []
+    waiting = "waiting for a change to the code to start it again"
+    try:
+        assert emu.wait_output(waiting)
+        with client(emu) as http:
+            waiter = threading.Thread(target=lambda: held.append(http.get("/")), daemon=True)
+            waiter.start()
+            wait_until(lambda: emu.output.count(waiting) == 2)  # the request's own attempt
+            emu.process.send_signal(signal.SIGTERM)
+            code = emu.process.wait(30)
+            waiter.join(10)
+    finally:
+        emu.stop()
+    assert code == 0
+    assert [(reply.status_code, reply.json()) for reply in held] == [
+        (503, {"errno": 503, "error": "the emulator is shutting down"})
+    ]
+    assert "Traceback (most recent call last):\n  File" not in emu.output.split("shutting down")[1]
+
+
 # -- --instances ------------------------------------------------------------------------------
 
 
@@ -526,6 +655,9 @@ def test_web_mode_proxies_http_to_the_scf_bootstrap_on_port_from_the_environment
     assert headers["x-forwarded-for"] == "127.0.0.1"
     assert headers["host"] == f"127.0.0.1:{web.port}"
     assert echo.content == payload
+    # The address the function's server is to bind: the loopback one, so that only the front
+    # door (and its limits) can reach it (`scf-asgi web` reads the variable).
+    assert info["web_host"] == "127.0.0.1"
 
 
 @pytest.mark.parametrize(
@@ -548,6 +680,44 @@ def test_web_mode_enforces_the_platforms_limits(
     assert (reply.status_code, reply.headers["X-Scf-Error-Type"]) == (status, error_type)
     assert len(reply.headers["X-Scf-Request-Id"]) == 36
     assert after.status_code == 200
+
+
+@pytest.fixture(scope="module")
+def scf_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """A web function served by `scf-asgi web`, as the scf_bootstrap of `scf-asgi package
+    --web` starts it."""
+    bootstrap = tmp_path_factory.mktemp("web") / "scf_bootstrap"
+    bootstrap.write_text(
+        f"#!/bin/sh\ncd {shlex.quote(str(APPS))}\n"
+        f"exec {shlex.quote(sys.executable)} -m scf_asgi web web_app:app\n"
+    )
+    bootstrap.chmod(0o755)
+    emu = Emulator("--web", "--bootstrap", str(bootstrap), cwd=ROOT)
+    yield emu
+    emu.stop()
+
+
+def test_web_mode_sends_its_own_request_id_logs_one_line_and_one_date(scf_web: Emulator) -> None:
+    with client(scf_web) as http:
+        reply = http.get("/info", headers={"X-Scf-Request-Id": "chosen-by-the-client"})
+    request_id = latest(scf_web)["request_id"]
+    seen = [value for name, value in reply.json()["headers"] if name == "x-scf-request-id"]
+    assert seen == [request_id]  # the platform's, the client's dropped
+    assert len(reply.headers.get_list("date")) == 1
+    # The function's server logs the request with its id; the emulator keeps that line in the
+    # inspector and writes its own, one per request, to the terminal.
+
+    def access_lines() -> list[str]:
+        return [text for _, text in latest(scf_web)["output"] if request_id in text]
+
+    wait_until(lambda: access_lines() != [])
+    assert [line.partition(f" {request_id} ")[2] for line in access_lines()] == [
+        '127.0.0.1:0 "GET /info HTTP/1.1" 200 OK\n'
+    ]
+    assert scf_web.wait_output(f"(request {request_id})")
+    lines = [line for line in scf_web.lines if request_id in line]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith('[local] 127.0.0.1 "GET /info" 200 ')
 
 
 def test_web_mode_times_out_kills_and_restarts(web: Emulator) -> None:
@@ -578,6 +748,124 @@ def test_every_flag_of_local_has_help() -> None:
     local = commands.choices["local"]  # type: ignore[index]
     flags = {flag for action in local._actions for flag in action.option_strings}
     assert {"--event-handler", "--no-access-log", "--reload", "--instances", "--web"} <= flags
+
+
+def local_config(*words: str) -> dict[str, Any]:
+    """The settings `scf-asgi local WORDS` runs with."""
+    return vars(config_from_args(cli.build_parser().parse_args(["local", *words])))
+
+
+def test_the_flags_map_onto_local_config_and_its_defaults() -> None:
+    assert local_config("app:app") == vars(LocalConfig(app="app:app"))
+    given = local_config(
+        "app:app",
+        "--host=0.0.0.0",
+        "--port=9001",
+        "--trigger=function-url",
+        "--stage=prod",
+        "--bootstrap=./bootstrap",
+        "--web",
+        "--handler=app.app",
+        "--instances=3",
+        "--timeout-ms=900",
+        "--memory-mb=512",
+        "--init-timeout-ms=1000",
+        "--host-header=example.com",
+        "--function-name=orders",
+        "--region=ap-shanghai",
+        "--env=A=1",
+        "--env=B=x=y",
+        "--reload",
+        "--writable-code",
+        "--no-inspector",
+        "--history=7",
+        "--no-access-log",
+        "--base-path=/api",
+    )
+    assert given == vars(
+        LocalConfig(
+            app="app:app",
+            handler="app.app",
+            host="0.0.0.0",
+            port=9001,
+            stage="prod",
+            trigger="function-url",
+            bootstrap="./bootstrap",
+            web=True,
+            instances=3,
+            timeout_ms=900,
+            memory_mb=512,
+            init_timeout_ms=1000,
+            host_header="example.com",
+            function_name="orders",
+            region="ap-shanghai",
+            environment={"A": "1", "B": "x=y"},
+            reload=True,
+            read_only=False,
+            inspector_path=None,
+            history=7,
+            access_log=False,
+            run_args=["--base-path", "/api", "--no-access-log"],
+        )
+    )
+    assert local_config("app:app", "--inspector-path=/debug")["inspector_path"] == "/debug"
+
+
+def test_inspector_path_and_history_are_honoured() -> None:
+    emu = Emulator("app:app", "--inspector-path", "/debug/inspect/", "--history", "2")
+    try:
+        with client(emu) as http:
+            for who in ("one", "two", "three"):
+                http.get("/api/hello", params={"who": who})
+            kept = http.get("/debug/inspect/api/invocations").json()
+            dropped = http.get("/debug/inspect/api/invocations/1")
+            page = http.get("/debug/inspect/")
+            to_the_app = http.get("/_scf/api/invocations")  # the default path is the app's now
+        invoked = run_cli(
+            "invoke",
+            "--event",
+            "-",
+            "--port",
+            str(emu.port),
+            "--inspector-path",
+            "/debug/inspect",
+            stdin=json.dumps(template("apigw")).encode(),
+        )
+    finally:
+        emu.stop()
+    assert [summary["seq"] for summary in kept] == [3, 2]
+    assert dropped.status_code == 404
+    assert 'data-root="/debug/inspect"' in page.text
+    assert (to_the_app.status_code, to_the_app.json()) == (
+        404,
+        {"error": "not found", "path": "/_scf/api/invocations"},
+    )
+    assert (invoked.returncode, json.loads(invoked.stdout)["statusCode"]) == (0, 404)
+    assert "invocation inspector: http://127.0.0.1:" in emu.output
+    assert "/debug/inspect/\n" in emu.output
+
+
+def test_no_inspector_forwards_every_path_to_the_app() -> None:
+    emu = Emulator("app:app", "--no-inspector")
+    try:
+        with client(emu) as http:
+            reply = http.get("/_scf/api/invocations")
+        invoked = run_cli(
+            "invoke", "--event", "-", "--port", str(emu.port), stdin=b'{"Type": "Timer"}'
+        )
+    finally:
+        emu.stop()
+    assert (reply.status_code, reply.json()) == (
+        404,
+        {"error": "not found", "path": "/_scf/api/invocations"},
+    )
+    assert emu.wait_output('"GET /_scf/api/invocations" 404')
+    assert "invocation inspector" not in emu.output
+    assert invoked.returncode == 1
+    assert invoked.stderr == (
+        f"scf-asgi: 127.0.0.1:{emu.port} has no inspector at /_scf (started with "
+        "--no-inspector or another --inspector-path?)\n"
+    )
 
 
 def test_version() -> None:

@@ -7,10 +7,12 @@ it imports the core, the core never imports it, and a deployed function never lo
                      -> HTTP; pure, no I/O (importable without the extra)
     runtime_api.py   the platform's side of the Custom Runtime API, a Starlette app
     instance.py      function instances: start, time out, restart; the pool of --instances N
+    watchdog.py      the process that ends the instances should the emulator die
     front_door.py    the gateway as an ASGI app (or a web function's proxy, --web)
     inspector.py     the invocation inspector at /_scf/ (static/: its page)
-    emulator.py      all of it on one uvicorn.Server
-    config.py        LocalConfig: the settings, the instance's command and environment
+    emulator.py      all of it on two uvicorn.Servers (front door, runtime API), and its stop
+    config.py        LocalConfig: the settings and their defaults, the instance's command and
+                     environment
     command.py       `scf-asgi local`, `scf-asgi invoke`, `scf-asgi event`
     templates.py     the template events of `scf-asgi event`
     instance_site/   the sitecustomize that makes the code directory read-only for an instance
@@ -54,7 +56,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # The translation loads on first use: `scf_asgi.cli` imports `scf_asgi.local.command` for
-    # every command's parser, `scf-asgi run` on a cold start included.
+    # every command's parser, `scf-asgi web` on a web function's cold start included.
     if name in __all__:
         from . import translate
 

@@ -4,9 +4,10 @@
     scf-asgi invoke --event FILE   send a raw event to a running `scf-asgi local`
     scf-asgi event TYPE            print a template event of a trigger type
 
-Cheap to import, standard library only: `scf_asgi.cli` builds every command's parser, on a
-deployed function's cold start too, where the [local] extra is not installed; `local` says what
-to install when it is missing.
+Cheap to import, standard library only: `scf_asgi.cli` builds every command's parser for any
+command but `run`, at a web function's cold start too (`scf-asgi web`), where the [local] extra
+is not installed; `local` says what to install when it is missing. The flags map onto
+`LocalConfig`, whose defaults they show and leave in place when not given.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ import sys
 from .. import options
 from ..errors import ConfigurationError
 from ..platform import (
-    DEFAULT_INIT_TIMEOUT_MS,
     ENV_FUNCTION_NAME,
     ENV_HANDLER,
     ENV_PORT,
     ENV_REGION,
     WEB_FUNCTION_PORT,
 )
-from .config import TRIGGERS, LocalConfig
+from .config import RESULT_HEADER, TRIGGERS, LocalConfig
 from .templates import TEMPLATES, template
 
 TYPE_CHECKING = False
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["add_parsers", "event_command", "invoke_command", "local_command"]
 
-DEFAULT_PORT = 8000
-DEFAULT_INSPECTOR_PATH = "/_scf"
 INSTALL_HINT = "pip install 'scf-asgi[local]'"
 
 
@@ -46,8 +44,13 @@ def add_parsers(commands: Any) -> None:
 
 
 def _add_local(commands: Any) -> None:
+    import argparse
+
+    default = LocalConfig  # each option's default, shown in its help
     local = commands.add_parser(
         "local",
+        # An option not given is left out, so that LocalConfig's default applies.
+        argument_default=argparse.SUPPRESS,
         help="run an app locally, behind an emulated API gateway and Custom Runtime",
         description=(
             "Serve MODULE:ATTR on http://HOST:PORT/ the way SCF runs it: each request becomes an "
@@ -56,27 +59,26 @@ def _add_local(commands: Any) -> None:
             "one event at a time per instance, the function timeout kills the instance, the "
             "6 MB payload limit applies. Paths starting with /STAGE/ have the stage removed, as "
             "on the gateway's default domain. The invocation inspector shows every event and "
-            f"result at {DEFAULT_INSPECTOR_PATH}/. Needs the [local] extra: {INSTALL_HINT}."
+            f"result at {default.inspector_path}/. Needs the [local] extra: {INSTALL_HINT}."
         ),
     )
     local.add_argument("app", nargs="?", help="MODULE:ATTR of the app (optional with --bootstrap)")
-    local.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     local.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on ({DEFAULT_PORT}; 0: any)"
+        "--host",
+        help=f"address to listen on ({default.host}; another one, such as 0.0.0.0, lets the "
+        "network reach the app and the inspector, which runs any event it is sent)",
     )
+    local.add_argument("--port", type=int, help=f"port to listen on ({default.port}; 0: any)")
     local.add_argument(
         "--trigger",
         choices=TRIGGERS,
-        default="apigw",
-        help="the HTTP entry point to play: the API gateway (apigw, the default) or a function "
-        "URL (function-url: no requestContext, no stage, the client in X-Forwarded-For)",
+        help="the HTTP entry point to play: the API gateway (apigw) or a function URL "
+        "(function-url: no requestContext, no stage, the client in X-Forwarded-For); "
+        f"{default.trigger} by default",
     )
-    local.add_argument(
-        "--stage", default="release", help="the API gateway stage (release; apigw only)"
-    )
+    local.add_argument("--stage", help=f"the API gateway stage ({default.stage}; apigw only)")
     local.add_argument(
         "--bootstrap",
-        default=None,
         metavar="PATH",
         help="run this executable as the instance (cwd: its directory, the code directory) "
         "instead of `scf-asgi run MODULE:ATTR`",
@@ -90,7 +92,6 @@ def _add_local(commands: Any) -> None:
     )
     local.add_argument(
         "--handler",
-        default=None,
         metavar="MODULE.ATTR",
         help=f"the function's handler setting, given to the instance as {ENV_HANDLER} (default: "
         "MODULE:ATTR); what `scf-asgi run` with no app in a bootstrap serves",
@@ -98,46 +99,40 @@ def _add_local(commands: Any) -> None:
     local.add_argument(
         "--instances",
         type=int,
-        default=1,
         metavar="N",
         help="up to N instances serve concurrent requests, each cold-started on first use and "
-        "each handling one request at a time (1)",
+        f"each handling one request at a time ({default.instances})",
     )
     local.add_argument(
         "--timeout-ms",
         type=int,
-        default=3000,
         help="the function timeout: an invocation still running then is answered 502 and its "
-        "instance killed (3000)",
+        f"instance killed ({default.timeout_ms})",
     )
     local.add_argument(
         "--memory-mb",
         type=int,
-        default=128,
-        help="memory_limit_in_mb given to the instance (128; reported, not enforced)",
+        help=f"memory_limit_in_mb given to the instance ({default.memory_mb}; reported, not "
+        "enforced)",
     )
     local.add_argument(
         "--init-timeout-ms",
         type=int,
-        default=DEFAULT_INIT_TIMEOUT_MS,
         help="time an instance has to post /runtime/init/ready (web mode: to listen) before it "
-        f"is killed ({DEFAULT_INIT_TIMEOUT_MS}, the platform's default)",
+        f"is killed ({default.init_timeout_ms}, the platform's default)",
     )
     local.add_argument(
         "--host-header",
-        default=None,
         metavar="HOST",
         help="send this Host in events instead of the browser's (e.g. a gateway default domain, "
         "to see the stage root path and https URLs the app builds there)",
     )
-    local.add_argument(
-        "--function-name", default="scf-asgi-local", help=f"{ENV_FUNCTION_NAME} (scf-asgi-local)"
-    )
-    local.add_argument("--region", default="ap-guangzhou", help=f"{ENV_REGION} (ap-guangzhou)")
+    local.add_argument("--function-name", help=f"{ENV_FUNCTION_NAME} ({default.function_name})")
+    local.add_argument("--region", help=f"{ENV_REGION} ({default.region})")
     local.add_argument(
         "--env",
+        dest="environment",
         action="append",
-        default=[],
         metavar="NAME=VALUE",
         help="an environment variable of the function (its configured variables); repeatable",
     )
@@ -156,10 +151,9 @@ def _add_local(commands: Any) -> None:
     )
     local.add_argument(
         "--inspector-path",
-        default=DEFAULT_INSPECTOR_PATH,
         metavar="PATH",
         help=f"where the invocation inspector is served, never forwarded to the app "
-        f"({DEFAULT_INSPECTOR_PATH})",
+        f"({default.inspector_path})",
     )
     local.add_argument(
         "--no-inspector",
@@ -171,9 +165,8 @@ def _add_local(commands: Any) -> None:
     local.add_argument(
         "--history",
         type=int,
-        default=100,
         metavar="N",
-        help="how many invocations the inspector keeps (100)",
+        help=f"how many invocations the inspector keeps ({default.history})",
     )
     options.add_arguments(
         local.add_argument_group(
@@ -197,13 +190,15 @@ def _add_invoke(commands: Any) -> None:
         ),
     )
     invoke.add_argument("--event", required=True, metavar="FILE", help="the event; - for stdin")
-    invoke.add_argument("--host", default="127.0.0.1", help="where `scf-asgi local` listens")
-    invoke.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"its port ({DEFAULT_PORT})")
+    invoke.add_argument("--host", default=LocalConfig.host, help="where `scf-asgi local` listens")
+    invoke.add_argument(
+        "--port", type=int, default=LocalConfig.port, help=f"its port ({LocalConfig.port})"
+    )
     invoke.add_argument(
         "--inspector-path",
-        default=DEFAULT_INSPECTOR_PATH,
+        default=LocalConfig.inspector_path,
         metavar="PATH",
-        help=f"its --inspector-path ({DEFAULT_INSPECTOR_PATH})",
+        help=f"its --inspector-path ({LocalConfig.inspector_path})",
     )
     invoke.set_defaults(command_main=invoke_command)
 
@@ -233,39 +228,26 @@ def _parse_env(items: list[str]) -> dict[str, str]:
 
 
 def config_from_args(args: argparse.Namespace) -> LocalConfig:
+    """The LocalConfig of the flags given (`scf-asgi run`'s options among them)."""
     given = options.given(args)
     passed_on = {name: value for name, value in given.items() if name != "access_log"}
-    if args.bootstrap and passed_on:
+    if getattr(args, "bootstrap", None) and passed_on:
         print(
             "scf-asgi: warning: options for `scf-asgi run` are ignored with --bootstrap "
             "(put them in the bootstrap script): "
             + ", ".join(options.BY_NAME[name].flag for name in passed_on),
             file=sys.stderr,
         )
-    return LocalConfig(
-        app=args.app,
-        handler=args.handler,
-        host=args.host,
-        port=args.port,
-        stage=args.stage,
-        trigger=args.trigger,
-        bootstrap=args.bootstrap,
-        web=args.web,
-        instances=args.instances,
-        timeout_ms=args.timeout_ms,
-        memory_mb=args.memory_mb,
-        init_timeout_ms=args.init_timeout_ms,
-        host_header=args.host_header,
-        function_name=args.function_name,
-        region=args.region,
-        environment=_parse_env(args.env),
-        reload=args.reload,
-        read_only=args.read_only,
-        inspector_path=args.inspector_path,
-        history=args.history,
-        access_log=given.get("access_log", True),
-        run_args=options.to_argv(given),
-    )
+    settings: dict[str, Any] = {
+        name: value
+        for name, value in vars(args).items()
+        if name in LocalConfig.__annotations__ and name not in options.BY_NAME
+    }
+    if "environment" in settings:
+        settings["environment"] = _parse_env(settings["environment"])
+    if "access_log" in given:
+        settings["access_log"] = given["access_log"]
+    return LocalConfig(**settings, run_args=options.to_argv(given))
 
 
 def local_command(args: argparse.Namespace) -> int:
@@ -311,10 +293,20 @@ def invoke_command(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ConfigurationError(f"cannot read the event {args.event!r}: {exc}") from None
     path = "/" + args.inspector_path.strip("/") + "/api/invoke"
+    authority = f"[{args.host}]" if ":" in args.host else args.host
+    if args.port != 80:
+        authority += f":{args.port}"
+    # The inspector runs a posted event only when the post says it comes from the inspector's
+    # own origin (which no other web page's can claim).
+    headers = {
+        "Content-Type": "application/json",
+        "Host": authority,
+        "Origin": f"http://{authority}",
+    }
     # http.client, not urllib: no proxy from the environment for a server on this machine.
     connection = http.client.HTTPConnection(args.host, args.port, timeout=None)
     try:
-        connection.request("POST", path, event, {"Content-Type": "application/json"})
+        connection.request("POST", path, event, headers)
         response = connection.getresponse()
         status, body = response.status, response.read()
     except OSError as exc:
@@ -324,10 +316,11 @@ def invoke_command(args: argparse.Namespace) -> int:
     finally:
         connection.close()
     text = body.decode("utf-8", "replace")
-    if status == 200 and response.getheader("X-Scf-Result") == "response":
+    result = response.getheader(RESULT_HEADER)
+    if status == 200 and result == "response":
         sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))
         return 0
-    if response.getheader("X-Scf-Result") == "error":
+    if result == "error":
         print(f"scf-asgi: the invocation failed: {text}", file=sys.stderr)
     elif status == 404:
         print(

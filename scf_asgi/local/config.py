@@ -1,6 +1,7 @@
-"""`LocalConfig`: the settings of one `scf-asgi local` run, checked once, and what follows from
-them (the instance's command line, working directory and environment). Standard library only:
-the command module reads it without the [local] extra installed."""
+"""`LocalConfig`: the settings of one `scf-asgi local` run, each default written here once (the
+command's flags leave an option not given to it), checked once, and what follows from them
+(the instance's command line, working directory and environment). Standard library only: the
+command module reads it without the [local] extra installed."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 
 from ..errors import ConfigurationError
 from ..platform import (
+    CUSTOM_RUNTIME,
     DEFAULT_INIT_TIMEOUT_MS,
     ENV_APPID,
     ENV_FUNCTION_NAME,
@@ -25,16 +27,29 @@ from ..platform import (
     ENV_SESSION_TOKEN,
     ENV_UIN,
     ENV_USER_CODE_ROOT,
+    ENV_WEB_HOST,
+    LATEST_VERSION,
 )
+from .instance_site.sitecustomize import ENV_READ_ONLY
 
-__all__ = ["ENV_READ_ONLY", "PLACEHOLDER_CREDENTIALS", "TRIGGERS", "LocalConfig"]
+__all__ = [
+    "ENV_READ_ONLY",
+    "LOOPBACK",
+    "PLACEHOLDER_CREDENTIALS",
+    "RESULT_HEADER",
+    "TRIGGERS",
+    "LocalConfig",
+]
 
 # The HTTP entry points `scf-asgi local --trigger` can play.
 TRIGGERS = ("apigw", "function-url")
 
-# The emulator's own setting for an instance: directories its Python code may not write to
-# (read by the sitecustomize module in instance_site/, which PYTHONPATH puts first).
-ENV_READ_ONLY = "SCF_ASGI_LOCAL_READ_ONLY"
+# The address the emulator's own sockets use (the runtime API, the instances' servers).
+LOOPBACK = "127.0.0.1"
+# On the answer to a raw event (`scf-asgi invoke`, a replay): what the instance posted
+# ("response" or "error").
+RESULT_HEADER = "X-Scf-Result"
+# The sitecustomize module in instance_site/, which PYTHONPATH puts first, reads ENV_READ_ONLY.
 SITE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance_site")
 # The role credentials an instance finds in its environment: placeholders, never the
 # developer's own (a TENCENTCLOUD_SECRETID in the shell does not reach the function).
@@ -46,38 +61,63 @@ PLACEHOLDER_CREDENTIALS = {
 
 
 class LocalConfig:
-    """The options of `scf-asgi local` (see the command's help for each). A plain class, not a
-    dataclass: `scf-asgi run` builds every command's parser, and dataclasses costs a cold start
-    10 ms of imports."""
+    """The options of `scf-asgi local` (see the command's help for each), one annotation each.
+    The class attributes are the defaults: the command's help shows them, and an option not
+    given keeps its one. A plain class, not a dataclass: the command line reads it whenever it
+    builds its parser, at every cold start of a web function (`scf-asgi web`) too, where
+    dataclasses would add 10 ms of imports."""
+
+    app: str | None = None
+    handler: str | None = None  # the _HANDLER setting; app when None
+    host: str = LOOPBACK
+    port: int = 8000
+    stage: str = "release"
+    trigger: str = TRIGGERS[0]
+    bootstrap: str | None = None
+    web: bool = False
+    instances: int = 1
+    timeout_ms: int = 3000
+    memory_mb: int = 128
+    init_timeout_ms: int = DEFAULT_INIT_TIMEOUT_MS
+    host_header: str | None = None
+    function_name: str = "scf-asgi-local"
+    region: str = "ap-guangzhou"
+    environment: dict[str, str]  # the function's variables (none by default)
+    reload: bool = False
+    read_only: bool = True
+    inspector_path: str | None = "/_scf"
+    history: int = 100
+    access_log: bool = True
+    run_args: list[str]  # passed on to `scf-asgi run` (none by default)
 
     def __init__(
         self,
         *,
-        app: str | None = None,
-        handler: str | None = None,
-        host: str = "127.0.0.1",
-        port: int = 8000,
-        stage: str = "release",
-        trigger: str = "apigw",
-        bootstrap: str | None = None,
-        web: bool = False,
-        instances: int = 1,
-        timeout_ms: int = 3000,
-        memory_mb: int = 128,
-        init_timeout_ms: int = DEFAULT_INIT_TIMEOUT_MS,
-        host_header: str | None = None,
-        function_name: str = "scf-asgi-local",
-        region: str = "ap-guangzhou",
+        app: str | None = app,
+        handler: str | None = handler,
+        host: str = host,
+        port: int = port,
+        stage: str = stage,
+        trigger: str = trigger,
+        bootstrap: str | None = bootstrap,
+        web: bool = web,
+        instances: int = instances,
+        timeout_ms: int = timeout_ms,
+        memory_mb: int = memory_mb,
+        init_timeout_ms: int = init_timeout_ms,
+        host_header: str | None = host_header,
+        function_name: str = function_name,
+        region: str = region,
         environment: dict[str, str] | None = None,
-        reload: bool = False,
-        read_only: bool = True,
-        inspector_path: str | None = "/_scf",
-        history: int = 100,
-        access_log: bool = True,
+        reload: bool = reload,
+        read_only: bool = read_only,
+        inspector_path: str | None = inspector_path,
+        history: int = history,
+        access_log: bool = access_log,
         run_args: list[str] | None = None,
     ) -> None:
         self.app = app
-        self.handler = handler  # the _HANDLER setting; app when None
+        self.handler = handler
         self.host = host
         self.port = port
         self.stage = stage
@@ -91,13 +131,13 @@ class LocalConfig:
         self.host_header = host_header
         self.function_name = function_name
         self.region = region
-        self.environment: dict[str, str] = dict(environment or {})  # the function's variables
+        self.environment = dict(environment or {})
         self.reload = reload
         self.read_only = read_only
         self.inspector_path = inspector_path
         self.history = history
         self.access_log = access_log
-        self.run_args: list[str] = list(run_args or [])  # passed on to `scf-asgi run`
+        self.run_args = list(run_args or [])
 
     def check(self) -> None:
         """Normalise and check the settings; ConfigurationError names the first bad one."""
@@ -161,9 +201,9 @@ class LocalConfig:
         env.update(
             {
                 ENV_FUNCTION_NAME: self.function_name,
-                ENV_FUNCTION_VERSION: "$LATEST",
+                ENV_FUNCTION_VERSION: LATEST_VERSION,
                 ENV_NAMESPACE: "default",
-                ENV_RUNTIME: "CustomRuntime",
+                ENV_RUNTIME: CUSTOM_RUNTIME,
                 ENV_REGION: self.region,
                 ENV_APPID: "1250000000",
                 ENV_UIN: "100000000001",
@@ -173,8 +213,11 @@ class LocalConfig:
             }
         )
         if api_port is not None:
-            env[ENV_RUNTIME_API] = "127.0.0.1"
+            env[ENV_RUNTIME_API] = LOOPBACK
             env[ENV_RUNTIME_API_PORT] = str(api_port)
+        if self.web:
+            # Only the front door is to be reachable: its limits and request ids apply.
+            env[ENV_WEB_HOST] = LOOPBACK
         handler = self.handler or self.app
         if handler:
             env[ENV_HANDLER] = handler

@@ -1,31 +1,44 @@
-"""`run(config)`: the emulator's parts put together and served by one `uvicorn.Server`.
+"""`run(config)`: the emulator's parts put together and served by two `uvicorn.Server`s.
 
     browser, curl  --HTTP-->  front door  --event-->  runtime API  <--HTTP--  instance 1..N
                    <--HTTP--  (gateway)   <--answer--  (platform)             (child processes)
 
-The server listens on the front door's socket and on one loopback socket per instance for
-its runtime API (each instance's ``SCF_RUNTIME_API_PORT``); requests are told apart by the
-socket they came in on. uvicorn (h11) does the HTTP/1.1: framing, chunked bodies,
-100-continue, keep-alive.
+One server listens on the front door's socket (where the inspector's paths go to the
+inspector), the other on one loopback socket per instance for its runtime API (each instance's
+``SCF_RUNTIME_API_PORT``), so a request reaches the runtime API only through one of its own
+sockets. uvicorn (h11) does the HTTP/1.1: framing, chunked bodies, 100-continue, keep-alive.
+
+SIGINT and SIGTERM are the emulator's, not the servers', so that it stops in an order that
+loses nothing: the front door stops accepting connections and a request with no instance yet
+gets 503; the invocations in progress get their answers, the runtime API still serving; then
+the instances are stopped, and the runtime API last. A second signal kills the instances at
+once. Should the emulator die without stopping them, its `Watchdog` ends them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import os
 import signal
 import socket
 import sys
 
+import uvicorn
+
 from ..errors import ConfigurationError
+from .config import LOOPBACK
 from .front_door import FrontDoor, Reloader
-from .inspector import History
-from .instance import Instance, Pool
+from .inspector import History, inspector_app
+from .instance import STOP_GRACE, Instance, Pool, PoolClosed
 from .runtime_api import Channel, RuntimeAPI, runtime_api_app, tagging_protocol
+from .watchdog import Watchdog
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
     from .config import LocalConfig
@@ -41,15 +54,7 @@ def run(config: LocalConfig) -> int:
     """Run the emulator until SIGINT/SIGTERM; the exit status."""
     config.check()
     _configure_logging()
-    # uvicorn restores the handlers it found and re-raises the signal that stopped it: these
-    # make that a no-op, so a Ctrl-C or SIGTERM ends the emulator with status 0.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: None)
-    try:
-        return asyncio.run(_serve(config))
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_DFL)
+    return asyncio.run(_serve(config))
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -68,28 +73,52 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _Dispatch:
-    """The one app uvicorn serves: the runtime API for its sockets, the front door else."""
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves SIGINT and SIGTERM alone: the emulator stops its servers
+    itself, one after the other."""
 
-    def __init__(self, front: FrontDoor, api_ports: set[int], runtime_api: Any) -> None:
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class _FrontRoutes:
+    """The app on the front door's socket: the inspector's paths (never forwarded to the
+    function) to the inspector, every other to the front door."""
+
+    def __init__(self, front: FrontDoor, inspector: Any, root: str | None) -> None:
         self.front = front
-        self.api_ports = api_ports
-        self.runtime_api = runtime_api
+        self.inspector = inspector
+        self.root = root
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        server = scope.get("server")
-        if server is not None and server[1] in self.api_ports:
-            await self.runtime_api(scope, receive, send)
+        root = self.root
+        path = scope.get("path", "")
+        inspected = scope["type"] == "http" and root is not None
+        if inspected and (path == root or path.startswith(f"{root}/")):
+            await self.inspector(scope, receive, send)
         else:
             await self.front(scope, receive, send)
 
 
 async def _serve(config: LocalConfig) -> int:
-    import uvicorn
-
     command, code_dir = config.command()
     front_socket = _listen(config.host, config.port)
-    channels: list[Channel] = []
+    watchdog = Watchdog()
+    try:
+        return await _serve_with(config, command, code_dir, front_socket, watchdog)
+    finally:
+        watchdog.close()
+
+
+async def _serve_with(
+    config: LocalConfig,
+    command: list[str],
+    code_dir: str,
+    front_socket: socket.socket,
+    watchdog: Watchdog,
+) -> int:
+    api = RuntimeAPI([])
     api_sockets: list[socket.socket] = []
     instances: list[Instance] = []
     for number in range(1, config.instances + 1):
@@ -97,9 +126,10 @@ async def _serve(config: LocalConfig) -> int:
         api_port = None
         if not config.web:
             channel = Channel(f"instance {number}")
-            sock = _listen("127.0.0.1", 0)
-            api_port = sock.getsockname()[1]
-            channels.append(channel)
+            sock = _listen(LOOPBACK, 0)
+            host, api_port = sock.getsockname()[:2]
+            api.channels.append(channel)
+            api.by_address[(host, api_port)] = channel
             api_sockets.append(sock)
         instances.append(
             Instance(
@@ -109,14 +139,12 @@ async def _serve(config: LocalConfig) -> int:
                 config.environ(code_dir, api_port),
                 init_timeout_ms=config.init_timeout_ms,
                 channel=channel,
+                watchdog=watchdog,
                 web=config.web,
                 label_output=config.instances > 1,
                 init_hint=config.init_hint(),
             )
         )
-    api = RuntimeAPI(channels)
-    for channel, sock in zip(channels, api_sockets):
-        api.by_port[sock.getsockname()[1]] = channel
     pool = Pool(instances)
     history = History(config.history)
     reloader = Reloader() if config.reload else None
@@ -126,16 +154,25 @@ async def _serve(config: LocalConfig) -> int:
 
         # No proxy from the environment: the function's server is on this machine.
         http_client = httpx.AsyncClient(trust_env=False, timeout=None)
-    front = FrontDoor(config, pool, history, reloader=reloader, http_client=http_client)
     port = front_socket.getsockname()[1]
     shown_host = f"[{config.host}]" if ":" in config.host else config.host
-    front.address = f"{shown_host}:{port}"
-
-    app = _Dispatch(front, set(api.by_port), runtime_api_app(api))
-    server = uvicorn.Server(
+    front = FrontDoor(
+        config,
+        pool,
+        history,
+        reloader=reloader,
+        http_client=http_client,
+        address=f"{shown_host}:{port}",
+    )
+    inspector = None
+    if config.inspector_path is not None:
+        inspector = inspector_app(
+            history, front.invoke_raw, root=config.inspector_path, host=config.host
+        )
+    front_server = _Server(
         uvicorn.Config(
-            app,
-            http=tagging_protocol(api),
+            _FrontRoutes(front, inspector, config.inspector_path),
+            http="h11",
             lifespan="off",
             # The front door is the gateway: the client is the peer, whatever it claims in
             # X-Forwarded-For (which goes into the event as sent).
@@ -143,53 +180,91 @@ async def _serve(config: LocalConfig) -> int:
             log_config=None,
             access_log=False,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
-            timeout_graceful_shutdown=5,
+            # In progress at shutdown: invocations, which end within the function timeout.
+            timeout_graceful_shutdown=math.ceil(config.timeout_ms / 1000) + STOP_GRACE,
             h11_max_incomplete_event_size=HEAD_LIMIT,
             server_header=False,
             date_header=True,
         )
     )
-    serving = asyncio.ensure_future(server.serve(sockets=[front_socket, *api_sockets]))
-    watcher = None
-    try:
-        while not server.started:
-            if serving.done():
-                serving.result()
-                return 1
-            await asyncio.sleep(0.01)
-        url = f"http://{shown_host}:{port}"
+    api_server = _Server(
+        uvicorn.Config(
+            runtime_api_app(api),
+            http=tagging_protocol(api),
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            timeout_graceful_shutdown=STOP_GRACE,
+            server_header=False,
+            date_header=False,
+        )
+    )
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    kills: list[asyncio.Future[None]] = []
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            stop.set()
+            return
+        logger.info("killing the function instances")
+        kills.extend(asyncio.ensure_future(instance.kill()) for instance in pool.instances)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+    # The sockets listen already: a connection made from now on is served once the servers
+    # have started.
+    front_serving = asyncio.ensure_future(front_server.serve(sockets=[front_socket]))
+    api_serving = None
+    if api_sockets:
+        api_serving = asyncio.ensure_future(api_server.serve(sockets=api_sockets))
+    url = f"http://{shown_host}:{port}"
+    if not config.web:
+        logger.info(
+            "runtime API on %s:%s; function timeout %d ms, memory %d MB",
+            LOOPBACK,
+            ",".join(str(address[1]) for address in api.by_address),
+            config.timeout_ms,
+            config.memory_mb,
+        )
+    if config.web or config.trigger != "apigw":
         mode = "web function" if config.web else f"{config.trigger} events"
-        if not config.web:
-            logger.info(
-                "runtime API on 127.0.0.1:%s; function timeout %d ms, memory %d MB",
-                ",".join(str(p) for p in api.by_port),
-                config.timeout_ms,
-                config.memory_mb,
-            )
-        if config.web or config.trigger != "apigw":
-            logger.info("serving %s/ (%s)", url, mode)
-        else:
-            logger.info(
-                "serving %s/ (also as the gateway's stage URL %s/%s/)", url, url, config.stage
-            )
-        if config.inspector_path:
-            logger.info("invocation inspector: %s%s/", url, config.inspector_path)
-        if reloader is not None:
-            watcher = asyncio.ensure_future(_watch(code_dir, reloader, pool))
-        prewarm = asyncio.ensure_future(_prewarm(front, pool))
-        while not server.should_exit and not serving.done():
-            await asyncio.sleep(0.05)
+        logger.info("serving %s/ (%s)", url, mode)
+    else:
+        logger.info("serving %s/ (also as the gateway's stage URL %s/%s/)", url, url, config.stage)
+    if config.inspector_path:
+        logger.info("invocation inspector: %s%s/", url, config.inspector_path)
+    background = [asyncio.ensure_future(_prewarm(front, pool))]
+    if reloader is not None:
+        background.append(asyncio.ensure_future(_watch(code_dir, reloader, pool)))
+    stopped = asyncio.ensure_future(stop.wait())
+    ended = {stopped, front_serving} | ({api_serving} if api_serving else set())
+    try:
+        await asyncio.wait(ended, return_when=asyncio.FIRST_COMPLETED)
         logger.info("shutting down")
-        prewarm.cancel()
-    finally:
-        if watcher is not None:
-            watcher.cancel()
+        # No new instance from now on: a request waiting for one gets 503, and so does one
+        # whose instance is still starting (stopped here) or which waits for a fix (woken).
+        pool.close()
+        if reloader is not None:
+            reloader.close()
         history.close()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        front_server.should_exit = True
+        starting = [instance.stop() for instance in pool.instances if instance.starting]
+        # The invocations in progress are answered, the runtime API serving on meanwhile.
+        await asyncio.gather(front_serving, *starting)
+    finally:
+        stopped.cancel()
+        front_server.should_exit = True
         await pool.stop()
-        for channel in channels:
+        for channel in api.channels:
             channel.close()
-        server.should_exit = True
-        await serving
+        if api_serving is not None:
+            api_server.should_exit = True
+            await api_serving
         if http_client is not None:
             await http_client.aclose()
     return 0
@@ -197,7 +272,10 @@ async def _serve(config: LocalConfig) -> int:
 
 async def _prewarm(front: FrontDoor, pool: Pool) -> None:
     """Start the first instance at once, so an import error shows before any request."""
-    instance = await pool.acquire()
+    try:
+        instance = await pool.acquire()
+    except PoolClosed:
+        return
     try:
         await instance.ensure_ready()
     except Exception as exc:  # InstanceError: logged, and the next request tries again
@@ -213,24 +291,33 @@ async def _watch(code_dir: str, reloader: Reloader, pool: Pool) -> None:
     import watchfiles
 
     restart: asyncio.Future[None] | None = None
-    async for changes in watchfiles.awatch(
-        code_dir, watch_filter=watchfiles.PythonFilter(), debounce=200, step=50
-    ):
-        names = sorted({os.path.relpath(path, code_dir) for _, path in changes})
-        logger.info("change detected in %s; restarting the function instances", ", ".join(names))
-        for instance in pool.instances:
-            instance.stale = True
-        for instance in pool.idle():
-            if instance.alive:
-                await instance.stop()
-        reloader.change()
-        # Not awaited: a request may hold an instance until this change reaches it.
-        if restart is None or restart.done():
-            restart = asyncio.ensure_future(_restart(pool))
+    try:
+        async for changes in watchfiles.awatch(
+            code_dir, watch_filter=watchfiles.PythonFilter(), debounce=200, step=50
+        ):
+            names = sorted({os.path.relpath(path, code_dir) for _, path in changes})
+            logger.info(
+                "change detected in %s; restarting the function instances", ", ".join(names)
+            )
+            for instance in pool.instances:
+                instance.stale = True
+            for instance in pool.idle():
+                if instance.alive:
+                    await instance.stop()
+            reloader.change()
+            # Not awaited: a request may hold an instance until this change reaches it.
+            if restart is None or restart.done():
+                restart = asyncio.ensure_future(_restart(pool))
+    finally:
+        if restart is not None:
+            restart.cancel()
 
 
 async def _restart(pool: Pool) -> None:
-    instance = await pool.acquire()
+    try:
+        instance = await pool.acquire()
+    except PoolClosed:
+        return
     try:
         await instance.ensure_ready()
     except Exception as exc:

@@ -7,10 +7,12 @@ and its answer is checked and turned back into HTTP, or into the error the gatew
 502 for a timeout, an invocation error, a dead instance or a malformed answer.
 
 Web-function mode (``--web``): the request is passed on over HTTP to the instance's own server
-with the platform's limits (headers and path 4 KB, bodies 6 MB); errors carry
-``X-Scf-Request-Id`` and ``X-Scf-Error-Type``, as there.
+with the platform's limits (headers and path 4 KB, bodies 6 MB) and the invocation's request id
+in ``X-Scf-Request-Id`` (one the client sent is dropped); errors carry ``X-Scf-Request-Id`` and
+``X-Scf-Error-Type``, as there.
 
-Requests under the inspector's path go to the inspector, never to the function.
+Every invocation is recorded in the inspector's `History`. Once the emulator is shutting down
+(the `Pool` closed), a request that has no instance yet is answered 503.
 """
 
 from __future__ import annotations
@@ -23,10 +25,15 @@ import uuid
 
 from ..errors import IntegrationFormatError
 from ..logs import excerpt
-from ..platform import MAX_PAYLOAD_BYTES, MAX_WEB_HEADER_BYTES
+from ..platform import (
+    MAX_PAYLOAD_BYTES,
+    MAX_WEB_HEADER_BYTES,
+    WEB_ERROR_TYPE_HEADER,
+    WEB_REQUEST_ID_HEADER,
+)
 from ..triggers import detect_trigger
-from .inspector import inspector_app
-from .instance import InstanceError
+from .config import LOOPBACK, RESULT_HEADER
+from .instance import InstanceError, PoolClosed
 from .runtime_api import DISCARD_LIMIT, Invocation, dumps
 from .translate import (
     HOP_BY_HOP,
@@ -52,13 +59,14 @@ if TYPE_CHECKING:
     Scope = dict[str, Any]
     Receive = Callable[[], Awaitable[dict[str, Any]]]
     Send = Callable[[dict[str, Any]], Awaitable[None]]
-    ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 __all__ = ["FrontDoor", "Reloader"]
 
 logger = logging.getLogger("scf_asgi.local")
 _JSON = "application/json; charset=utf-8"
 Answer = tuple[int, list[tuple[str, str]], bytes]
+# Statuses whose response has no body, whatever the function sent (RFC 9110, 15.3.5, 15.4.5).
+_NO_BODY = (204, 304)
 
 
 class _ClientGone(Exception):
@@ -72,8 +80,23 @@ class _TooLarge(Exception):
         self.close = close
 
 
+class _Failure(Exception):
+    """Why a request got no answer from the function: the status the platform answers with,
+    the message, and (web mode) the X-Scf-Error-Type."""
+
+    def __init__(self, status: int, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.kind = kind
+
+
+_SHUTTING_DOWN = "the emulator is shutting down"
+
+
 class Reloader:
-    """Counts code changes (``--reload``); `changed` is set and replaced on each."""
+    """Counts code changes (``--reload``); `changed` is set and replaced on each, so a waiter
+    takes it before it tries the code, and a change made meanwhile wakes it at once."""
 
     def __init__(self) -> None:
         self.changes = 0
@@ -84,10 +107,14 @@ class Reloader:
         event, self.changed = self.changed, asyncio.Event()
         event.set()
 
+    def close(self) -> None:
+        """Shutting down: wake whoever waits for a change (they find the pool closed)."""
+        self.changed.set()
 
-def error_answer(status: int, message: str, **headers: str) -> Answer:
+
+def error_answer(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Answer:
     body = json.dumps({"errno": status, "error": message}).encode("utf-8")
-    return status, [("Content-Type", _JSON), *headers.items()], body
+    return status, [("Content-Type", _JSON), *(headers or [])], body
 
 
 def _header_text(value: bytes) -> str:
@@ -146,13 +173,21 @@ async def read_body(receive: Receive, headers: list[tuple[str, str]], limit: int
 
 
 async def send_answer(send: Send, answer: Answer, *, head: bool, length: int | None = None) -> None:
+    """Send `answer`; a HEAD's or a 204's or 304's body is dropped, as the gateway drops it
+    (the function may well have sent one: ``JSONResponse({}, 204)``)."""
     status, headers, body = answer
-    raw = [(name.lower().encode("latin-1"), value.encode("utf-8")) for name, value in headers]
-    if status not in (204, 304) and not any(name == b"content-length" for name, _ in raw):
+    # uvicorn adds the front door's own Date, as a gateway does: the function's would be a second.
+    raw = [
+        (name.lower().encode("latin-1"), value.encode("utf-8"))
+        for name, value in headers
+        if name.lower() != "date"
+    ]
+    if status not in _NO_BODY and not any(name == b"content-length" for name, _ in raw):
         shown = length if head and length is not None else len(body)
         raw.append((b"content-length", str(shown).encode("ascii")))
     await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": b"" if head else body})
+    empty = head or status in _NO_BODY
+    await send({"type": "http.response.body", "body": b"" if empty else body})
 
 
 def describe_event(event: bytes) -> tuple[str | None, str | None]:
@@ -170,7 +205,7 @@ def describe_event(event: bytes) -> tuple[str | None, str | None]:
 
 
 class FrontDoor:
-    """The ASGI app on ``--host``/``--port``."""
+    """The ASGI app on ``--host``/``--port`` (for the paths that are not the inspector's)."""
 
     def __init__(
         self,
@@ -180,26 +215,19 @@ class FrontDoor:
         *,
         reloader: Reloader | None,
         http_client: httpx.AsyncClient | None = None,
+        address: str = "",
     ) -> None:
         self.config = config
         self.pool = pool
         self.history = history
         self.reloader = reloader
         self.http_client = http_client
-        self.address = ""  # host:port, for requests without a Host header
-        self.inspector: Any = None  # the inspector's Starlette app
-        if config.inspector_path is not None:
-            self.inspector = inspector_app(history, self.invoke_raw, root=config.inspector_path)
+        self.address = address  # host:port, for requests without a Host header
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
-            return
-        root = self.config.inspector_path
-        path = scope["path"]
-        if self.inspector is not None and root and (path == root or path.startswith(root + "/")):
-            await self.inspector(scope, receive, send)
             return
         started = time.monotonic()
         request_id = str(uuid.uuid4())
@@ -207,7 +235,7 @@ class FrontDoor:
         headers = [(_header_text(name), _header_text(value)) for name, value in scope["headers"]]
         target = _target(scope)
         client = scope.get("client")
-        source_ip = str(client[0]) if client else "127.0.0.1"
+        source_ip = str(client[0]) if client else LOOPBACK
         head = method == "HEAD"
         length: int | None = None
         close = False
@@ -227,6 +255,7 @@ class FrontDoor:
                 answer, length = await self._gateway(
                     method, target, headers, body, source_ip, request_id, head=head
                 )
+        close = close or self.pool.closed
         if close:
             answer = (answer[0], [*answer[1], ("Connection", "close")], answer[2])
         await send_answer(send, answer, head=head, length=length)
@@ -295,18 +324,19 @@ class FrontDoor:
         if len(payload) > MAX_PAYLOAD_BYTES:
             what = "event (the body, base64-encoded if binary)"
             return _too_large(len(payload), what, web=False, request_id=request_id), None
-        record = self.history.new(
+        history = self.history
+        record = history.new(
             request_id=request_id,
             source="http",
             method=event["httpMethod"],
             path=event["path"],
             event=payload,
         )
-        outcome = await self._invoke(payload, record)
-        if isinstance(outcome, str):
-            answer = error_answer(502, outcome)
-            record.finish(502, error=outcome)
-            return answer, None
+        try:
+            outcome = await self._invoke(payload, record)
+        except _Failure as failure:
+            history.finish(record, failure.status, error=failure.message)
+            return error_answer(failure.status, failure.message), None
         kind, result = outcome
         if kind == "error":
             logger.error("request %s: invocation error: %s", request_id, excerpt(result))
@@ -316,7 +346,7 @@ class FrontDoor:
                 content_type = _JSON
             except ValueError:
                 pass
-            record.finish(502, result=outcome, error="the invocation failed")
+            history.finish(record, 502, result=outcome, error="the invocation failed")
             return (502, [("Content-Type", content_type)], result), None
         try:
             status, result_headers, content = http_from_integration(result)
@@ -327,61 +357,86 @@ class FrontDoor:
                 exc,
                 excerpt(result),
             )
-            record.finish(502, result=outcome, error=f"the gateway rejects the result: {exc}")
+            error = f"the gateway rejects the result: {exc}"
+            history.finish(record, 502, result=outcome, error=error)
             return (502, [("Content-Type", _JSON)], MALFORMED_BODY), None
-        record.finish(status, result=outcome)
+        history.finish(record, status, result=outcome)
         kept, length = response_headers(result_headers, head=head)
         return (status, kept, content), length
 
-    async def invoke_raw(self, event: bytes, record: Record) -> Answer:
+    async def invoke_raw(self, event: bytes, source: str) -> tuple[Answer, int]:
         """Run a raw event (``scf-asgi invoke``, a replay): 200 and the result as posted, or
-        an error status and what went wrong."""
+        an error status and what went wrong; and the number of its record."""
         request_id = str(uuid.uuid4())
-        record.request_id = request_id
-        record.method, record.path = describe_event(event)
-        ids = {"X-Scf-Request-Id": request_id}
+        method, path = describe_event(event)
+        history = self.history
+        record = history.new(
+            request_id=request_id, source=source, method=method, path=path, event=event
+        )
+        ids = [(WEB_REQUEST_ID_HEADER, request_id)]
         if self.config.web:
             message = "a web function takes HTTP requests only, not events (drop --web)"
-            record.finish(400, error=message)
-            return error_answer(400, message, **ids)
+            history.finish(record, 400, error=message)
+            return error_answer(400, message, ids), record.seq
         if len(event) > MAX_PAYLOAD_BYTES:
             message = f"the event is {len(event)} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit"
-            record.finish(413, error=message)
-            return error_answer(413, message, **ids)
-        outcome = await self._invoke(event, record)
-        if isinstance(outcome, str):
-            record.finish(502, error=outcome)
-            return error_answer(502, outcome, **ids)
+            history.finish(record, 413, error=message)
+            return error_answer(413, message, ids), record.seq
+        try:
+            outcome = await self._invoke(event, record)
+        except _Failure as failure:
+            history.finish(record, failure.status, error=failure.message)
+            return error_answer(failure.status, failure.message, ids), record.seq
         kind, result = outcome
         status = 200 if kind == "response" else 502
-        record.finish(status, result=outcome)
-        headers = [("Content-Type", "application/json"), ("X-Scf-Result", kind)]
-        return status, [*headers, *ids.items()], result
+        history.finish(record, status, result=outcome)
+        headers = [("Content-Type", "application/json"), (RESULT_HEADER, kind), *ids]
+        return (status, headers, result), record.seq
 
-    async def _ready_instance(self, record: Record) -> Instance | str:
-        """A free instance, ready; or why none could be made ready."""
-        instance = await self.pool.acquire()
+    async def _ready_instance(self, record: Record) -> Instance:
+        """A free instance, ready; `_Failure` says why none could be made ready."""
+        try:
+            instance = await self.pool.acquire()
+        except PoolClosed:
+            raise _Failure(503, _SHUTTING_DOWN) from None
         while True:
+            if self.pool.closed:  # since the instance was handed over, or during the wait
+                self.pool.release(instance)
+                raise _Failure(503, _SHUTTING_DOWN)
+            # Taken before the attempt: a fix saved while it runs must wake the wait below.
+            changed = None if self.reloader is None else self.reloader.changed
             try:
                 await instance.ensure_ready()
                 return instance
             except InstanceError as exc:
-                instance.hand_over_output(record)
-                if self.reloader is None:
+                instance.hand_over_output(self._output_of(record))
+                if self.pool.closed:  # its cold start was cut short
+                    self.pool.release(instance)
+                    raise _Failure(503, _SHUTTING_DOWN) from None
+                if changed is None:
                     self.pool.release(instance)
                     logger.error("%s; a new instance will be started on the next request", exc)
-                    return str(exc)
+                    raise _Failure(502, str(exc), "InitFailed") from None
                 logger.error(
                     "%s; waiting for a change to the code to start it again (--reload)", exc
                 )
-                await self.reloader.changed.wait()
+                await changed.wait()
 
-    async def _invoke(self, event: bytes, record: Record) -> tuple[str, bytes] | str:
-        """The instance's answer ("response" or "error", body), or what went wrong."""
-        got = await self._ready_instance(record)
-        if isinstance(got, str):
-            return got
-        instance = got
+    def _output_of(self, record: Record) -> Callable[[str, str], None]:
+        history = self.history
+
+        def add_output(stream: str, text: str) -> None:
+            history.add_output(record, stream, text)
+
+        return add_output
+
+    def _begin(self, instance: Instance, record: Record, method: str) -> None:
+        cold = instance.begin_invocation(self._output_of(record), record.request_id, method)
+        self.history.running(record, instance.number, instance.pid, cold)
+
+    async def _invoke(self, event: bytes, record: Record) -> tuple[str, bytes]:
+        """The instance's answer ("response" or "error", body); `_Failure` if none came."""
+        instance = await self._ready_instance(record)
         try:
             channel = instance.channel
             assert channel is not None and instance.exited is not None
@@ -391,8 +446,7 @@ class FrontDoor:
                 time_limit_ms=self.config.timeout_ms,
                 memory_limit_mb=self.config.memory_mb,
             )
-            cold = instance.begin_invocation(record, record.request_id)
-            record.running(instance.number, instance.pid, cold)
+            self._begin(instance, record, record.method or "")
             channel.put(invocation)
             answered = asyncio.ensure_future(invocation.answered.wait())
             waits: set[asyncio.Future[Any]] = {answered, instance.exited}
@@ -412,17 +466,18 @@ class FrontDoor:
                     "handling the request; a new one will be started on the next request"
                 )
                 logger.error("request %s: %s", record.request_id, message)
-                return message
+                raise _Failure(502, message)
             logger.error(
                 "request %s: function timed out after %d ms; killing the instance",
                 record.request_id,
                 self.config.timeout_ms,
             )
             await instance.kill()
-            return (
+            raise _Failure(
+                502,
                 f"function timed out: no answer within {self.config.timeout_ms} ms (the "
                 "function timeout, --timeout-ms); the instance was killed and a new one will be "
-                "started on the next request"
+                "started on the next request",
             )
         finally:
             self.pool.release(instance)
@@ -458,7 +513,6 @@ class FrontDoor:
         source_ip: str,
         request_id: str,
     ) -> Answer:
-        ids = {"X-Scf-Request-Id": request_id}
         header_bytes = sum(len(name) + len(value) + 4 for name, value in headers)
         path_part = target.partition("?")[0]
         sent = {
@@ -467,7 +521,8 @@ class FrontDoor:
             "headers": headers,
             "body": _raw_view(body, headers),
         }
-        record = self.history.new(
+        history = self.history
+        record = history.new(
             request_id=request_id,
             source="http",
             method=method,
@@ -475,38 +530,38 @@ class FrontDoor:
             event=b"",
             web_request=sent,
         )
-        if len(path_part.encode("utf-8")) > MAX_WEB_HEADER_BYTES:
-            message = f"the path is over the platform's {MAX_WEB_HEADER_BYTES}-byte limit"
-            record.finish(414, error=message)
-            return error_answer(414, message, **ids, **{"X-Scf-Error-Type": "PathTooLong"})
-        if header_bytes > MAX_WEB_HEADER_BYTES:
-            message = (
-                f"the request headers are {header_bytes} bytes, over the platform's "
-                f"{MAX_WEB_HEADER_BYTES}-byte limit"
-            )
-            record.finish(431, error=message)
-            return error_answer(431, message, **ids, **{"X-Scf-Error-Type": "HeaderTooLarge"})
-        got = await self._ready_instance(record)
-        if isinstance(got, str):
-            record.finish(502, error=got)
-            return error_answer(502, got, **ids, **{"X-Scf-Error-Type": "InitFailed"})
-        instance = got
         try:
-            cold = instance.begin_invocation(record, None)
-            record.running(instance.number, instance.pid, cold)
-            answer = await self._forward(instance, method, target, headers, body, source_ip)
-        finally:
-            self.pool.release(instance)
-        if isinstance(answer, _WebError):
-            record.finish(502, error=answer.message)
-            return error_answer(502, answer.message, **ids, **{"X-Scf-Error-Type": answer.kind})
+            if len(path_part.encode("utf-8")) > MAX_WEB_HEADER_BYTES:
+                message = f"the path is over the platform's {MAX_WEB_HEADER_BYTES}-byte limit"
+                raise _Failure(414, message, "PathTooLong")
+            if header_bytes > MAX_WEB_HEADER_BYTES:
+                raise _Failure(
+                    431,
+                    f"the request headers are {header_bytes} bytes, over the platform's "
+                    f"{MAX_WEB_HEADER_BYTES}-byte limit",
+                    "HeaderTooLarge",
+                )
+            instance = await self._ready_instance(record)
+            try:
+                self._begin(instance, record, method)
+                answer = await self._forward(
+                    instance, method, target, headers, body, source_ip, request_id
+                )
+            finally:
+                self.pool.release(instance)
+        except _Failure as failure:
+            history.finish(record, failure.status, error=failure.message)
+            ids = [(WEB_REQUEST_ID_HEADER, request_id)]
+            if failure.kind is not None:
+                ids.append((WEB_ERROR_TYPE_HEADER, failure.kind))
+            return error_answer(failure.status, failure.message, ids)
         status, answer_headers, content = answer
         record.web_response = {
             "status": status,
             "headers": answer_headers,
             "body": _raw_view(content, answer_headers),
         }
-        record.finish(status)
+        history.finish(record, status)
         return status, answer_headers, content
 
     async def _forward(
@@ -517,23 +572,31 @@ class FrontDoor:
         headers: list[tuple[str, str]],
         body: bytes,
         source_ip: str,
-    ) -> Answer | _WebError:
+        request_id: str,
+    ) -> Answer:
+        """The function's server's answer; `_Failure` if it gave none within the limits."""
         import httpx
 
         client = self.http_client
         assert client is not None and instance.exited is not None
-        sent = [(name, value) for name, value in headers if name.lower() not in HOP_BY_HOP]
-        forwarded = [value for name, value in sent if name.lower() == "x-forwarded-for"]
-        sent = [(name, value) for name, value in sent if name.lower() != "x-forwarded-for"]
+        # The platform's own headers are the platform's to set: the client's are dropped.
+        own = {"x-forwarded-for", WEB_REQUEST_ID_HEADER}
+        forwarded = [value for name, value in headers if name.lower() == "x-forwarded-for"]
+        sent = [
+            (name, value)
+            for name, value in headers
+            if name.lower() not in HOP_BY_HOP and name.lower() not in own
+        ]
         sent.append(("X-Forwarded-For", ", ".join([*forwarded, source_ip])))
+        sent.append((WEB_REQUEST_ID_HEADER, request_id))
         if not any(name.lower() == "x-forwarded-proto" for name, _ in sent):
             sent.append(("X-Forwarded-Proto", "http"))
         if self.config.host_header:
             sent = [(n, v) for n, v in sent if n.lower() != "host"]
             sent.append(("Host", self.config.host_header))
-        url = f"http://127.0.0.1:{instance.port}{target}"
+        url = f"http://{LOOPBACK}:{instance.port}{target}"
 
-        async def exchange() -> Answer | _WebError:
+        async def exchange() -> Answer:
             request = client.build_request(
                 method, url, headers=[(n.encode(), v.encode()) for n, v in sent], content=body
             )
@@ -545,20 +608,22 @@ class FrontDoor:
                 ]
                 size = sum(len(name) + len(value) + 4 for name, value in answer_headers)
                 if size > MAX_WEB_HEADER_BYTES:
-                    return _WebError(
-                        "ResponseHeaderTooLarge",
+                    raise _Failure(
+                        502,
                         f"the response headers are {size} bytes, over the platform's "
                         f"{MAX_WEB_HEADER_BYTES}-byte limit",
+                        "ResponseHeaderTooLarge",
                     )
                 parts: list[bytes] = []
                 received = 0
                 async for chunk in response.aiter_raw():
                     received += len(chunk)
                     if received > MAX_PAYLOAD_BYTES:
-                        return _WebError(
-                            "ResponseTooLarge",
+                        raise _Failure(
+                            502,
                             f"the response body is over the platform's {MAX_PAYLOAD_BYTES}-byte "
                             "limit",
+                            "ResponseTooLarge",
                         )
                     parts.append(chunk)
             finally:
@@ -582,27 +647,22 @@ class FrontDoor:
                 return task.result()
             except httpx.HTTPError as exc:
                 if not instance.exited.done():
-                    return _WebError("ProxyError", f"the function's server failed: {exc!r}")
+                    message = f"the function's server failed: {exc!r}"
+                    raise _Failure(502, message, "ProxyError") from None
         if instance.exited.done():
-            return _WebError(
-                "InstanceExited",
+            raise _Failure(
+                502,
                 f"the function instance exited with code {instance.exited.result()} while "
                 "handling the request; a new one will be started on the next request",
+                "InstanceExited",
             )
         await instance.kill()
-        return _WebError(
-            "FunctionTimeout",
+        raise _Failure(
+            502,
             f"function timed out: no answer within {self.config.timeout_ms} ms (--timeout-ms); "
             "the instance was killed and a new one will be started on the next request",
+            "FunctionTimeout",
         )
-
-
-class _WebError:
-    """Why a web function's request got no answer: X-Scf-Error-Type and the message."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        self.kind = kind
-        self.message = message
 
 
 def _raw_view(body: bytes, headers: list[tuple[str, str]]) -> dict[str, Any] | None:
@@ -623,7 +683,6 @@ def _too_large(size: int, what: str, *, web: bool, request_id: str) -> Answer:
         else f"a synchronous SCF invocation carries at most {MAX_PAYLOAD_BYTES} bytes (6 MB)"
     )
     if web:
-        return error_answer(
-            413, message, **{"X-Scf-Request-Id": request_id, "X-Scf-Error-Type": "BodyTooLarge"}
-        )
+        headers = [(WEB_REQUEST_ID_HEADER, request_id), (WEB_ERROR_TYPE_HEADER, "BodyTooLarge")]
+        return error_answer(413, message, headers)
     return error_answer(413, message)

@@ -5,17 +5,29 @@ Served under ``--inspector-path`` (``/_scf`` by default), never forwarded to the
     GET  /_scf/                     the page (static/index.html, app.js, style.css)
     GET  /_scf/api/invocations      summaries, newest first
     GET  /_scf/api/invocations/N    one invocation: the exact event, the exact result, the
-                                    instance's output, each body decoded for reading
+                                    instance's output, each body decoded for reading (and
+                                    cut at 256 KB)
+    GET  /_scf/api/invocations/N/event    its event, whole: as received, or with ?pretty
+                                    pretty-printed (what the page's editor starts from)
     GET  /_scf/api/stream           server-sent events: a summary whenever one changes
     POST /_scf/api/invocations/N/replay   run invocation N's event again, byte for byte
     POST /_scf/api/invoke           run the raw event in the body (``scf-asgi invoke``; the
                                     page's edited replays, with ?replay)
+
+The inspector runs events and shows what the function got, Authorization headers and cookies
+included, so other web pages may neither read it nor drive it: it answers only requests whose
+Host names this machine by an IP address, as ``localhost`` or as the ``--host`` the emulator
+listens on (a page on a domain of its own that re-resolves to 127.0.0.1, DNS rebinding, gets
+403), and runs posted events only when the post's Origin is the inspector's own, which the
+browser sets and no other page can claim (its own page's fetches and `scf-asgi invoke` send
+it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import itertools
 import json
 import os
@@ -35,21 +47,27 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable
     from typing import Any, Callable
 
-    Invoker = Callable[[bytes, "Record"], Awaitable[tuple[int, list[tuple[str, str]], bytes]]]
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    Answer = tuple[int, list[tuple[str, str]], bytes]
+    # Runs a raw event from a source ("invoke" or "replay"): the answer, and the number of
+    # the invocation's record.
+    Invoker = Callable[[bytes, str], Awaitable[tuple[Answer, int]]]
 
 __all__ = ["History", "Record", "inspector_app"]
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 # Bodies beyond this size are kept for replay but not shown whole on the page.
 SHOWN_BYTES = 256 * 1024
+# The number of the invocation a raw event became, on the answer (static/app.js selects it).
+INVOCATION_HEADER = "X-Scf-Invocation"
 
 
 class Record:
-    """One invocation as the inspector shows it; filled in as it goes."""
+    """One invocation as the inspector shows it; filled in as it goes (by `History`)."""
 
     def __init__(
         self,
-        history: History,
         seq: int,
         *,
         request_id: str,
@@ -59,7 +77,6 @@ class Record:
         event: bytes,
         web_request: dict[str, Any] | None = None,
     ) -> None:
-        self.history = history
         self.seq = seq
         self.time = time.time()
         self.request_id = request_id
@@ -79,32 +96,7 @@ class Record:
         self.result: bytes | None = None  # the exact result the instance posted
         self.error: str | None = None  # what went wrong on the platform's side
         self.output: list[tuple[str, str]] = []
-        self._started = time.monotonic()
-
-    # Called as the invocation goes on.
-    def add_output(self, stream: str, text: str) -> None:
-        self.output.append((stream, text))
-        self.history.changed(self)
-
-    def running(self, instance: int, pid: int | None, cold: bool) -> None:
-        self.state = "running"
-        self.instance, self.pid, self.cold = instance, pid, cold
-        self.history.changed(self)
-
-    def finish(
-        self,
-        status: int,
-        *,
-        result: tuple[str, bytes] | None = None,
-        error: str | None = None,
-    ) -> None:
-        self.state = "done"
-        self.status = status
-        self.duration_ms = round((time.monotonic() - self._started) * 1000, 1)
-        if result is not None:
-            self.result_kind, self.result = result
-        self.error = error
-        self.history.changed(self)
+        self.started = time.monotonic()
 
     @property
     def size(self) -> int:
@@ -205,9 +197,10 @@ class History:
         self.budget_bytes = budget_bytes
         self._seq = itertools.count(1)
         self._subscribers: set[asyncio.Queue[int | None]] = set()
+        self.closed = False
 
     def new(self, **fields: Any) -> Record:
-        record = Record(self, next(self._seq), **fields)
+        record = Record(next(self._seq), **fields)
         self.records[record.seq] = record
         total = sum(item.size for item in self.records.values())
         while len(self.records) > self.size or (
@@ -215,21 +208,50 @@ class History:
         ):
             _, dropped = self.records.popitem(last=False)
             total -= dropped.size
-        self.changed(record)
+        self._changed(record)
         return record
 
-    def changed(self, record: Record) -> None:
+    # As an invocation goes on.
+    def add_output(self, record: Record, stream: str, text: str) -> None:
+        record.output.append((stream, text))
+        self._changed(record)
+
+    def running(self, record: Record, instance: int, pid: int | None, cold: bool) -> None:
+        record.state = "running"
+        record.instance, record.pid, record.cold = instance, pid, cold
+        self._changed(record)
+
+    def finish(
+        self,
+        record: Record,
+        status: int,
+        *,
+        result: tuple[str, bytes] | None = None,
+        error: str | None = None,
+    ) -> None:
+        record.state = "done"
+        record.status = status
+        record.duration_ms = round((time.monotonic() - record.started) * 1000, 1)
+        if result is not None:
+            record.result_kind, record.result = result
+        record.error = error
+        self._changed(record)
+
+    def _changed(self, record: Record) -> None:
         for queue in self._subscribers:
             queue.put_nowait(record.seq)
 
     def close(self) -> None:
-        """Shutting down: end every stream."""
+        """Shutting down: end every stream, and any opened later at once."""
+        self.closed = True
         for queue in self._subscribers:
             queue.put_nowait(None)
 
     async def stream(self) -> AsyncIterator[bytes]:
         """Server-sent events: a summary each time one changes (at most 10 a second each)."""
         queue: asyncio.Queue[int | None] = asyncio.Queue()
+        if self.closed:
+            queue.put_nowait(None)
         self._subscribers.add(queue)
         try:
             yield b"retry: 1000\n\n"
@@ -249,8 +271,9 @@ class History:
             self._subscribers.discard(queue)
 
 
-def inspector_app(history: History, invoke: Invoker, *, root: str) -> Starlette:
-    """The inspector's routes, for requests whose path starts with `root` (e.g. "/_scf")."""
+def inspector_app(history: History, invoke: Invoker, *, root: str, host: str) -> ASGIApp:
+    """The inspector's routes, for requests whose path starts with `root` (e.g. "/_scf"), on
+    an emulator listening on `host`."""
 
     async def index(request: Request) -> Response:
         with open(os.path.join(STATIC, "index.html"), "rb") as page:
@@ -263,11 +286,29 @@ def inspector_app(history: History, invoke: Invoker, *, root: str) -> Starlette:
     async def invocations(request: Request) -> Response:
         return JSONResponse([record.summary() for record in reversed(history.records.values())])
 
+    def event_record(request: Request) -> Record | None:
+        record = history.records.get(request.path_params["seq"])
+        return None if record is None or record.web_request is not None else record
+
     async def invocation(request: Request) -> Response:
         record = history.records.get(request.path_params["seq"])
         if record is None:
             return JSONResponse({"error": "no such invocation (it may have been dropped)"}, 404)
         return JSONResponse(record.detail())
+
+    async def event(request: Request) -> Response:
+        record = event_record(request)
+        if record is None:
+            return JSONResponse({"error": "no such invocation, or not an event"}, 404)
+        raw = record.event
+        if "pretty" in request.query_params:
+            try:
+                document = parse_json(raw)
+            except ValueError:
+                pass  # shown as received
+            else:
+                raw = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
+        return Response(raw, media_type="application/json")
 
     async def stream(request: Request) -> Response:
         return StreamingResponse(
@@ -277,9 +318,8 @@ def inspector_app(history: History, invoke: Invoker, *, root: str) -> Starlette:
         )
 
     async def run(event: bytes, source: str) -> Response:
-        record = history.new(request_id="", source=source, method=None, path=None, event=event)
-        status, headers, body = await invoke(event, record)
-        headers = [*headers, ("X-Scf-Invocation", str(record.seq))]
+        (status, headers, body), seq = await invoke(event, source)
+        headers = [*headers, (INVOCATION_HEADER, str(seq))]
         return Response(body, status, headers=dict(headers))
 
     async def run_posted(request: Request) -> Response:
@@ -287,20 +327,75 @@ def inspector_app(history: History, invoke: Invoker, *, root: str) -> Starlette:
         return await run(await request.body(), source)
 
     async def replay(request: Request) -> Response:
-        record = history.records.get(request.path_params["seq"])
-        if record is None or record.web_request is not None:
+        record = event_record(request)
+        if record is None:
             return JSONResponse({"error": "no such invocation, or not an event to replay"}, 404)
         return await run(record.event, "replay")  # the exact bytes it received
 
-    return Starlette(
+    routes = Starlette(
         routes=[
             Route(root, to_index),
             Route(root + "/", index),
             Route(root + "/api/invocations", invocations),
             Route(root + "/api/invocations/{seq:int}", invocation),
+            Route(root + "/api/invocations/{seq:int}/event", event),
             Route(root + "/api/stream", stream),
             Route(root + "/api/invocations/{seq:int}/replay", replay, methods=["POST"]),
             Route(root + "/api/invoke", run_posted, methods=["POST"]),
             Mount(root + "/static", StaticFiles(directory=STATIC)),
         ]
     )
+    return _SameOrigin(routes, host)
+
+
+class _SameOrigin:
+    """The inspector for this machine's browser and `scf-asgi invoke` only (see the module's
+    docstring): a Host that does not name this machine, or a post from another origin, is
+    answered 403 and goes no further."""
+
+    def __init__(self, app: ASGIApp, host: str) -> None:
+        self.app = app
+        self.host = host.lower()  # the --host the emulator listens on
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {name.lower(): value for name, value in scope.get("headers", [])}
+        authority = headers.get(b"host", b"").decode("latin-1")
+        refusal = None
+        if not self._names_this_machine(authority):
+            refusal = (
+                f"the inspector answers requests for this machine only (an IP address, "
+                f"localhost or {self.host}), not for Host {authority!r}"
+            )
+        elif scope.get("method") not in ("GET", "HEAD"):
+            origin = headers.get(b"origin", b"").decode("latin-1")
+            if origin.lower() != f"http://{authority}".lower():
+                refusal = (
+                    f"the inspector runs events posted from its own page only: the Origin "
+                    f"must be http://{authority}, got {origin or 'none'} (scf-asgi invoke "
+                    "sends it)"
+                )
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        await JSONResponse({"error": refusal}, 403)(scope, receive, send)
+
+    def _names_this_machine(self, authority: str) -> bool:
+        name = authority
+        if name.startswith("["):  # [IPv6]:port
+            name, bracket, _ = name[1:].partition("]")
+            if not bracket:
+                return False
+        else:
+            head, colon, port = name.rpartition(":")
+            if colon and port.isdigit():
+                name = head
+        name = name.lower()
+        if not name:
+            return False
+        if name == self.host or name == "localhost" or name.endswith(".localhost"):
+            return True  # *.localhost is the loopback address, in browsers and RFC 6761
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False  # a domain name: maybe a page's own, re-resolved to this machine
+        return True

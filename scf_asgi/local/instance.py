@@ -10,7 +10,8 @@ hands each request a free instance, a warm one first, and queues requests when a
 
 In event mode an instance is ready when it posts ``/runtime/init/ready`` on its `Channel`; in
 web-function mode (``--web``) when its ``scf_bootstrap`` accepts connections on the port given
-in ``PORT``.
+in ``PORT``. Each process group is known to the `Watchdog`, which ends it should the emulator
+die without stopping it.
 """
 
 from __future__ import annotations
@@ -19,30 +20,30 @@ import asyncio
 import collections
 import logging
 import os
+import re
 import signal
 import socket
 import sys
 import time
 
 from ..platform import ENV_PORT
+from .config import LOOPBACK
 from .runtime_api import Channel
+from .watchdog import Watchdog, die_with_parent
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import Any, Protocol
+    from typing import Any, Callable
 
-    class OutputTarget(Protocol):
-        def add_output(self, stream: str, text: str) -> None: ...
+    # Where an invocation's output goes, a line at a time: (stream name, text).
+    OutputSink = Callable[[str, str], None]
 
-else:
-    OutputTarget = object
-
-__all__ = ["Instance", "InstanceError", "Pool", "free_port"]
+__all__ = ["Instance", "InstanceError", "Pool", "PoolClosed", "free_port"]
 
 logger = logging.getLogger("scf_asgi.local")
 
-STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL when an instance is stopped
+STOP_GRACE = 5  # seconds between SIGTERM and SIGKILL when an instance is stopped
 _READ_CHUNK = 64 * 1024
 
 
@@ -50,10 +51,14 @@ class InstanceError(Exception):
     """An instance could not be started or did not become ready (the message says why)."""
 
 
+class PoolClosed(Exception):
+    """The emulator is shutting down: no instance takes a new request."""
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    """A TCP port on the loopback address that nothing listens on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
 
 
@@ -69,6 +74,7 @@ class Instance:
         *,
         init_timeout_ms: int,
         channel: Channel | None,
+        watchdog: Watchdog | None = None,
         web: bool = False,
         label_output: bool = False,
         init_hint: str = "",
@@ -79,6 +85,7 @@ class Instance:
         self.env = env
         self.init_timeout_ms = init_timeout_ms
         self.channel = channel  # event mode: its runtime API
+        self.watchdog = watchdog
         self.web = web
         self.init_hint = init_hint  # added to the error when a process exits during init
         self.port = 0  # web mode: where the current process listens
@@ -93,9 +100,9 @@ class Instance:
         self._stopped: set[int] = set()  # pids stopped on purpose (no "exited" warning)
         self._readers: list[asyncio.Task[None]] = []
         self._init_output: list[tuple[str, str]] = []
-        self._target: OutputTarget | None = None
-        # The starts of the access lines of the last invocations, kept off the terminal.
-        self._quiet: collections.deque[str] = collections.deque(maxlen=8)
+        self._sink: OutputSink | None = None
+        # The access lines of the last invocations, kept off the terminal.
+        self._quiet: collections.deque[re.Pattern[str]] = collections.deque(maxlen=8)
 
     @property
     def alive(self) -> bool:
@@ -108,6 +115,10 @@ class Instance:
     @property
     def warm(self) -> bool:
         return self.alive and self.ready and not self.stale
+
+    @property
+    def starting(self) -> bool:
+        return self.alive and not self.ready
 
     # -- the process ------------------------------------------------------------------------
 
@@ -122,7 +133,7 @@ class Instance:
         self.stale = False
         self.invocations = 0
         self._init_output = []
-        self._target = None
+        self._sink = None
         self.started_at = time.monotonic()
         self.starts += 1
         try:
@@ -134,10 +145,13 @@ class Instance:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,  # Ctrl-C reaches the emulator only; it stops the rest
+                preexec_fn=die_with_parent(),
             )
         except OSError as exc:
             raise InstanceError(f"cannot start the function instance: {exc}") from None
         self.process = process
+        if self.watchdog is not None:
+            self.watchdog.watch(process.pid)
         what = "cold start" if self.starts == 1 else f"cold start #{self.starts}"
         logger.info("%s%s: started the function instance, pid %d", self.prefix, what, process.pid)
         assert process.stdout is not None and process.stderr is not None
@@ -150,6 +164,10 @@ class Instance:
         self.exited = exited
 
     def _on_exit(self, pid: int, task: asyncio.Future[int]) -> None:
+        # Whatever it started goes with it, as when the platform ends an instance.
+        _signal_group(pid, signal.SIGKILL)
+        if self.watchdog is not None:
+            self.watchdog.forget(pid)
         if task.cancelled() or pid in self._stopped:
             return
         logger.warning(
@@ -167,12 +185,12 @@ class Instance:
             if not line:
                 return
             text = line.decode("utf-8", "replace")
-            target = self._target
-            if target is None:
+            sink = self._sink
+            if sink is None:
                 self._init_output.append((name, text))
             else:
-                target.add_output(name, text)
-            if text.startswith(tuple(self._quiet)):
+                sink(name, text)
+            if any(access_line.match(text) for access_line in self._quiet):
                 continue  # the instance's access line: the emulator writes the request's line
             data = (self.prefix + text).encode("utf-8", "replace") if self.prefix else line
             if out is not None:
@@ -237,7 +255,7 @@ class Instance:
             return
         while True:  # web mode: the server accepts connections
             try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                _, writer = await asyncio.open_connection(LOOPBACK, self.port)
             except OSError:
                 await asyncio.sleep(0.02)
                 continue
@@ -251,21 +269,27 @@ class Instance:
 
     # -- invocations ------------------------------------------------------------------------
 
-    def hand_over_output(self, target: OutputTarget) -> None:
-        """Give `target` the output of initialisation (an init failure's traceback)."""
+    def hand_over_output(self, sink: OutputSink) -> None:
+        """Give `sink` the output of initialisation (an init failure's traceback)."""
         for name, text in self._init_output:
-            target.add_output(name, text)
+            sink(name, text)
         self._init_output = []
 
-    def begin_invocation(self, target: OutputTarget, request_id: str | None) -> bool:
-        """Send the instance's output to `target` from now on (the output of initialisation
-        first); whether this is the process's first invocation (a cold start)."""
-        self.hand_over_output(target)
-        self._target = target
-        # `scf-asgi run` logs "[INFO] <request id> GET /path ..." for each invocation, before
-        # it posts the answer (so the line may be read after the answer arrived).
-        if request_id:
-            self._quiet.append(f"[INFO] {request_id} ")
+    def begin_invocation(self, sink: OutputSink, request_id: str, method: str) -> bool:
+        """Send the instance's output to `sink` from now on (the output of initialisation
+        first), and keep the invocation's access line off the terminal; whether this is the
+        process's first invocation (a cold start)."""
+        self.hand_over_output(sink)
+        self._sink = sink
+        rid = re.escape(request_id)
+        if self.web:
+            # `scf-asgi web`'s servers log "<time> <request id> <client> "GET /path HTTP/1.1"
+            # 200" with the id the front door sent in X-Scf-Request-Id.
+            self._quiet.append(re.compile(rf'.*\s{rid}\s.*"{re.escape(method)} '))
+        else:
+            # `scf-asgi run` logs "[INFO] <request id> GET /path ..." for each invocation,
+            # before it posts the answer (so the line may be read after the answer arrived).
+            self._quiet.append(re.compile(rf"\[INFO\] {rid} "))
         self.invocations += 1
         return self.invocations == 1
 
@@ -318,11 +342,15 @@ class Pool:
 
     def __init__(self, instances: Sequence[Instance]) -> None:
         self.instances = list(instances)
+        self.closed = False
         self._free = list(instances)
         self._waiting: collections.deque[asyncio.Future[Instance]] = collections.deque()
 
     async def acquire(self) -> Instance:
-        """A free instance (a warm one if any), waiting in line when all are busy."""
+        """A free instance (a warm one if any), waiting in line when all are busy;
+        `PoolClosed` once the emulator is shutting down."""
+        if self.closed:
+            raise PoolClosed
         if self._free and not self._waiting:
             return self._take()
         waiter: asyncio.Future[Instance] = asyncio.get_running_loop().create_future()
@@ -356,6 +384,14 @@ class Pool:
 
     def idle(self) -> list[Instance]:
         return list(self._free)
+
+    def close(self) -> None:
+        """Shutting down: the requests waiting in line, and any later one, get `PoolClosed`."""
+        self.closed = True
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_exception(PoolClosed())
 
     async def stop(self) -> None:
         await asyncio.gather(*(instance.stop() for instance in self.instances))

@@ -7,11 +7,12 @@
     POST /runtime/invocation/response   the current invocation's result; the first post wins
     POST /runtime/invocation/error      the current invocation failed; the first post wins
 
-Every instance has a `Channel`: its queue of invocations and what it posted. A connection
-belongs to the instance (and the generation of it) that was live on the channel when it was
-accepted, as `TaggingProtocol` records at accept time, so a request from a killed instance gets
-410 and can never take or answer a newer instance's event. Requests on a connection nobody
-tagged (a server run without `TaggingProtocol`) go to the first channel.
+Every instance has a `Channel`, and a listening socket of its own: its queue of invocations
+and what it posted. A connection belongs to the channel of the socket (address and port) it
+came in on, and to the generation of the instance live when it was accepted, as
+`TaggingProtocol` records at accept time, so a request from a killed instance gets 410 and can
+never take or answer a newer instance's event. Requests on a connection nobody tagged (a server
+run without `TaggingProtocol`) go to the first channel.
 
 The emulator (`scf-asgi local`) serves this app; so does the tests' fake runtime API
 (``tests/runtime_api.py``), which adds its failure injections around it.
@@ -81,7 +82,6 @@ class Invocation:
         self.time_limit_ms = time_limit_ms
         self.memory_limit_mb = memory_limit_mb
         self.answers: list[tuple[str, bytes]] = []  # ("response" or "error", body), in order
-        self.delivered_at: float | None = None  # time.monotonic() when /next first gave it out
         self.answered = asyncio.Event()  # set by the first answer
 
     @property
@@ -118,7 +118,6 @@ class Channel:
         self.ready = asyncio.Event()  # the current generation posted ready
         self.ready_count = 0
         self.ready_at = 0.0  # time.time() of the last ready
-        self.stray_answers: list[tuple[str, bytes]] = []  # posted before any event was taken
         self.closed = False
 
     def put(self, invocation: Invocation) -> None:
@@ -151,7 +150,6 @@ class Channel:
     def take(self) -> Invocation | None:
         if self.current is None and self.queue:
             self.current = self.last = self.queue.popleft()
-            self.current.delivered_at = time.monotonic()
             if not self.queue:
                 self.work.clear()
         return self.current
@@ -166,16 +164,15 @@ class RuntimeAPI:
         self.channels = list(channels)
         # A result over this many bytes is answered 413 (None: any size is taken).
         self.result_limit = result_limit
-        self.by_port: dict[int, Channel] = {}  # the listening port of each channel's socket
+        # The address (host, port) of each channel's listening socket.
+        self.by_address: dict[tuple[str, int], Channel] = {}
         # Client (host, port) of each open connection -> (channel, generation) when accepted.
         self.tags: dict[tuple[str, int], tuple[Channel, int]] = {}
-        self.connections: list[tuple[str, int]] = []  # every connection ever accepted
 
-    def tag(self, client: tuple[str, int], server_port: int) -> None:
-        channel = self.by_port.get(server_port)
+    def tag(self, client: tuple[str, int], server: tuple[str, int]) -> None:
+        channel = self.by_address.get(server)
         if channel is not None:
             self.tags[client] = (channel, channel.generation)
-        self.connections.append(client)
 
     def untag(self, client: tuple[str, int]) -> None:
         self.tags.pop(client, None)
@@ -199,8 +196,8 @@ class TaggingProtocol(H11Protocol):
         super().connection_made(transport)
         api = self.api
         if api is not None and self.client is not None and self.server is not None:
-            port = self.server[1]
-            api.tag((self.client[0], self.client[1]), port if port is not None else 0)
+            host, port = self.server
+            api.tag((self.client[0], self.client[1]), (host, port if port is not None else 0))
 
     def connection_lost(self, exc: Exception | None) -> None:
         api = self.api
@@ -296,7 +293,6 @@ async def _answer(request: Request) -> Response:
     invocation = channel.last
     if invocation is None:
         # Posts carry no request id: they answer the event the instance took last.
-        channel.stray_answers.append((kind, body))
         return _error(400, "no invocation is in progress: GET /runtime/invocation/next first")
     if invocation.record_answer(kind, body):
         if channel.current is invocation:

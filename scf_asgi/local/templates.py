@@ -16,7 +16,8 @@ _REQUEST_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
 _HOST = "service-k0fbs6ox-1250000000.gz.apigw.tencentcs.com"
 
 
-# The imports are in the functions: `scf-asgi --help` (and `run`) loads this module's names only.
+# The imports are in the functions: building the command line's parser (for any command but
+# `run`, `scf-asgi web` at a web function's cold start among them) loads this module's names only.
 
 
 def _apigw() -> dict[str, Any]:

@@ -131,6 +131,10 @@ async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         await respond(send, 200, b"x" * (7 * 1024 * 1024), [(b"content-type", b"text/plain")])
     elif path == "/page":
         await respond(send, 200, PAGE, [(b"content-type", b"text/html; charset=utf-8")])
+    elif path == "/status":
+        # A body whatever the status (an app may send one with a 204): what it says it sent.
+        code = int(query["code"][0])
+        await respond(send, code, b"{}", [(b"x-sent", b"{}")])
     elif path == "/api/hello":
         who = query.get("who", ["world"])[0]
         await json_response(send, {"message": f"hello {who} from scf-asgi local"})

@@ -41,6 +41,7 @@ async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
             "body": body.decode("utf-8", "replace"),
             "pid": os.getpid(),
             "port": os.environ.get("PORT"),
+            "web_host": os.environ.get("SCF_ASGI_WEB_HOST"),
         }
         await respond(
             send, 200, json.dumps(document).encode(), [(b"content-type", b"application/json")]

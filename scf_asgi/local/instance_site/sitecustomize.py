@@ -3,11 +3,14 @@ this directory first on PYTHONPATH): the code directory is read-only, as on SCF,
 code package is mounted read-only and only /tmp is writable.
 
 An audit hook refuses writes (opening for writing, creating, renaming, removing, changing
-modes) under the directories in SCF_ASGI_LOCAL_READ_ONLY with the error the platform gives,
+modes) under the directories in `ENV_READ_ONLY` with the error the platform gives,
 ``OSError(EROFS, "Read-only file system")``. Python's own .pyc writes are refused the same
 way, and Python skips them quietly, as it does there. Writes made by C code that raises no
 audit event (a C extension's own file I/O) are not caught. Another sitecustomize on the path
 still runs.
+
+The emulator imports this module for `ENV_READ_ONLY` only: the hook is put in place when
+Python loads it as ``sitecustomize``.
 """
 
 from __future__ import annotations
@@ -15,12 +18,10 @@ from __future__ import annotations
 import os
 import sys
 
+# The emulator's own setting for an instance: the directories its Python code may not write to.
+ENV_READ_ONLY = "SCF_ASGI_LOCAL_READ_ONLY"
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_DIRECTORIES = tuple(
-    os.path.realpath(path)
-    for path in os.environ.get("SCF_ASGI_LOCAL_READ_ONLY", "").split(os.pathsep)
-    if path
-)
+_DIRECTORIES: tuple[str, ...] = ()
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 # Audit events that change the file system -> the positions of their path arguments.
 _CHANGES = {
@@ -72,10 +73,6 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
                 _refuse(args[position])
 
 
-if _DIRECTORIES:
-    sys.addaudithook(_hook)
-
-
 def _run_the_next_sitecustomize() -> None:
     from importlib.machinery import PathFinder
 
@@ -90,4 +87,12 @@ def _run_the_next_sitecustomize() -> None:
         spec.loader.exec_module(module)
 
 
-_run_the_next_sitecustomize()
+if __name__ == "sitecustomize":
+    _DIRECTORIES = tuple(
+        os.path.realpath(path)
+        for path in os.environ.get(ENV_READ_ONLY, "").split(os.pathsep)
+        if path
+    )
+    if _DIRECTORIES:
+        sys.addaudithook(_hook)
+    _run_the_next_sitecustomize()

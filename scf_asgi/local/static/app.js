@@ -127,9 +127,19 @@
   });
   document.getElementById("edit").addEventListener("click", function () {
     if (!current) return;
-    document.getElementById("event-editor").value = current.event;
-    document.getElementById("editor-error").textContent = "";
-    document.getElementById("editor").hidden = false;
+    // The whole event (the detail shows at most 256 KB of it), pretty-printed by the emulator.
+    var error = document.getElementById("editor-error");
+    fetch(api + "/invocations/" + current.seq + "/event?pretty").then(function (r) {
+      if (!r.ok) throw new Error("the event is no longer kept");
+      return r.text();
+    }).then(function (text) {
+      document.getElementById("event-editor").value = text;
+      error.textContent = "";
+      document.getElementById("editor").hidden = false;
+    }).catch(function (e) {
+      error.textContent = e.message;
+      document.getElementById("editor").hidden = false;
+    });
   });
   document.getElementById("cancel").addEventListener("click", function () {
     document.getElementById("editor").hidden = true;
