@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from scf_asgi import options
-from scf_asgi.errors import PackageError
+from scf_asgi.errors import ConfigurationError, PackageError
 from scf_asgi.packaging.bootstrap import event_bootstrap, web_bootstrap
 from scf_asgi.packaging.build import check_requires_python, collect_sources
 from scf_asgi.packaging.target import find_interpreter
@@ -823,6 +823,43 @@ def test_bootstrap_command_writes_the_packaged_bootstrap(tmp_path: Path) -> None
         1,
         "scf-asgi: error: --base-path: options of the event runtime, not of --web\n",
     )
+
+
+def test_a_line_break_in_the_app_or_an_option_never_reaches_the_bootstrap(tmp_path: Path) -> None:
+    """The bootstrap shows its command in a comment line: a line break in a word would end the
+    comment, and the rest would run as shell code at every cold start."""
+    injected = f"app:app\ntouch {tmp_path}/PWNED #"
+    done = scf_asgi("bootstrap", injected, "-o", "out", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"scf-asgi: error: cannot read app reference {injected!r}: expected MODULE:ATTR, Python "
+        "names separated by dots (app:app, mysite.wsgi:application)\n",
+    )
+    in_option = scf_asgi(
+        "bootstrap", "app:app", "--base-path", "/x\ntouch PWNED", "-o", "out", cwd=tmp_path
+    )
+    assert (in_option.returncode, in_option.stderr) == (
+        1,
+        "scf-asgi: error: '/x\\ntouch PWNED': a control character (a line break, a tab, ...) "
+        "cannot be written into a bootstrap\n",
+    )
+    handler = scf_asgi(
+        "bootstrap", "app:app", "--event-handler", "jobs:on\rx", "-o", "out", cwd=tmp_path
+    )
+    assert (handler.returncode, handler.stderr) == (
+        1,
+        "scf-asgi: error: --event-handler 'jobs:on\\rx': expected MODULE:ATTR, Python names "
+        "separated by dots\n",
+    )
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "PWNED").exists()
+    # the text itself refuses them too, whoever calls it
+    with pytest.raises(ConfigurationError):
+        web_bootstrap("app:app", ["--interface", "asgi\x00"], (3, 10), made_by="test")
+    # names that are Python identifiers, dotted, are accepted in both forms
+    for reference in ("mysite.wsgi:application", "app.app", "pkg.sub:factory.app", "café:app"):
+        written = scf_asgi("bootstrap", reference, "-o", "ok", "--force", cwd=tmp_path)
+        assert written.returncode == 0, (reference, written.stderr)
 
 
 def test_project_file_settings_and_flags_over_them(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "add_package_arguments",
     "add_parsers",
     "bootstrap_command",
+    "is_reference",
     "package_command",
     "resolve",
 ]
@@ -120,6 +121,16 @@ def add_parsers(commands: Any) -> None:
     bootstrap.set_defaults(command_main=bootstrap_command)
 
 
+def is_reference(text: str) -> bool:
+    """Whether `text` is MODULE:ATTR (or MODULE.ATTR, SCF's handler form) of Python names, as
+    `scf_asgi.cli.load_app` reads it: nothing else may be written into a bootstrap."""
+    module, sep, attr = text.partition(":")
+    if not sep:
+        module, _, attr = text.rpartition(".")
+    names = [*module.split("."), *attr.split(".")]
+    return bool(module and attr) and all(name.isidentifier() for name in names)
+
+
 class ProjectConfig:
     """The settings of one command run: ``[tool.scf-asgi]`` with the flags laid over it."""
 
@@ -141,6 +152,12 @@ class ProjectConfig:
     def adapter_options(self) -> dict[str, Any]:
         merged = dict(self.settings.get("options", {}))
         merged.update(options.given(self.args))
+        for name, value in merged.items():
+            option = options.BY_NAME[name]
+            if option.kind == options.REFERENCE and value and not is_reference(value):
+                raise ConfigurationError(
+                    f"{option.flag} {value!r}: expected MODULE:ATTR, Python names separated by dots"
+                )
         return merged
 
     def source(self) -> Path:
@@ -159,8 +176,11 @@ class ProjectConfig:
             raise ConfigurationError(
                 "no app given: pass MODULE:ATTR or set app in [tool.scf-asgi] of pyproject.toml"
             )
-        if not isinstance(app, str) or (":" not in app and "." not in app):
-            raise ConfigurationError(f"cannot read app reference {app!r}: expected MODULE:ATTR")
+        if not isinstance(app, str) or not is_reference(app):
+            raise ConfigurationError(
+                f"cannot read app reference {app!r}: expected MODULE:ATTR, Python names "
+                "separated by dots (app:app, mysite.wsgi:application)"
+            )
         return app
 
     def version(self) -> tuple[int, int]:
