@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -24,7 +25,7 @@ from scf_asgi.errors import ConfigurationError, PackageError
 from scf_asgi.packaging.bootstrap import event_bootstrap, web_bootstrap
 from scf_asgi.packaging.build import check_requires_python, collect_sources
 from scf_asgi.packaging.target import find_interpreter
-from scf_asgi.platform import MAX_INLINE_ZIP_BYTES, WEB_REQUEST_ID_HEADER
+from scf_asgi.platform import ENV_WEB_HOST, MAX_INLINE_ZIP_BYTES, WEB_REQUEST_ID_HEADER
 from tests.events import DEFAULT_HOST, gateway_event
 from tests.packages import (
     VERSION,
@@ -172,9 +173,9 @@ class WebInstance:
         return output
 
 
-def start_web(unpacked: Path, interpreter: Path) -> WebInstance:
+def start_web(unpacked: Path, interpreter: Path, **variables: str) -> WebInstance:
     port = free_port()
-    env = bare_env(dict(os.environ), interpreter, PORT=str(port))
+    env = bare_env(dict(os.environ), interpreter, PORT=str(port), **variables)
     process = subprocess.Popen(
         [str(unpacked / "scf_bootstrap")],
         cwd=str(unpacked),
@@ -276,7 +277,8 @@ def test_web_package_serves_a_wsgi_app_with_gunicorn(bare_python: Path, tmp_path
     assert not names & {"uvicorn", "wsproto"}
     unpacked = tmp_path / "var-user"
     extract(output, unpacked)
-    instance = start_web(unpacked, bare_python)
+    # as the emulator starts it: on the loopback address only
+    instance = start_web(unpacked, bare_python, **{ENV_WEB_HOST: "127.0.0.1"})
     try:
         request = urllib.request.Request(
             f"http://127.0.0.1:{instance.port}/api/items/3?tag=a",
@@ -284,8 +286,11 @@ def test_web_package_serves_a_wsgi_app_with_gunicorn(bare_python: Path, tmp_path
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             status, body = response.status, json.loads(response.read())
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.2", instance.port), timeout=5).close()
     finally:
         log = instance.stop()
+    assert f"Listening at: http://127.0.0.1:{instance.port} " in log, log
     assert (status, body) == (
         200,
         {"id": 3, "tags": ["a"], "url": f"https://127.0.0.1:{instance.port}/api/items/3"},
@@ -1030,9 +1035,10 @@ def test_commands_load_and_name_the_extra_when_it_is_missing(tmp_path: Path) -> 
     )
 
 
-def test_the_command_modules_load_nothing_more_for_scf_asgi_run() -> None:
-    """Every `scf-asgi run` (each cold start) builds the whole parser: the package, web and
-    deploy commands must add no import to it beyond their own modules."""
+def test_the_command_modules_add_no_import_to_the_parser() -> None:
+    """The whole parser is built for every command line but the cold starts' own (`run` and
+    `web` read theirs without it): the package, web and deploy commands must add no import to
+    it beyond their own modules, so that `scf-asgi --help` or `scf-asgi local` stays quick."""
     script = (
         "import argparse, importlib, sys, scf_asgi.cli as cli\n"
         "own = {'scf_asgi.packaging.commands', 'scf_asgi.web', 'scf_asgi.deploy'}\n"
