@@ -48,6 +48,8 @@ _FAILED = ("CreateFailed", "UpdateFailed", "PublishFailed", "DeleteFailed")
 
 
 def add_parsers(commands: Any) -> None:
+    import argparse
+
     from .packaging.commands import add_package_arguments
 
     deploy = commands.add_parser(
@@ -87,7 +89,10 @@ def add_parsers(commands: Any) -> None:
     steps = deploy.add_argument_group("what deploy does")
     steps.add_argument("--zip", metavar="FILE.zip", help="deploy this package, build none")
     steps.add_argument(
-        "--publish", action="store_true", default=None, help="publish a version afterwards"
+        "--publish",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="publish a version afterwards",
     )
     steps.add_argument(
         "--no-smoke-test",

@@ -912,6 +912,31 @@ def test_project_file_settings_and_flags_over_them(tmp_path: Path) -> None:
     )
 
 
+def test_source_names_the_folder_whose_project_file_is_read(tmp_path: Path) -> None:
+    project = small_app(tmp_path / "proj")
+    (project / "pyproject.toml").write_text(
+        '[tool.scf-asgi]\napp = "main:app"\nexclude = ["*.md"]\nspeed = true\n'
+    )
+    (project / "NOTES.md").write_text("notes\n")
+    output = tmp_path / "proj.zip"
+    # from the folder above it, which has no project file
+    summary = package(project, output, "--no-speed", cwd=tmp_path)
+    assert (summary["app"], summary["excluded"]) == (
+        "main:app",
+        [{"path": "NOTES.md", "reason": "--exclude *.md", "files": 1}],
+    )
+    # --no-speed over the file's speed = true
+    names = {item["name"].lower() for item in summary["distributions"]}
+    assert not names & {"uvloop", "orjson"}, names
+
+
+def test_no_web_turns_off_the_project_files_web(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.scf-asgi]\napp = "main:app"\nweb = true\n')
+    done = scf_asgi("bootstrap", "--no-web", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, f"wrote bootstrap (CPython {VERSION})\n")
+    assert not (tmp_path / "scf_bootstrap").exists()
+
+
 def test_examples_name_no_unpublished_package() -> None:
     for requirements in sorted(EXAMPLES.glob("*/requirements.txt")):
         names = [

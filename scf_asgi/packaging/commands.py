@@ -36,6 +36,8 @@ __all__ = [
 
 def add_package_arguments(parser: Any) -> None:
     """The flags `package` and `deploy` share (what goes into the zip)."""
+    import argparse
+
     parser.add_argument(
         "app", nargs="?", help="MODULE:ATTR of the app (default: `app` in [tool.scf-asgi])"
     )
@@ -52,15 +54,16 @@ def add_package_arguments(parser: Any) -> None:
         metavar="PATH",
         help="a CPython X.Y on this machine to install and compile with (default: searched)",
     )
+    # Switches that [tool.scf-asgi] can set, so each has its --no- form to turn it off.
     parser.add_argument(
         "--web",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
         help="a web function: an scf_bootstrap serving the app over HTTP (uvicorn / gunicorn)",
     )
     parser.add_argument(
         "--speed",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
         help="put scf-asgi's [speed] extra in the zip (uvloop and orjson: less CPU per "
         "invocation, some milliseconds more at every cold start; see the README)",
@@ -97,6 +100,8 @@ def add_parsers(commands: Any) -> None:
     )
     package.set_defaults(command_main=package_command)
 
+    import argparse
+
     bootstrap = commands.add_parser(
         "bootstrap",
         help="write just the bootstrap (or scf_bootstrap) for your own build",
@@ -107,7 +112,9 @@ def add_parsers(commands: Any) -> None:
         ),
     )
     bootstrap.add_argument("app", nargs="?", help="MODULE:ATTR of the app")
-    bootstrap.add_argument("--web", action="store_true", default=None, help="scf_bootstrap")
+    bootstrap.add_argument(
+        "--web", action=argparse.BooleanOptionalAction, default=None, help="scf_bootstrap"
+    )
     bootstrap.add_argument(
         "--python", metavar="X.Y", help="the CPython version (default: this interpreter's)"
     )
@@ -139,7 +146,9 @@ class ProjectConfig:
 
         from ..project import find_pyproject, load_settings
 
-        self.pyproject = find_pyproject(Path.cwd())
+        # The project file of the app's folder when --source names one, else of the cwd.
+        source = getattr(args, "source", None)
+        self.pyproject = find_pyproject(Path(source).resolve() if source else Path.cwd())
         self.settings = load_settings(self.pyproject)
         self.args = args
 
