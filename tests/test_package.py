@@ -737,6 +737,55 @@ def test_exclusions_and_exclude_patterns(tmp_path: Path) -> None:
     ]
 
 
+def test_links_out_of_the_folder_and_dotenv_files_are_left_out_and_said(tmp_path: Path) -> None:
+    secrets = tmp_path / "home" / ".ssh"
+    secrets.mkdir(parents=True)
+    (secrets / "id_ed25519").write_text("PRIVATE KEY\n")
+    source = small_app(tmp_path / "src")
+    (source / "conf").mkdir()
+    (source / "conf" / "settings.ini").write_text("[app]\n")
+    (source / "key").symlink_to(secrets / "id_ed25519")
+    (source / "settings.ini").symlink_to(source / "conf" / "settings.ini")  # stays inside
+    (source / ".env").write_text("DATABASE_PASSWORD=s3cret\n")
+    (source / "conf" / ".env.production").write_text("TOKEN=abc\n")
+    (source / ".envrc").write_text("export TOKEN=abc\n")
+    (source / "environment.py").write_text("NAME = 'not a dotenv file'\n")
+    output = tmp_path / "out.zip"
+    summary = package(source, output, "main:app")
+    with zipfile.ZipFile(output) as opened:
+        names = [name for name in opened.namelist() if not name.startswith("vendor/")]
+        linked = opened.read("settings.ini")
+    assert sorted(name for name in names if not name.endswith("/")) == [
+        f"__pycache__/environment.{TAG}.pyc",
+        f"__pycache__/main.{TAG}.pyc",
+        "bootstrap",
+        "conf/settings.ini",
+        "environment.py",
+        "main.py",
+        "settings.ini",
+    ]
+    assert linked == b"[app]\n"
+    assert summary["excluded"] == [
+        {"path": ".env", "reason": ".env file (may hold secrets)", "files": 1},
+        {"path": ".envrc", "reason": ".env file (may hold secrets)", "files": 1},
+        {"path": "key", "reason": "a symbolic link to outside the app folder", "files": 1},
+        {"path": "conf/.env.production", "reason": ".env file (may hold secrets)", "files": 1},
+    ]
+    assert summary["notes"] == [
+        "no requirements.txt or pyproject.toml dependencies: the app needs none",
+        "left out .env, .envrc, conf/.env.production: .env files mostly hold secrets, which "
+        "belong in the function's environment (--env KEY=VALUE, or env in [tool.scf-asgi]); "
+        "--include-dotenv packages them",
+        f"left out symbolic links to files outside {source}: key -> {secrets / 'id_ed25519'} "
+        "(copy a file into the folder if the app needs it)",
+    ]
+    assert b"PRIVATE KEY" not in output.read_bytes()
+    wanted = package(source, tmp_path / "with-env.zip", "main:app", "--include-dotenv")
+    assert [item["path"] for item in wanted["excluded"]] == ["key"]
+    with zipfile.ZipFile(tmp_path / "with-env.zip") as opened:
+        assert opened.read(".env") == b"DATABASE_PASSWORD=s3cret\n"
+
+
 def test_size_warning_over_the_inline_limit(tmp_path: Path) -> None:
     source = small_app(tmp_path / "src")
     (source / "blob.bin").write_bytes(os.urandom(MAX_INLINE_ZIP_BYTES + 1024 * 1024))

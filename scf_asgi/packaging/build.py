@@ -83,6 +83,12 @@ _EXCLUDED_FILES = {
     "*.pyo": "bytecode of the build machine",
     ".DS_Store": "editor settings",
 }
+# Files left out unless asked for: .env files (python-dotenv's, direnv's .envrc) mostly hold
+# credentials, which belong in the function's environment, not in a zip anyone with read
+# access to the function can download.
+_DOTENV = re.compile(r"\.env(\..*)?|\.envrc")
+DOTENV_REASON = ".env file (may hold secrets)"
+OUTSIDE_REASON = "a symbolic link to outside the app folder"
 # At the top of the app folder only.
 _EXCLUDED_TOP = {
     "dist": "build output",
@@ -111,6 +117,7 @@ class PackageSpec:
         interface: str = "auto",
         run_argv: Sequence[str] = (),
         excludes: Sequence[str] = (),
+        include_dotenv: bool = False,
         made_by: str = "scf-asgi package",
     ) -> None:
         self.app = app
@@ -122,6 +129,7 @@ class PackageSpec:
         self.interface = interface
         self.run_argv = list(run_argv)
         self.excludes = list(excludes)
+        self.include_dotenv = include_dotenv
         self.made_by = made_by
 
 
@@ -429,12 +437,21 @@ def _user_excluded(relative: str, patterns: Sequence[str]) -> str | None:
 
 
 def collect_sources(
-    source: Path, patterns: Sequence[str], also_excluded: Sequence[Path] = ()
+    source: Path,
+    patterns: Sequence[str],
+    also_excluded: Sequence[Path] = (),
+    *,
+    include_dotenv: bool = False,
 ) -> tuple[list[str], list[Excluded]]:
-    """The app's files to package (relative POSIX paths, sorted) and what was left out."""
+    """The app's files to package (relative POSIX paths, sorted) and what was left out.
+
+    A symbolic link to a file is packaged as that file when it stays in `source`; one that
+    leads out of it is left out (a link to ~/.ssh/ or to another project's secrets would
+    otherwise ship its target)."""
     files: list[str] = []
     excluded: list[Excluded] = []
     skip = {path.resolve() for path in also_excluded}
+    inside = source.resolve()
     for folder, folders, names in os.walk(source):
         here = Path(folder)
         relative_folder = here.relative_to(source).as_posix()
@@ -476,8 +493,12 @@ def collect_sources(
                     break
             if reason is None and not prefix and name in _EXCLUDED_TOP:
                 reason = _EXCLUDED_TOP[name]
+            if reason is None and not include_dotenv and _DOTENV.fullmatch(name):
+                reason = DOTENV_REASON
             if reason is None and path.resolve() in skip:
                 reason = "the output file"
+            if reason is None and path.is_symlink() and not _within(path.resolve(), inside):
+                reason = OUTSIDE_REASON
             if reason is None:
                 pattern = _user_excluded(relative, patterns)
                 if pattern is not None:
@@ -491,6 +512,10 @@ def collect_sources(
     return sorted(files), excluded
 
 
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
 def _module_present(stage: Path, app: str) -> bool:
     module = app.partition(":")[0] if ":" in app else app.rpartition(".")[0]
     parts = module.split(".")
@@ -502,6 +527,24 @@ def _module_present(stage: Path, app: str) -> bool:
         if any(path.parent.glob(path.name + ".*.so")):
             return True
     return False
+
+
+def _note_exclusions(source: Path, excluded: list[Excluded], reporter: Reporter) -> None:
+    """Say what was left out that the app may have meant to ship."""
+    dotenv = [item.path for item in excluded if item.reason == DOTENV_REASON]
+    if dotenv:
+        reporter.note(
+            f"left out {', '.join(dotenv)}: .env files mostly hold secrets, which belong in the "
+            "function's environment (--env KEY=VALUE, or env in [tool.scf-asgi]); "
+            "--include-dotenv packages them"
+        )
+    outside = [item.path for item in excluded if item.reason == OUTSIDE_REASON]
+    if outside:
+        links = ", ".join(f"{path} -> {(source / path).resolve()}" for path in outside)
+        reporter.note(
+            f"left out symbolic links to files outside {source}: {links} (copy a file into "
+            "the folder if the app needs it)"
+        )
 
 
 # -- 7. .pyc ---------------------------------------------------------------------------------------
@@ -671,7 +714,10 @@ def build_package(spec: PackageSpec, reporter: Reporter) -> dict[str, Any]:
             reporter.warn(warning)
         _vendor_self(vendor)
 
-        files, excluded = collect_sources(source, spec.excludes, [spec.output])
+        files, excluded = collect_sources(
+            source, spec.excludes, [spec.output], include_dotenv=spec.include_dotenv
+        )
+        _note_exclusions(source, excluded, reporter)
         # Checked before copying too, so a huge folder fails at once.
         _check_unpacked(_folder_size(vendor) + sum((source / f).stat().st_size for f in files))
         for relative in files:

@@ -74,6 +74,12 @@ def add_package_arguments(parser: Any) -> None:
         metavar="GLOB",
         help="leave out paths matching GLOB (repeatable; a name without / matches at any depth)",
     )
+    parser.add_argument(
+        "--include-dotenv",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="package .env files too (left out by default: they mostly hold secrets)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="print only errors")
     parser.add_argument(
         "--json", action="store_true", help="print a machine-readable summary on stdout"
@@ -254,6 +260,7 @@ def resolve(config: ProjectConfig) -> tuple[Any, Target]:
         interface=interface,
         run_argv=options.to_argv(adapter_options),
         excludes=excludes,
+        include_dotenv=bool(config.get("include_dotenv", False)),
     )
     return spec, target
 
