@@ -2,12 +2,15 @@
 
 The steps, each done once, in order (`build_package`):
 
-1. the requirements: ``requirements.txt``, else ``[project].dependencies`` of the folder's
-   ``pyproject.toml``; a line naming scf-asgi itself is dropped (it is vendored below, and it
-   is not on the index); scf-asgi's own dependencies and, for a web function, its servers
-   (the ``web`` extra of its metadata) are added;
+1. the requirements (`requirements`): ``requirements.txt``, else ``[project].dependencies``
+   of the folder's ``pyproject.toml``, with environment markers judged for the target; a line
+   naming scf-asgi itself is dropped (it is vendored below, and it is not on the index);
+   scf-asgi's own dependencies and, for a web function, its servers (the ``web`` extra of its
+   metadata) are added;
 2. pip installs them into ``vendor/`` for the target (binary wheels only, the target's
-   manylinux platform, CPython X.Y ABI), run by an interpreter of X.Y when there is one;
+   manylinux platform, CPython X.Y ABI), run in the app's folder by an interpreter of X.Y when
+   there is one; then what the installed distributions need on the target and pip left out
+   (it judges markers for the machine it runs on) is installed in further rounds;
 3. every installed distribution's Requires-Python is checked against X.Y;
 4. scf-asgi is copied from the installed copy;
 5. the app's files are collected, leaving out what does not belong on the platform;
@@ -37,13 +40,25 @@ from ..errors import ConfigurationError, PackageError
 from ..platform import CODE_DIR, MAX_CODE_UNPACKED_BYTES, MAX_INLINE_ZIP_BYTES
 from .bootstrap import EVENT_BOOTSTRAP, VENDOR, WEB_BOOTSTRAP, event_bootstrap, web_bootstrap
 from .progress import require
+from .requirements import (
+    DISTRIBUTION,
+    normalise,
+    own_requirements,
+    pip_text,
+    read_app_requirements,
+    unmet,
+)
+from .target import PIP_MAIN
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from typing import Any
 
+    from packaging.requirements import Requirement
+
     from .progress import Reporter, Step
+    from .requirements import AppRequirements
     from .target import Target
 
 __all__ = [
@@ -54,7 +69,6 @@ __all__ = [
     "write_zip",
 ]
 
-DISTRIBUTION = "scf-asgi"
 MB = 1024 * 1024
 
 # Folders left out wherever they are, and why.
@@ -99,7 +113,6 @@ _EXCLUDED_TOP = {
 }
 _NO_DISTRIBUTION = re.compile(r"No matching distribution found for (\S+)")
 _WRONG_PYTHON = re.compile(r"Package '([^']+)' requires a different Python: (\S+) not in '([^']*)'")
-_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 class PackageSpec:
@@ -133,113 +146,102 @@ class PackageSpec:
         self.made_by = made_by
 
 
-# -- 1. requirements ---------------------------------------------------------------------------
+# -- 1. and 2. requirements and pip ------------------------------------------------------------
 
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _own_requirements(web: bool, interface: str, speed: bool = False) -> list[str]:
-    """scf-asgi's runtime dependencies, the servers of a web function and (with `speed`) its
-    [speed] extra, from its metadata."""
-    from importlib import metadata
-
-    try:
-        requires = metadata.requires(DISTRIBUTION) or []
-    except metadata.PackageNotFoundError:
-        raise PackageError(
-            f"{DISTRIBUTION} is not installed (only an installed copy can be vendored): "
-            "pip install it, or pip install -e . in its source folder"
-        ) from None
-    found: list[str] = []
-    servers = {"asgi": {"uvicorn", "wsproto"}, "wsgi": {"gunicorn"}}
-    for line in requires:
-        requirement, _, marker = line.partition(";")
-        marker = marker.strip()
-        name_match = _REQUIREMENT_NAME.match(requirement)
-        name = _normalise(name_match.group(1)) if name_match else ""
-        if (
-            not marker
-            or (
-                web
-                and re.fullmatch(r"""extra\s*==\s*["']web["']""", marker)
-                and (interface == "auto" or name in servers[interface])
-            )
-            # The target is Linux: a platform clause beside the extra holds there.
-            or (speed and re.search(r"""extra\s*==\s*["']speed["']""", marker))
-        ):
-            found.append(requirement.strip())
-    if web and not any(_normalise(r).startswith(("uvicorn", "gunicorn")) for r in found):
-        raise PackageError(f"the installed {DISTRIBUTION} metadata has no 'web' extra")
-    return found
-
-
-def _app_requirements(source: Path, scratch: Path, reporter: Reporter) -> list[str]:
-    """pip arguments for the app's own requirements (``-r FILE`` or requirement strings)."""
-    requirements = source / "requirements.txt"
-    if requirements.is_file():
-        kept: list[str] = []
-        dropped = False
-        for line in requirements.read_text(encoding="utf-8").splitlines():
-            stripped = line.strip()
-            name_match = _REQUIREMENT_NAME.match(stripped)
-            if name_match and _normalise(name_match.group(1)) == DISTRIBUTION:
-                dropped = True
-                continue
-            # nested files are named relative to the file itself
-            option = re.match(r"^(-r|-c|--requirement|--constraint)[\s=]+(\S+)$", stripped)
-            if option and not os.path.isabs(option.group(2)):
-                line = f"{option.group(1)} {(source / option.group(2)).resolve()}"
-            kept.append(line)
-        if dropped:
-            reporter.note(
-                f"requirements.txt names {DISTRIBUTION}: left to pip out, it is vendored from "
-                "this installation"
-            )
-        copy = scratch / "requirements.txt"
-        copy.write_text("\n".join(kept) + "\n", encoding="utf-8")
-        return ["-r", str(copy)]
-    pyproject = source / "pyproject.toml"
-    if pyproject.is_file():
-        from ..project import read_toml
-
-        dependencies = read_toml(pyproject).get("project", {}).get("dependencies", [])
-        if not isinstance(dependencies, list) or not all(
-            isinstance(item, str) for item in dependencies
-        ):
-            raise ConfigurationError(f"{pyproject}: [project].dependencies must list strings")
-        chosen = []
-        for item in dependencies:
-            name_match = _REQUIREMENT_NAME.match(item)
-            if name_match and _normalise(name_match.group(1)) == DISTRIBUTION:
-                continue
-            chosen.append(item)
-        return chosen
-    reporter.note("no requirements.txt or pyproject.toml dependencies: the app needs none")
-    return []
-
-
-# -- 2. pip ----------------------------------------------------------------------------------------
+# Rounds of pip after the first, for what the target needs beyond what pip chose: each adds
+# what the previous one's distributions need there.
+_ROUNDS = 10
 
 
 def _pip_command(target: Target, reporter: Reporter) -> list[str]:
     interpreter = target.interpreter
     if interpreter is not None and interpreter.has_pip():
-        return [interpreter.path, "-m", "pip"]
+        return [interpreter.path, "-c", PIP_MAIN]
     if interpreter is not None:
         reporter.note(
             f"{interpreter.path} has no pip: installing with {sys.executable}'s pip for "
             f"CPython {target.text}"
         )
-    return [sys.executable, "-m", "pip"]
+    return [sys.executable, "-c", PIP_MAIN]
+
+
+def _install(
+    pip: list[str],
+    target: Target,
+    vendor: Path,
+    source: Path,
+    app: AppRequirements | None,
+    own: list[Requirement],
+    step: Step,
+    reporter: Reporter,
+) -> None:
+    """Install the app's requirements and scf-asgi's into `vendor`: one pip run for both (for
+    pip's resolver to see them together), or the app's alone when its file is in hash-checking
+    mode (pip would refuse scf-asgi's, which have no hashes there); then rounds of pip for what
+    the target needs and is not installed, until nothing is missing."""
+    hashed = app is not None and app.hashed
+    first = list(app.pip_args) if app is not None else []
+    if not hashed:
+        first += [pip_text(requirement) for requirement in own]
+    if first:
+        _pip_install(pip, target, vendor, first, source, step)
+    roots = [(requirement, app.origin) for requirement in app.roots] if app is not None else []
+    roots += [(requirement, DISTRIBUTION) for requirement in own]
+    environments = target.marker_environments()
+    # in hash-checking mode: what may go in without a hash (scf-asgi's and what it needs)
+    own_side = {DISTRIBUTION}
+    for _ in range(_ROUNDS):
+        needs, conflicts = unmet(vendor, roots, environments)
+        if conflicts:
+            raise PackageError(
+                f"installed for {target.description}, the dependencies do not fit together "
+                f"there: {'; '.join(conflicts)}. Pin versions that do."
+            )
+        if not needs:
+            return
+        if hashed:
+            unhashed = [need for need in needs if not need.askers & own_side]
+            if unhashed:
+                assert app is not None
+                raise PackageError(
+                    f"{app.origin} is in pip's hash-checking mode, but CPython {target.text} "
+                    "on Linux needs what it does not list: "
+                    + "; ".join(f"{need.text} (for {', '.join(need.by)})" for need in unhashed)
+                    + ". Add them with their hashes (a lock compiled for the target, e.g. "
+                    f"`uv pip compile --generate-hashes --python-version {target.text} "
+                    "--python-platform linux`)."
+                )
+            own_side |= {normalise(need.name) for need in needs}
+            reporter.note(
+                f"{app.origin if app else 'requirements.txt'} is in pip's hash-checking mode: "
+                f"{DISTRIBUTION}'s own requirements are installed after it, without hashes: "
+                + ", ".join(need.text for need in needs)
+            )
+        else:
+            reporter.note(
+                "pip judges environment markers for the machine it runs on; installed too, "
+                f"for {target.description}: "
+                + "; ".join(f"{need.text} (for {', '.join(need.by)})" for need in needs)
+            )
+        _pip_install(pip, target, vendor, [need.text for need in needs], source, step, no_deps=True)
+    raise PackageError(
+        f"dependencies were still missing after {_ROUNDS} rounds of pip: "
+        + ", ".join(need.text for need in unmet(vendor, roots, environments)[0])
+    )
 
 
 def _pip_install(
-    target: Target, vendor: Path, requirements: list[str], step: Step, reporter: Reporter
+    pip: list[str],
+    target: Target,
+    vendor: Path,
+    requirements: list[str],
+    source: Path,
+    step: Step,
+    *,
+    no_deps: bool = False,
 ) -> None:
     command = [
-        *_pip_command(target, reporter),
+        *pip,
         "install",
         "--target",
         str(vendor),
@@ -263,16 +265,22 @@ def _pip_install(
     ]
     for tag in target.platform_tags:
         command += ["--platform", tag]
+    if no_deps:
+        # the next round judges their requirements for the target
+        command.append("--no-deps")
     command += requirements
     environment = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONUNBUFFERED="1")
     environment.pop("PIP_USER", None)  # --target and --user exclude each other
+    if no_deps:
+        environment.pop("PIP_REQUIRE_HASHES", None)  # what these rounds add has no hashes
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=environment,
-        cwd=tempfile.gettempdir(),
+        # where `pip install -r requirements.txt` is run: its relative paths mean that folder
+        cwd=str(source),
     )
     assert process.stdout is not None
     lines: list[str] = []
@@ -360,7 +368,7 @@ def check_requires_python(
             + "; ".join(refused)
             + ". Pin releases that support it, or choose another --python."
         )
-    found.sort(key=lambda item: _normalise(item["name"]))
+    found.sort(key=lambda item: normalise(item["name"]))
     return found, warnings
 
 
@@ -687,9 +695,8 @@ def build_package(spec: PackageSpec, reporter: Reporter) -> dict[str, Any]:
     )
     if interpreter is None:
         reporter.warn(
-            f"no CPython {target.text} interpreter on this machine: dependencies are chosen "
-            f"by {sys.executable}'s pip for {target.text}, and the package ships sources only "
-            "(no .pyc: every cold start compiles every module). Install Python "
+            f"no CPython {target.text} interpreter on this machine: the package ships sources "
+            "only (no .pyc: every cold start compiles every module). Install Python "
             f"{target.text} (or pass --interpreter) for a faster package."
         )
     else:
@@ -702,10 +709,21 @@ def build_package(spec: PackageSpec, reporter: Reporter) -> dict[str, Any]:
         vendor = stage / VENDOR
         vendor.mkdir(parents=True)
 
-        requirements = _app_requirements(source, scratch, reporter)
-        requirements += _own_requirements(spec.web, spec.interface, spec.speed)
+        environments = target.marker_environments()
+        app_requirements = read_app_requirements(source, scratch, environments)
+        if app_requirements is None:
+            reporter.note("no requirements.txt or pyproject.toml dependencies: the app needs none")
+        elif app_requirements.named_self:
+            reporter.note(
+                f"{app_requirements.origin} names {DISTRIBUTION}: left to pip out, it is "
+                "vendored from this installation"
+            )
+        own = own_requirements(
+            web=spec.web, interface=spec.interface, speed=spec.speed, environments=environments
+        )
+        pip = _pip_command(target, reporter)
         with reporter.step("installing dependencies") as step:
-            _pip_install(target, vendor, requirements, step, reporter)
+            _install(pip, target, vendor, source, app_requirements, own, step, reporter)
             _tidy_vendor(vendor)
             version = interpreter.version if interpreter else target.version
             distributions, warnings = check_requires_python(vendor, version)
