@@ -826,12 +826,15 @@ def test_a_hash_pinned_requirements_file_is_installed_as_it_is(tmp_path: Path) -
     )
 
 
-def hand_made_wheel(folder: Path, name: str, version: str = "1.0") -> Path:
-    """A pure-Python wheel of `name` whose module holds VERSION."""
+def hand_made_wheel(
+    folder: Path, name: str, version: str = "1.0", files: dict[str, str] | None = None
+) -> Path:
+    """A pure-Python wheel of `name` whose module holds VERSION (and `files`, by path)."""
     import base64
 
     files = {
         f"{name}/__init__.py": f"VERSION = {version!r}\n".encode(),
+        **{path: text.encode() for path, text in (files or {}).items()},
         f"{name}-{version}.dist-info/METADATA": (
             f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
         ).encode(),
@@ -887,6 +890,90 @@ def test_relative_paths_in_requirements_mean_the_app_folder(tmp_path: Path) -> N
     }
     with zipfile.ZipFile(output) as opened:
         assert opened.read("vendor/scf_asgi_test_linked/__init__.py") == b"VERSION = '2.0'\n"
+
+
+MATCH = "match x:\n    case _:\n        pass\n"  # Python 3.10+
+
+
+def test_app_code_that_does_not_compile_for_the_target_is_refused(tmp_path: Path) -> None:
+    if sys.version_info < (3, 10):
+        pytest.skip("needs a build interpreter that has match statements")
+    python39 = find_interpreter((3, 9))
+    source = small_app(tmp_path / "src")
+    (source / "routes").mkdir()
+    (source / "routes" / "__init__.py").write_text(MATCH)
+    output = tmp_path / "out.zip"
+    ending = (
+        "Fix them (or pin packages that support that version), or leave files the platform "
+        "never imports out with --exclude.\n"
+    )
+    # with no 3.9 to compile with: the app's files parsed with 3.9's grammar
+    guessed = scf_asgi(
+        "package",
+        "main:app",
+        "--python",
+        "3.9",
+        "-o",
+        str(output),
+        "-q",
+        cwd=source,
+        env=isolated_env(tmp_path),
+    )
+    assert (guessed.returncode, guessed.stderr) == (
+        1,
+        "scf-asgi: error: 1 file(s) do not compile for CPython 3.9, so importing them on the "
+        "platform would fail:\n"
+        # (ast.parse names the line where the match statement ends)
+        f"  {source / 'routes' / '__init__.py'}, line 3: SyntaxError: Pattern matching is only "
+        "supported in Python 3.10 and greater\n" + ending,
+    )
+    assert not output.exists()
+    if python39 is None:
+        return
+    hand_made_wheel(
+        source / "wheels",
+        "scf_asgi_test_compat",
+        files={
+            "scf_asgi_test_compat/_py310.py": MATCH,
+            "scf_asgi_test_compat/tests/test_match.py": MATCH,
+        },
+    )
+    hand_made_wheel(source / "wheels", "scf_asgi_test_new", files={"scf_asgi_test_new.py": MATCH})
+    (source / "requirements.txt").write_text(
+        "./wheels/scf_asgi_test_compat-1.0-py3-none-any.whl\n"
+        "./wheels/scf_asgi_test_new-1.0-py3-none-any.whl\n"
+    )
+    compiled = scf_asgi(
+        "package",
+        "main:app",
+        "--python",
+        "3.9",
+        "-o",
+        str(output),
+        "-q",
+        "--exclude",
+        "wheels",
+        cwd=source,
+    )
+    assert (compiled.returncode, compiled.stderr) == (
+        1,
+        "scf-asgi: error: 2 file(s) do not compile for CPython 3.9, so importing them on the "
+        "platform would fail:\n"
+        f"  {source / 'routes' / '__init__.py'}, line 1: SyntaxError: invalid syntax\n"
+        "  vendor/scf_asgi_test_new.py, line 1: SyntaxError: invalid syntax (an installed "
+        "package)\n" + ending,
+    )
+    # what installed packages ship beyond their top module: a warning, the package is made
+    shutil.rmtree(source / "routes")
+    (source / "requirements.txt").write_text("./wheels/scf_asgi_test_compat-1.0-py3-none-any.whl\n")
+    summary = package(source, output, "main:app", "--python", "3.9", "--exclude", "wheels")
+    assert summary["warnings"] == [
+        "2 file(s) of installed packages do not compile for CPython 3.9 and ship as source (fine "
+        "if nothing imports them there, as with tests or modules for other Python versions):\n"
+        "  vendor/scf_asgi_test_compat/_py310.py, line 1: SyntaxError: invalid syntax\n"
+        "  vendor/scf_asgi_test_compat/tests/test_match.py, line 1: SyntaxError: invalid syntax"
+    ]
+    assert summary["compile_failures"] == 2
 
 
 def sdist_only_package(folder: Path, name: str) -> Path:

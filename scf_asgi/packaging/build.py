@@ -17,7 +17,8 @@ The steps, each done once, in order (`build_package`):
 6. the bootstrap is written;
 7. ``.pyc`` are compiled for X.Y with unchecked-hash invalidation (PEP 552) when an X.Y
    interpreter is here: the code folder is read-only on SCF, so nothing compiled there is
-   kept, and timestamp ``.pyc`` would be judged stale against the zip's fixed times;
+   kept, and timestamp ``.pyc`` would be judged stale against the zip's fixed times; an app
+   file (or an installed package's top module) that does not compile for X.Y is an error;
 8. the zip: entries sorted, fixed times and modes (0755 for the bootstrap and executables,
    0644 for other files), so the same inputs give the same bytes.
 """
@@ -558,38 +559,129 @@ def _note_exclusions(source: Path, excluded: list[Excluded], reporter: Reporter)
 # -- 7. .pyc ---------------------------------------------------------------------------------------
 
 
-def _compile(stage: Path, interpreter_path: str, reporter: Reporter) -> int:
-    """Compile every .py for the target; the number of files that did not compile."""
+# Run by the target's interpreter: compile every .py of the stage for it, in sorted order in
+# one process, and print a JSON line for each file that does not compile. Equal sources give
+# equal .pyc only in a fixed order in one process (marshal marks objects referenced twice,
+# which depends on what was compiled before) and with a fixed hash seed (a frozenset constant
+# is written in hash order). The file names in the code objects are where the code runs, not
+# this build's scratch folder (which would also make every build's bytes differ).
+_COMPILE = """\
+import json, os, py_compile, sys
+stage, code_dir = sys.argv[1], sys.argv[2]
+for folder, folders, names in os.walk(stage):
+    folders.sort()
+    for name in sorted(names):
+        if not name.endswith(".py"):
+            continue
+        path = os.path.join(folder, name)
+        relative = os.path.relpath(path, stage).replace(os.sep, "/")
+        try:
+            py_compile.compile(
+                path,
+                dfile=code_dir + "/" + relative,
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
+        except py_compile.PyCompileError as exc:
+            error = exc.exc_value
+            print(json.dumps({
+                "file": relative,
+                "line": getattr(error, "lineno", None),
+                "error": exc.exc_type_name + ": " + (getattr(error, "msg", None) or str(error)),
+            }))
+"""
+
+
+class CompileError:
+    """A file of the package that does not compile for the target."""
+
+    __slots__ = ("path", "line", "error")
+
+    def __init__(self, path: str, line: int | None, error: str) -> None:
+        self.path = path  # in the package
+        self.line = line
+        self.error = error
+
+    def shown(self, where: str) -> str:
+        at = f", line {self.line}" if self.line else ""
+        return f"{where}{at}: {self.error}"
+
+
+def _compile(stage: Path, interpreter_path: str) -> list[CompileError]:
+    """Compile every .py of `stage` for the target; the files that did not compile."""
     done = subprocess.run(
-        [
-            interpreter_path,
-            "-m",
-            "compileall",
-            "-q",
-            "--invalidation-mode",
-            "unchecked-hash",
-            # the file names in code objects: where the code runs, not this build's scratch
-            # folder (which would also make every build's bytes differ)
-            "-d",
-            CODE_DIR,
-            str(stage),
-        ],
+        [interpreter_path, "-c", _COMPILE, str(stage), CODE_DIR],
         capture_output=True,
         text=True,
         check=False,
-        # Equal sources give equal .pyc only in a fixed order in one process (marshal marks
-        # objects referenced twice, which depends on what was compiled before: no -j) and with
-        # a fixed hash seed (a frozenset constant is written in hash order).
         env=dict(os.environ, PYTHONHASHSEED="0"),
     )
-    failures = [line for line in done.stdout.splitlines() if line.startswith("*** Error")]
     if done.returncode != 0:
-        shown = "\n".join(done.stdout.strip().splitlines()[:12])
-        reporter.warn(
-            f"{len(failures) or 'some'} file(s) did not compile for the target "
-            f"(they ship as source and fail when imported):\n{shown}"
+        raise PackageError(
+            f"{interpreter_path} could not compile the package:\n{_tail(done.stderr)}"
         )
-    return len(failures)
+    return [
+        CompileError(item["file"], item["line"], item["error"])
+        for item in map(json.loads, done.stdout.splitlines())
+    ]
+
+
+def _parse_for_target(
+    source: Path, files: Sequence[str], version: tuple[int, int]
+) -> list[CompileError]:
+    """With no interpreter of the target's version: the app's files that this newer one, asked
+    for the target's grammar (best effort: `ast.parse`'s feature_version), cannot compile."""
+    import ast
+
+    errors = []
+    for relative in files:
+        if not relative.endswith(".py"):
+            continue
+        path = source / relative
+        try:
+            tree = ast.parse(path.read_bytes(), str(path), feature_version=version)
+            compile(tree, str(path), "exec", dont_inherit=True)
+        except (SyntaxError, ValueError) as exc:
+            line = exc.lineno if isinstance(exc, SyntaxError) else None
+            message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+            errors.append(CompileError(relative, line, f"{type(exc).__name__}: {message}"))
+    return errors
+
+
+def _refuse_what_does_not_compile(
+    errors: list[CompileError], source: Path, target: Target, reporter: Reporter
+) -> None:
+    """A file of the app, or the top module of an installed package, that does not compile
+    for the target is an error: importing it there would fail. Other files of installed
+    packages are a warning: packages ship tests, examples and modules for other versions of
+    Python that are never imported on this one."""
+    app = [error for error in errors if not error.path.startswith(VENDOR + "/")]
+    tops = [
+        error
+        for error in errors
+        if error.path.startswith(VENDOR + "/")
+        and (error.path.count("/") == 1 or error.path.endswith("/__init__.py"))
+        and error.path.count("/") <= 2
+    ]
+    rest = [error for error in errors if error not in app and error not in tops]
+    if rest:
+        shown = "\n".join("  " + error.shown(error.path) for error in rest[:12])
+        more = f"\n  and {len(rest) - 12} more" if len(rest) > 12 else ""
+        reporter.warn(
+            f"{len(rest)} file(s) of installed packages do not compile for CPython "
+            f"{target.text} and ship as source (fine if nothing imports them there, as with "
+            f"tests or modules for other Python versions):\n{shown}{more}"
+        )
+    problems = [error.shown(str(source / error.path)) for error in app]
+    problems += [error.shown(error.path) + " (an installed package)" for error in tops]
+    if problems:
+        raise PackageError(
+            f"{len(problems)} file(s) do not compile for CPython {target.text}, so importing "
+            "them on the platform would fail:\n"
+            + "\n".join("  " + problem for problem in problems)
+            + "\nFix them (or pin packages that support that version), or leave files the "
+            "platform never imports out with --exclude."
+        )
 
 
 # -- 8. the zip -----------------------------------------------------------------------------
@@ -761,11 +853,19 @@ def build_package(spec: PackageSpec, reporter: Reporter) -> dict[str, Any]:
             script = event_bootstrap(spec.app, spec.run_argv, target.version, made_by=spec.made_by)
         write_script(stage / bootstrap_name, script)
 
-        failed = 0
         if interpreter is not None:
             with reporter.step(f"compiling .pyc for CPython {target.text}") as step:
-                failed = _compile(stage, interpreter.path, reporter)
+                compile_errors = _compile(stage, interpreter.path)
                 step.result = "unchecked-hash (PEP 552)"
+        elif sys.version_info[:2] >= target.version:
+            compile_errors = _parse_for_target(source, files, target.version)
+        else:
+            compile_errors = []
+            reporter.note(
+                f"the app's files are not checked for CPython {target.text}'s grammar: this is "
+                f"CPython {sys.version_info[0]}.{sys.version_info[1]}, which does not know it"
+            )
+        _refuse_what_does_not_compile(compile_errors, source, target, reporter)
 
         unpacked = _folder_size(stage)
         _check_unpacked(unpacked)
@@ -803,7 +903,7 @@ def build_package(spec: PackageSpec, reporter: Reporter) -> dict[str, Any]:
         "python": target.text,
         "interpreter": interpreter.path if interpreter else None,
         "compiled": interpreter is not None,
-        "compile_failures": failed,
+        "compile_failures": len(compile_errors),
         "distributions": distributions,
         "excluded": [item.as_dict() for item in excluded],
         "notes": reporter.notes,
