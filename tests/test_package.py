@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -1147,6 +1148,41 @@ def test_size_warning_over_the_inline_limit(tmp_path: Path) -> None:
         f"{size:.1f} MB is over the 20 MB an API call can upload inline: `scf-asgi deploy` "
         "needs --cos-bucket for it"
     ]
+
+
+def test_an_interrupted_zip_leaves_no_partial_file_and_the_old_zip_as_it_was(
+    tmp_path: Path,
+) -> None:
+    source = small_app(tmp_path / "src")
+    output = tmp_path / "dist" / "app.zip"
+    output.parent.mkdir()
+    output.write_bytes(b"the previous build\n")
+    # incompressible, so zipping takes a while
+    (source / "blob.bin").write_bytes(hashlib.shake_256(b"slow").digest(96 * 1024 * 1024))
+    partial = output.with_name("app.zip.partial")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scf_asgi", "package", "main:app", "-o", str(output), "-q"],
+        cwd=str(source),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not partial.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert partial.exists(), "the zip was never being written"
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0, stderr
+    assert "KeyboardInterrupt" in stderr
+    assert sorted(path.name for path in output.parent.iterdir()) == ["app.zip"]
+    assert output.read_bytes() == b"the previous build\n"
+    # a folder where the zip should go: said before any work
+    folder = scf_asgi("package", "main:app", "-o", str(output.parent), "-q", cwd=source)
+    assert (folder.returncode, folder.stderr) == (
+        1,
+        f"scf-asgi: error: -o {output.parent}: a folder; name the zip to write\n",
+    )
 
 
 def test_refuses_a_package_over_500_mb_unpacked(tmp_path: Path) -> None:

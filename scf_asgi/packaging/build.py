@@ -718,32 +718,40 @@ def write_zip(stage: Path, output: Path, reporter: Reporter) -> tuple[int, str, 
     moment = _zip_time()
     entries = list(_walk_stage(stage))
     output.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the output and renamed over it when whole, so a failed or interrupted
+    # build leaves the previous zip as it was, and no half-written one.
     partial = output.with_name(output.name + ".partial")
     count = 0
-    with (
-        reporter.progress("zipping", len(entries)) as advance,
-        zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive,
-    ):
-        for name, path, is_folder in entries:
-            info = zipfile.ZipInfo(name, moment)
-            info.create_system = 3  # Unix, so the modes below are read by unzip
-            if is_folder:
-                info.external_attr = (0o40755 << 16) | 0x10
-                archive.writestr(info, b"")
-            else:
-                executable = name in (EVENT_BOOTSTRAP, WEB_BOOTSTRAP) or os.access(path, os.X_OK)
-                info.external_attr = (0o100755 if executable else 0o100644) << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.file_size = path.stat().st_size
-                with path.open("rb") as source, archive.open(info, "w") as target:
-                    shutil.copyfileobj(source, target, 1024 * 1024)
-                count += 1
-            advance()
-    digest = hashlib.sha256()
-    with partial.open("rb") as file:
-        for block in iter(lambda: file.read(1024 * 1024), b""):
-            digest.update(block)
-    os.replace(partial, output)
+    try:
+        with (
+            reporter.progress("zipping", len(entries)) as advance,
+            zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive,
+        ):
+            for name, path, is_folder in entries:
+                info = zipfile.ZipInfo(name, moment)
+                info.create_system = 3  # Unix, so the modes below are read by unzip
+                if is_folder:
+                    info.external_attr = (0o40755 << 16) | 0x10
+                    archive.writestr(info, b"")
+                else:
+                    executable = name in (EVENT_BOOTSTRAP, WEB_BOOTSTRAP) or os.access(
+                        path, os.X_OK
+                    )
+                    info.external_attr = (0o100755 if executable else 0o100644) << 16
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    info.file_size = path.stat().st_size
+                    with path.open("rb") as source, archive.open(info, "w") as target:
+                        shutil.copyfileobj(source, target, 1024 * 1024)
+                    count += 1
+                advance()
+        digest = hashlib.sha256()
+        with partial.open("rb") as file:
+            for block in iter(lambda: file.read(1024 * 1024), b""):
+                digest.update(block)
+        os.replace(partial, output)
+    except BaseException:  # Ctrl-C too
+        partial.unlink(missing_ok=True)
+        raise
     return output.stat().st_size, digest.hexdigest(), count
 
 

@@ -236,6 +236,8 @@ def resolve(config: ProjectConfig) -> tuple[Any, Target]:
     source = config.source()
     output_flag = getattr(config.args, "output", None)
     output = Path(output_flag) if output_flag else Path("dist") / f"{source.resolve().name}.zip"
+    if output.is_dir():
+        raise ConfigurationError(f"-o {output}: a folder; name the zip to write")
     web = bool(config.get("web", False))
     adapter_options = config.adapter_options()
     interface = adapter_options.get("interface", "auto")
