@@ -99,6 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if parsed is not None and len(parsed[0]) <= 1:
                 positional, given = parsed
                 return run_app(positional[0] if positional else None, given)
+        elif words[:1] == ["web"]:
+            # What an scf_bootstrap runs at every cold start: the same, for `web`'s flags.
+            from .web import parse_web_flags, serve_web
+
+            web_settings = parse_web_flags(words[1:])
+            if web_settings is not None:
+                return serve_web(*web_settings)
         args = build_parser().parse_args(words)
         return int(args.command_main(args))
     except SCFAsgiError as exc:

@@ -2,17 +2,21 @@
 
     scf-asgi deploy [MODULE:ATTR] --function NAME --region REGION [--web] [--publish] ...
 
-1. builds the package (`scf_asgi.packaging`), unless ``--zip`` names one;
-2. finds credentials in the SDK's usual places (never printed, never packaged):
+1. reads the plan from the flags and ``[tool.scf-asgi]`` (the region, the function, ...) and
+   finds credentials in the SDK's usual places (never printed, never packaged):
    ``TENCENTCLOUD_SECRET_ID`` / ``TENCENTCLOUD_SECRET_KEY``, tccli's credential file
    (``~/.tccli/default.credential``), the SDK's profile file (``~/.tencentcloud/credentials``),
-   and with ``--cvm-role`` the role of the CVM it runs on;
+   and with ``--cvm-role`` the role of the CVM it runs on (none with ``--dry-run``), so that
+   neither is found missing after a long build;
+2. builds the package (`scf_asgi.packaging`), unless ``--zip`` names one;
 3. creates the function (``CreateFunction``: ``Runtime: CustomRuntime``, ``Type: Event``, or
-   ``HTTP`` for a web function) or updates its code and configuration, waiting after each
-   call until ``GetFunction`` says ``Active``;
+   ``HTTP`` for a web function) or updates its code and configuration (``--env`` variables
+   added to the function's own), waiting after each call until ``GetFunction`` says
+   ``Active``;
 4. optionally publishes a version (``PublishVersion``);
 5. smoke-tests an event function with ``InvokeFunction`` (an API gateway event for ``GET /``,
-   ``LogType=Tail``) and prints the status and the log tail.
+   ``LogType=Tail``), waiting as long as the function may take, and prints the status and the
+   log tail; an error or a 5xx answer fails the deploy.
 
 A package over 20 MB cannot go inline with the API call: it is uploaded to COS
 (``--cos-bucket``, with cos-python-sdk-v5) and the function created from there.
@@ -24,8 +28,10 @@ tests' fake control plane); ``--dry-run`` shows them without making any.
 
 from __future__ import annotations
 
+import re
+
 from .errors import ConfigurationError, DeployError
-from .platform import MAX_INLINE_ZIP_BYTES
+from .platform import CUSTOM_RUNTIME, DEFAULT_INIT_TIMEOUT_MS, LATEST_VERSION, MAX_INLINE_ZIP_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,19 +41,40 @@ if TYPE_CHECKING:
 
     from .packaging.progress import Reporter
 
-__all__ = ["SCF_API_VERSION", "CloudAPI", "add_parsers", "deploy_command", "find_credential"]
+__all__ = [
+    "FALLBACK_HANDLER",
+    "SCF_API_VERSION",
+    "CloudAPI",
+    "add_parsers",
+    "app_handler",
+    "deploy_command",
+    "find_credential",
+]
 
 SCF_API_VERSION = "2018-04-16"
-RUNTIME = "CustomRuntime"
 # tccli's files (its credential and its default region); the paths are expanded when read.
 TCCLI_CREDENTIAL = "~/.tccli/default.credential"
 TCCLI_CONFIGURE = "~/.tccli/default.configure"
 _DEFAULT_NAMESPACE = "default"
 _ACTIVE = "Active"
 _FAILED = ("CreateFailed", "UpdateFailed", "PublishFailed", "DeleteFailed")
+# The Handler the API takes: "file.function", each part 2-60 letters, digits, _ or -, starting
+# and ending with a letter (CreateFunction's documentation). A Custom Runtime's bootstrap names
+# the app itself, so an app reference outside that form gets the platform's own example value.
+_HANDLER_PART = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,58}[A-Za-z]")
+FALLBACK_HANDLER = "index.main_handler"
+# The longest execution timeout the platform allows, in seconds (section 1 of the spec).
+_LONGEST_TIMEOUT = 900
+# What InvokeFunction may take beyond the function's timeout and init timeout: the platform's
+# own work (placing the instance, fetching the code) before and after.
+_INVOKE_MARGIN = 30
+# A COS bucket's full name: its own name, then -APPID.
+_BUCKET = re.compile(r"(?P<name>[a-z0-9][a-z0-9-]*)-(?P<appid>[0-9]+)")
 
 
 def add_parsers(commands: Any) -> None:
+    import argparse
+
     from .packaging.commands import add_package_arguments
 
     deploy = commands.add_parser(
@@ -87,7 +114,10 @@ def add_parsers(commands: Any) -> None:
     steps = deploy.add_argument_group("what deploy does")
     steps.add_argument("--zip", metavar="FILE.zip", help="deploy this package, build none")
     steps.add_argument(
-        "--publish", action="store_true", default=None, help="publish a version afterwards"
+        "--publish",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="publish a version afterwards",
     )
     steps.add_argument(
         "--no-smoke-test",
@@ -104,7 +134,7 @@ def add_parsers(commands: Any) -> None:
     )
     steps.add_argument(
         "--cos-bucket",
-        metavar="BUCKET-APPID",
+        metavar="NAME-APPID",
         help=f"upload packages over {MAX_INLINE_ZIP_BYTES // (1024 * 1024)} MB through this "
         "COS bucket (in the function's region)",
     )
@@ -190,41 +220,57 @@ class CloudAPI:
     def __init__(self, credential: Any, region: str, endpoint: str | None) -> None:
         from urllib.parse import urlsplit
 
-        http_profile = _sdk("tencentcloud.common.profile.http_profile")
-        client_profile = _sdk("tencentcloud.common.profile.client_profile")
-        scf_client = _sdk("tencentcloud.scf.v20180416.scf_client")
         self.models = _sdk("tencentcloud.scf.v20180416.models")
         self.sdk_error = _sdk(
             "tencentcloud.common.exception.tencent_cloud_sdk_exception"
         ).TencentCloudSDKException
-        http = http_profile.HttpProfile()
+        self.credential = credential
+        self.region = region
+        self.endpoint: tuple[str, str] | None = None
         if endpoint:
             parts = urlsplit(endpoint if "://" in endpoint else "https://" + endpoint)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise ConfigurationError(f"--endpoint {endpoint!r}: expected http(s)://HOST[:PORT]")
-            http.endpoint = parts.netloc
-            http.protocol = http.scheme = parts.scheme
-        profile = client_profile.ClientProfile(httpProfile=http)
-        self.client = scf_client.ScfClient(credential, region, profile)
-        self.calls: list[str] = []
+            self.endpoint = (parts.scheme, parts.netloc)
+        self.clients: dict[int | None, Any] = {}
 
-    def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+    def client(self, timeout: int | None) -> Any:
+        """The SDK's client, whose requests wait `timeout` seconds (None: the SDK's 60)."""
+        if timeout not in self.clients:
+            http_profile = _sdk("tencentcloud.common.profile.http_profile")
+            client_profile = _sdk("tencentcloud.common.profile.client_profile")
+            scf_client = _sdk("tencentcloud.scf.v20180416.scf_client")
+            http = http_profile.HttpProfile(reqTimeout=timeout)
+            if self.endpoint:
+                http.protocol = http.scheme = self.endpoint[0]
+                http.endpoint = self.endpoint[1]
+            profile = client_profile.ClientProfile(httpProfile=http)
+            self.clients[timeout] = scf_client.ScfClient(self.credential, self.region, profile)
+        return self.clients[timeout]
+
+    def call(
+        self, action: str, params: dict[str, Any], *, timeout: int | None = None
+    ) -> dict[str, Any]:
         """The call's Response; a DeployError naming the platform's error code if refused."""
-        found = self.call_if_found(action, params, missing_ok=False)
+        found = self.call_if_found(action, params, missing_ok=False, timeout=timeout)
         assert found is not None
         return found
 
     def call_if_found(
-        self, action: str, params: dict[str, Any], *, missing_ok: bool = True
+        self,
+        action: str,
+        params: dict[str, Any],
+        *,
+        missing_ok: bool = True,
+        timeout: int | None = None,
     ) -> dict[str, Any] | None:
         """As `call`, but None when the API says the resource does not exist."""
         import json
 
         request = getattr(self.models, action + "Request")()
         request.from_json_string(json.dumps(params))
-        self.calls.append(action)
         try:
-            response = getattr(self.client, action)(request)
+            response = getattr(self.client(timeout), action)(request)
         except self.sdk_error as exc:
             code = exc.get_code() or "ClientError"
             if missing_ok and code.startswith("ResourceNotFound"):
@@ -249,12 +295,23 @@ def _api_error(action: str, code: str, exc: Any) -> DeployError:
 # -- the plan ------------------------------------------------------------------------------
 
 
-class Plan:
-    """Everything one deploy does, from the flags and ``[tool.scf-asgi]``."""
+def app_handler(app: str) -> str | None:
+    """The app reference `app` (MODULE:ATTR) as a Handler, MODULE.ATTR, if the API takes it
+    (then `scf-asgi run` with no argument finds the app in the instance's _HANDLER too)."""
+    module, sep, attr = app.partition(":")
+    if not sep:
+        module, _, attr = app.rpartition(".")
+    if _HANDLER_PART.fullmatch(module) and _HANDLER_PART.fullmatch(attr):
+        return f"{module}.{attr}"
+    return None
 
-    def __init__(self, config: Any, summary_zip: Path) -> None:
+
+class Plan:
+    """Everything one deploy does, from the flags and ``[tool.scf-asgi]``: read, and checked,
+    before any package is built."""
+
+    def __init__(self, config: Any) -> None:
         args = config.args
-        self.zip = summary_zip
         source = config.source().resolve()
         self.function = str(config.get("function") or source.name)
         region = config.get("region") or _tccli_region()
@@ -282,21 +339,35 @@ class Plan:
         self.publish = bool(config.get("publish", False))
         self.smoke_test = args.smoke_test
         self.cos_bucket = config.get("cos_bucket")
-        self.handler = config.app().replace(":", ".")
+        if self.cos_bucket is not None and not _BUCKET.fullmatch(self.cos_bucket):
+            raise ConfigurationError(
+                f"--cos-bucket {self.cos_bucket!r}: expected the bucket's full name, NAME-APPID "
+                "(e.g. code-1250000000)"
+            )
+        self.app = config.app()
+        self.handler = app_handler(self.app) or FALLBACK_HANDLER
 
-    def code(self, cos_object: str | None) -> dict[str, Any]:
+    def code(self, zip_path: Path, cos_object: str | None) -> dict[str, Any]:
+        """The code of the function, as the API's Code names it: the zip inline, or the COS
+        object `cos_object` (its key) of the bucket, named without its -APPID and the object
+        with a leading / (as the SDK's models say)."""
         import base64
 
         if cos_object is not None:
+            bucket = _BUCKET.fullmatch(self.cos_bucket or "")
+            assert bucket is not None
             return {
-                "CosBucketName": self.cos_bucket,
-                "CosObjectName": cos_object,
+                "CosBucketName": bucket.group("name"),
+                "CosObjectName": "/" + cos_object,
                 "CosBucketRegion": self.region,
             }
-        return {"ZipFile": base64.b64encode(self.zip.read_bytes()).decode("ascii")}
+        return {"ZipFile": base64.b64encode(zip_path.read_bytes()).decode("ascii")}
 
-    def configuration(self) -> dict[str, Any]:
-        """The settings given, as the API names them (those not given are left as they are)."""
+    def configuration(self, variables: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        """The settings given, as the API names them (those not given are left as they are).
+        The environment is the function's `variables`, if it has some, with those given laid
+        over them: the API replaces the whole set, and variables set elsewhere (the console)
+        are kept."""
         params: dict[str, Any] = {}
         if self.memory is not None:
             params["MemorySize"] = self.memory
@@ -307,8 +378,10 @@ class Plan:
         if self.description is not None:
             params["Description"] = self.description
         if self.environment:
+            merged = {item["Key"]: item["Value"] for item in variables or []}
+            merged.update(self.environment)
             params["Environment"] = {
-                "Variables": [{"Key": k, "Value": v} for k, v in sorted(self.environment.items())]
+                "Variables": [{"Key": k, "Value": v} for k, v in sorted(merged.items())]
             }
         if self.concurrency is not None:
             params["InstanceConcurrencyConfig"] = {
@@ -317,20 +390,20 @@ class Plan:
             }
         return params
 
-    def create_params(self, cos_object: str | None) -> dict[str, Any]:
+    def create_params(self, zip_path: Path, cos_object: str | None) -> dict[str, Any]:
         return {
             "FunctionName": self.function,
             "Namespace": self.namespace,
-            "Runtime": RUNTIME,
+            "Runtime": CUSTOM_RUNTIME,
             "Type": "HTTP" if self.web else "Event",
             "Handler": self.handler,
-            "Code": self.code(cos_object),
+            "Code": self.code(zip_path, cos_object),
             **self.configuration(),
         }
 
-    def update_code_params(self, cos_object: str | None) -> dict[str, Any]:
+    def update_code_params(self, zip_path: Path, cos_object: str | None) -> dict[str, Any]:
         params = {"FunctionName": self.function, "Namespace": self.namespace}
-        params.update(self.code(cos_object))
+        params.update(self.code(zip_path, cos_object))
         params["Handler"] = self.handler
         return params
 
@@ -415,12 +488,15 @@ def _wait_active(
             pause = min(pause * 1.5, 2.0)
 
 
-def _upload_to_cos(plan: Plan, credential: Any, endpoint: str | None, reporter: Reporter) -> str:
+def _upload_to_cos(
+    plan: Plan, zip_path: Path, credential: Any, endpoint: str | None, reporter: Reporter
+) -> str:
+    """Upload the package to the plan's COS bucket; its object's key."""
     import hashlib
     from urllib.parse import urlsplit
 
     cos = _sdk("qcloud_cos")
-    digest = hashlib.sha256(plan.zip.read_bytes()).hexdigest()
+    digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()
     key = f"scf-asgi/{plan.function}/{digest}.zip"
     settings: dict[str, Any] = {"Region": plan.region}
     if hasattr(credential, "get_credential_info"):
@@ -434,7 +510,7 @@ def _upload_to_cos(plan: Plan, credential: Any, endpoint: str | None, reporter: 
     client = cos.CosS3Client(cos.CosConfig(**settings))
     with reporter.step(f"uploading to COS bucket {plan.cos_bucket}") as step:
         try:
-            with plan.zip.open("rb") as body:
+            with zip_path.open("rb") as body:
                 client.put_object(Bucket=plan.cos_bucket, Body=body, Key=key)
         except (cos.CosServiceError, cos.CosClientError) as exc:
             raise DeployError(f"upload to COS bucket {plan.cos_bucket} failed: {exc}") from None
@@ -443,19 +519,30 @@ def _upload_to_cos(plan: Plan, credential: Any, endpoint: str | None, reporter: 
 
 
 def deploy(
-    plan: Plan, api: CloudAPI, credential: Any, args: argparse.Namespace, reporter: Reporter
+    plan: Plan,
+    zip_path: Path,
+    api: CloudAPI,
+    credential: Any,
+    args: argparse.Namespace,
+    reporter: Reporter,
 ) -> dict[str, Any]:
     """Create or update the function, wait, publish, smoke-test; the summary."""
-    size = plan.zip.stat().st_size
+    size = zip_path.stat().st_size
     cos_object = None
     if size > MAX_INLINE_ZIP_BYTES:
         if not plan.cos_bucket:
             raise DeployError(
                 f"the package is {size / (1024 * 1024):.1f} MB: the API takes at most "
                 f"{MAX_INLINE_ZIP_BYTES // (1024 * 1024)} MB inline; pass --cos-bucket "
-                "BUCKET-APPID (a COS bucket in the function's region) to upload it there"
+                "NAME-APPID (a COS bucket in the function's region) to upload it there"
             )
-        cos_object = _upload_to_cos(plan, credential, args.cos_endpoint, reporter)
+        cos_object = _upload_to_cos(plan, zip_path, credential, args.cos_endpoint, reporter)
+    if app_handler(plan.app) is None:
+        reporter.note(
+            f"{plan.app} is not a Handler the API takes (file.function, each 2-60 letters, "
+            f"digits, _ or -, starting and ending with a letter): the function's Handler is "
+            f"{FALLBACK_HANDLER}, the platform's example; the bootstrap names the app itself"
+        )
     existing = _get_function(api, plan)
     summary: dict[str, Any] = {
         "function": plan.function,
@@ -465,10 +552,10 @@ def deploy(
     }
     if existing is None:
         with reporter.step(f"creating {plan.function}") as step:
-            api.call("CreateFunction", plan.create_params(cos_object))
+            api.call("CreateFunction", plan.create_params(zip_path, cos_object))
             step.result = "CreateFunction accepted"
         summary["created"] = True
-        _wait_active(api, plan, args.wait_timeout, reporter)
+        function = _wait_active(api, plan, args.wait_timeout, reporter)
     else:
         kind = existing.get("Type") or "Event"
         wanted = "HTTP" if plan.web else "Event"
@@ -478,28 +565,35 @@ def deploy(
                 f"{wanted} ({'--web' if plan.web else 'no --web'}), and a function's type "
                 "cannot change: choose another --function name"
             )
-        if existing.get("Runtime") != RUNTIME:
+        if existing.get("Runtime") != CUSTOM_RUNTIME:
             raise DeployError(
                 f"function {plan.function} exists with Runtime {existing.get('Runtime')}, not "
-                f"{RUNTIME}: choose another --function name"
+                f"{CUSTOM_RUNTIME}: choose another --function name"
             )
         summary["created"] = False
         if existing.get("Status") != _ACTIVE:
-            _wait_active(api, plan, args.wait_timeout, reporter)
+            existing = _wait_active(api, plan, args.wait_timeout, reporter)
         with reporter.step(f"updating the code of {plan.function}") as step:
-            api.call("UpdateFunctionCode", plan.update_code_params(cos_object))
+            api.call("UpdateFunctionCode", plan.update_code_params(zip_path, cos_object))
             step.result = "UpdateFunctionCode accepted"
-        _wait_active(api, plan, args.wait_timeout, reporter)
-        configuration = plan.configuration()
+        function = _wait_active(api, plan, args.wait_timeout, reporter)
+        variables = (existing.get("Environment") or {}).get("Variables") or []
+        configuration = plan.configuration(variables)
         if configuration:
+            kept = sorted({item["Key"] for item in variables} - set(plan.environment))
+            if plan.environment and kept:
+                reporter.note(
+                    f"environment: {', '.join(sorted(plan.environment))} set; the function's "
+                    f"other variables kept: {', '.join(kept)}"
+                )
             with reporter.step("updating its configuration") as step:
                 api.call(
                     "UpdateFunctionConfiguration",
                     {"FunctionName": plan.function, "Namespace": plan.namespace, **configuration},
                 )
                 step.result = "UpdateFunctionConfiguration accepted"
-            _wait_active(api, plan, args.wait_timeout, reporter)
-    qualifier = "$LATEST"
+            function = _wait_active(api, plan, args.wait_timeout, reporter)
+    qualifier = LATEST_VERSION
     if plan.publish:
         with reporter.step("publishing a version") as step:
             published = api.call(
@@ -507,7 +601,7 @@ def deploy(
             )
             qualifier = str(published.get("FunctionVersion", ""))
             step.result = f"version {qualifier}"
-        _wait_active(api, plan, args.wait_timeout, reporter, qualifier)
+        function = _wait_active(api, plan, args.wait_timeout, reporter, qualifier)
     summary["version"] = qualifier
     if not plan.smoke_test:
         summary["smoke_test"] = None
@@ -518,7 +612,7 @@ def deploy(
         )
         summary["smoke_test"] = None
     else:
-        summary["smoke_test"] = _smoke_test(api, plan, qualifier, reporter)
+        summary["smoke_test"] = _smoke_test(api, plan, function, qualifier, reporter)
     reporter.say(
         f"Deployed {plan.function} ({summary['type']}, {qualifier}) in {plan.region}/"
         f"{plan.namespace}"
@@ -526,20 +620,39 @@ def deploy(
     return summary
 
 
-def _smoke_test(api: CloudAPI, plan: Plan, qualifier: str, reporter: Reporter) -> dict[str, Any]:
+def _invoke_timeout(function: dict[str, Any]) -> int:
+    """How long InvokeFunction may take, in seconds: the function's execution timeout and init
+    timeout (a cold start), and the platform's margin."""
+    timeout = function.get("Timeout") or _LONGEST_TIMEOUT
+    init_timeout = function.get("InitTimeout") or DEFAULT_INIT_TIMEOUT_MS // 1000
+    return int(timeout) + int(init_timeout) + _INVOKE_MARGIN
+
+
+def _smoke_test(
+    api: CloudAPI, plan: Plan, function: dict[str, Any], qualifier: str, reporter: Reporter
+) -> dict[str, Any]:
     import json
 
+    timeout = _invoke_timeout(function)
     with reporter.step("smoke test: InvokeFunction GET /") as step:
-        result = api.call(
-            "InvokeFunction",
-            {
-                "FunctionName": plan.function,
-                "Namespace": plan.namespace,
-                "Qualifier": qualifier,
-                "Event": json.dumps(smoke_event()),
-                "LogType": "Tail",
-            },
-        ).get("Result", {})
+        try:
+            result = api.call(
+                "InvokeFunction",
+                {
+                    "FunctionName": plan.function,
+                    "Namespace": plan.namespace,
+                    "Qualifier": qualifier,
+                    "Event": json.dumps(smoke_event()),
+                    "LogType": "Tail",
+                },
+                timeout=timeout,
+            ).get("Result", {})
+        except DeployError as exc:
+            raise DeployError(
+                f"deployed, but the smoke test got no answer: {exc} (waited up to {timeout} s: "
+                "the function's timeout and init timeout, and "
+                f"{_INVOKE_MARGIN} s for the platform)"
+            ) from None
         status = None
         answer = result.get("RetMsg", "")
         try:
@@ -561,6 +674,13 @@ def _smoke_test(api: CloudAPI, plan: Plan, qualifier: str, reporter: Reporter) -
     if result.get("InvokeResult", 0) != 0 or status is None:
         error = result.get("ErrMsg") or answer or "no answer"
         raise DeployError(f"deployed, but the smoke test failed: {error}")
+    if status >= 500:
+        where = (
+            "the log tail is above"
+            if not reporter.quiet
+            else "its log ends:\n" + "\n".join("  " + line for line in log.splitlines()[-10:])
+        )
+        raise DeployError(f"deployed, but the smoke test failed: GET / answered {status} ({where})")
     return outcome
 
 
@@ -578,18 +698,21 @@ def deploy_command(args: argparse.Namespace) -> int:
     _sdk("tencentcloud.scf.v20180416.scf_client")  # the extra, before any work
     reporter = Reporter(quiet=args.quiet, json_output=args.json)
     config = ProjectConfig(args)
+    # Everything that can be found wrong without the API is, before a package is built.
+    plan = Plan(config)
+    if args.zip and not Path(args.zip).is_file():
+        raise ConfigurationError(f"--zip {args.zip}: no such file")
+    credential = None
+    if not args.dry_run:
+        credential, origin = find_credential(cvm_role=args.cvm_role)
+        reporter.say(f"Credentials from {origin}")
     package_summary = None
     if args.zip:
         zip_path = Path(args.zip)
-        if not zip_path.is_file():
-            raise ConfigurationError(f"--zip {args.zip}: no such file")
     else:
         spec, _ = resolve(config)
         package_summary = build_package(spec, reporter)
         zip_path = spec.output
-    plan = Plan(config, zip_path)
-    credential, origin = find_credential(cvm_role=args.cvm_role)
-    reporter.say(f"Credentials from {origin}")
     if args.dry_run:
         cos_object = (
             "scf-asgi/<function>/<sha256>.zip"
@@ -598,11 +721,15 @@ def deploy_command(args: argparse.Namespace) -> int:
         )
         calls: list[dict[str, Any]] = [
             {"action": "GetFunction", "params": {"FunctionName": plan.function}},
-            {"if": "new", "action": "CreateFunction", "params": plan.create_params(cos_object)},
+            {
+                "if": "new",
+                "action": "CreateFunction",
+                "params": plan.create_params(zip_path, cos_object),
+            },
             {
                 "if": "exists",
                 "action": "UpdateFunctionCode",
-                "params": plan.update_code_params(cos_object),
+                "params": plan.update_code_params(zip_path, cos_object),
             },
         ]
         if plan.configuration():
@@ -630,7 +757,7 @@ def deploy_command(args: argparse.Namespace) -> int:
                 reporter.say(f"  {call['action']}{condition} {json.dumps(call['params'])}")
         return 0
     api = CloudAPI(credential, plan.region, args.endpoint)
-    summary = deploy(plan, api, credential, args, reporter)
+    summary = deploy(plan, zip_path, api, credential, args, reporter)
     summary["package"] = package_summary or {"zip": str(zip_path)}
     if args.json:
         print(dumps(summary))

@@ -10,6 +10,7 @@
     init-timeout = 65            # seconds
     env = { LOG_LEVEL = "info" }
     exclude = ["tests", "*.md"]
+    include-dotenv = false        # true: .env files go into the zip too
     python = "3.10"
     web = false
     speed = false                # true: uvloop and orjson (the [speed] extra) in the zip
@@ -47,6 +48,7 @@ SETTINGS: dict[str, tuple[type, ...]] = {
     "init_timeout": (int,),
     "env": (dict,),
     "exclude": (list,),
+    "include_dotenv": (bool,),
     "python": (str,),
     "web": (bool,),
     "speed": (bool,),

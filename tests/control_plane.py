@@ -17,6 +17,10 @@ loopback: the platform's APIs, so a fake is the right test double for `scf-asgi 
   and the tail of the log.
 - COS: a single PUT of an object, kept for CreateFunction's ``CosBucketName``/``CosObjectName``
   (the request must carry a COS signature naming a known SecretId; its HMAC is not checked).
+  As the SDK's models describe them, the bucket is named without its -APPID and the object
+  with a leading /: the other forms are refused.
+- A Handler outside the documented form ("file.function", each part 2-60 letters, digits, _ or
+  -, starting and ending with a letter) is refused.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import hmac
 import io
 import json
 import os
+import re
 import tempfile
 import threading
 import time
@@ -36,7 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from scf_asgi.platform import MAX_INLINE_ZIP_BYTES
+from scf_asgi.platform import LATEST_VERSION, MAX_INLINE_ZIP_BYTES
 from tests.packages import bare_env, extract
 from tests.runtime_api import FakeRuntimeAPI, RuntimeProcess, runtime_env
 
@@ -44,6 +49,7 @@ SERVICE = "scf"
 VERSION = "2018-04-16"
 LOG_TAIL_BYTES = 4 * 1024
 MAX_CLOCK_SKEW_SECONDS = 300
+HANDLER = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,58}[A-Za-z]\.[A-Za-z][A-Za-z0-9_-]{0,58}[A-Za-z]")
 
 
 class APIError(Exception):
@@ -118,7 +124,7 @@ class Function:
         self.polls = 0
         self.versions: dict[str, dict[str, Any]] = {}
 
-    def view(self, version: str = "$LATEST") -> dict[str, Any]:
+    def view(self, version: str = LATEST_VERSION) -> dict[str, Any]:
         return {
             "FunctionName": self.name,
             "Namespace": self.namespace,
@@ -146,12 +152,14 @@ class ControlPlane:
         self.python = python  # the interpreter InvokeFunction's instances run on
         self.polls_until_active = 2
         self.stuck = False
+        self.invoke_delay = 0.0  # seconds InvokeFunction takes before it starts the instance
         self.functions: dict[tuple[str, str], Function] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []  # accepted, signed calls
         self.refused: list[tuple[str, str]] = []  # (action, error code)
         # COS is served as a custom domain bound to this bucket: the requests' Host is the
         # fake's address, so it names no bucket.
         self.cos_bucket = "code-1250000000"
+        self.appid = self.cos_bucket.rsplit("-", 1)[1]
         self.cos_objects: dict[tuple[str, str], bytes] = {}
         self.invocation_logs: list[str] = []
         self.lock = threading.Lock()
@@ -304,7 +312,17 @@ class ControlPlane:
                 raise APIError("InvalidParameterValue.ZipFile", "ZipFile is over 20 MB")
             return data
         if code.get("CosBucketName"):
-            key = (code["CosBucketName"], code.get("CosObjectName", "").lstrip("/"))
+            bucket, name = code["CosBucketName"], code.get("CosObjectName", "")
+            if bucket.endswith("-" + self.appid):
+                raise APIError(
+                    "InvalidParameterValue.CosBucketName",
+                    "CosBucketName is the bucket's name without -appid",
+                )
+            if not name.startswith("/"):
+                raise APIError(
+                    "InvalidParameterValue.CosObjectName", "CosObjectName must start with /"
+                )
+            key = (f"{bucket}-{self.appid}", name[1:])
             if key not in self.cos_objects:
                 raise APIError("ResourceNotFound.CosObject", f"no COS object {key}")
             return self.cos_objects[key]
@@ -336,8 +354,8 @@ class ControlPlane:
 
     def _GetFunction(self, params: dict[str, Any]) -> dict[str, Any]:
         function = self._function(params)
-        qualifier = params.get("Qualifier") or "$LATEST"
-        if qualifier != "$LATEST":
+        qualifier = params.get("Qualifier") or LATEST_VERSION
+        if qualifier != LATEST_VERSION:
             if qualifier not in function.versions:
                 raise APIError("ResourceNotFound.Version", f"no version {qualifier}")
             version = function.versions[qualifier]
@@ -350,7 +368,13 @@ class ControlPlane:
             self._settle(function, failed)
         return function.view()
 
+    def _check_handler(self, params: dict[str, Any]) -> None:
+        handler = params.get("Handler")
+        if handler is not None and not HANDLER.fullmatch(handler):
+            raise APIError("InvalidParameterValue.Handler", f"Handler {handler!r} is invalid")
+
     def _CreateFunction(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._check_handler(params)
         key = (params.get("Namespace", "default"), params["FunctionName"])
         if key in self.functions:
             raise APIError("ResourceInUse.Function", "the function exists")
@@ -366,6 +390,7 @@ class ControlPlane:
     def _UpdateFunctionCode(self, params: dict[str, Any]) -> dict[str, Any]:
         function = self._function(params)
         self._active(function)
+        self._check_handler(params)
         function.code = self._code(params)
         function.handler = params.get("Handler", function.handler)
         function.status, function.polls = "Updating", 0
@@ -392,9 +417,9 @@ class ControlPlane:
 
     def _InvokeFunction(self, params: dict[str, Any]) -> dict[str, Any]:
         function = self._function(params)
-        qualifier = params.get("Qualifier") or "$LATEST"
+        qualifier = params.get("Qualifier") or LATEST_VERSION
         code = function.code
-        if qualifier != "$LATEST":
+        if qualifier != LATEST_VERSION:
             code = function.versions[qualifier]["code"]
         self._active(function)
         if function.type != "Event":
@@ -403,6 +428,7 @@ class ControlPlane:
         # The instance runs outside the lock: a slow start must not block other calls.
         self.lock.release()
         try:
+            time.sleep(self.invoke_delay)
             return self._run(function, qualifier, code, event)
         finally:
             self.lock.acquire()

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from scf_asgi.deploy import FALLBACK_HANDLER, app_handler
 from scf_asgi.platform import MAX_INLINE_ZIP_BYTES
 from tests.control_plane import ControlPlane, environ_without_credentials
 from tests.packages import bare_venv, scf_asgi
@@ -328,6 +329,8 @@ def test_a_timeout_waiting_for_active(plane: ControlPlane, flask_zip: Path, tmp_
 def test_dry_run_calls_nothing_and_hides_values(
     plane: ControlPlane, flask_zip: Path, tmp_path: Path
 ) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
     done = deploy(
         plane,
         tmp_path,
@@ -342,7 +345,8 @@ def test_dry_run_calls_nothing_and_hides_values(
         "TOKEN=abc123",
         "--dry-run",
         "--json",
-        env=credentials_env(tmp_path / "home"),
+        # a dry run makes no call: it needs no credentials
+        env=environ_without_credentials(home),
     )
     assert done.returncode == 0, done.stderr
     assert plane.calls == [] and plane.refused == []
@@ -419,7 +423,7 @@ def test_a_package_over_20_mb_goes_through_cos_or_fails_saying_so(
     assert (refused.returncode, refused.stderr) == (
         1,
         f"scf-asgi: error: the package is {size:.1f} MB: the API takes at most 20 MB inline; "
-        "pass --cos-bucket BUCKET-APPID (a COS bucket in the function's region) to upload it "
+        "pass --cos-bucket NAME-APPID (a COS bucket in the function's region) to upload it "
         "there\n",
     )
     assert plane.calls == []
@@ -437,14 +441,40 @@ def test_a_package_over_20_mb_goes_through_cos_or_fails_saying_so(
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     key = f"scf-asgi/big/{digest}.zip"
     assert plane.cos_objects == {("code-1250000000", key): archive.read_bytes()}
+    # as the SDK's models say: the bucket without -APPID, the object from /
     created = [params for action, params in plane.calls if action == "CreateFunction"]
     assert created[0]["Code"] == {
-        "CosBucketName": "code-1250000000",
-        "CosObjectName": key,
+        "CosBucketName": "code",
+        "CosObjectName": "/" + key,
         "CosBucketRegion": REGION,
     }
     assert plane.functions["default", "big"].status == "Active"
     assert "status 200" in done.stdout
+    plane.calls.clear()
+    again = deploy(
+        plane,
+        tmp_path,
+        *args,
+        "--cos-bucket",
+        "code-1250000000",
+        "--no-smoke-test",
+        "--cos-endpoint",
+        plane.endpoint,
+        env=env,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    updated = [params for action, params in plane.calls if action == "UpdateFunctionCode"]
+    assert {name: updated[0][name] for name in ("CosBucketName", "CosObjectName")} == {
+        "CosBucketName": "code",
+        "CosObjectName": "/" + key,
+    }
+    # a bucket named without its APPID cannot be uploaded to: said before any work
+    short = deploy(plane, tmp_path, *args, "--cos-bucket", "code", env=env)
+    assert (short.returncode, short.stderr) == (
+        1,
+        "scf-asgi: error: --cos-bucket 'code': expected the bucket's full name, NAME-APPID "
+        "(e.g. code-1250000000)\n",
+    )
 
 
 def test_web_function_deploy(plane: ControlPlane, tmp_path: Path) -> None:
@@ -502,3 +532,143 @@ def test_an_existing_function_of_the_other_type_is_refused(
         "scf-asgi: error: function demo exists with Type Event; this deploy is Type HTTP "
         "(--web), and a function's type cannot change: choose another --function name\n",
     )
+
+
+def test_region_and_credentials_are_checked_before_the_package_is_built(
+    plane: ControlPlane, tmp_path: Path
+) -> None:
+    project = tmp_path / "shop"
+    shutil.copytree(ROOT / "examples" / "flask_app", project)
+    home = tmp_path / "home"
+    home.mkdir()
+    no_region = deploy(plane, project, "app:app", env=credentials_env(home))
+    assert (no_region.returncode, no_region.stdout, no_region.stderr) == (
+        1,
+        "",
+        "scf-asgi: error: no region: pass --region (e.g. ap-guangzhou) or set region in "
+        "[tool.scf-asgi]\n",
+    )
+    no_credentials = deploy(
+        plane, project, "app:app", "--region", REGION, env=environ_without_credentials(home)
+    )
+    assert (no_credentials.returncode, no_credentials.stdout) == (1, "")
+    assert no_credentials.stderr.startswith("scf-asgi: error: no Tencent Cloud credentials")
+    assert not (project / "dist").exists()  # nothing was built
+    assert plane.calls == []
+
+
+def small_package(folder: Path, app: str) -> Path:
+    source = folder / "src"
+    source.mkdir(parents=True)
+    (source / "main.py").write_text(app)
+    output = folder / "small.zip"
+    done = scf_asgi("package", "main:app", "-o", str(output), "-q", cwd=source)
+    assert done.returncode == 0, done.stderr
+    return output
+
+
+def test_a_smoke_test_answered_with_a_5xx_fails_the_deploy(
+    plane: ControlPlane, tmp_path: Path
+) -> None:
+    archive = small_package(
+        tmp_path, "def app(environ, start_response):\n    raise RuntimeError('broken')\n"
+    )
+    args = ["main:app", "--zip", str(archive), "--function", "broken", "--region", REGION]
+    env = credentials_env(tmp_path / "home")
+    done = deploy(plane, tmp_path, *args, env=env)
+    assert done.returncode == 1
+    assert done.stderr == (
+        "scf-asgi: error: deployed, but the smoke test failed: GET / answered 500 (the log "
+        "tail is above)\n"
+    )
+    assert "RuntimeError: broken" in done.stdout  # the log tail
+    quiet = deploy(plane, tmp_path, *args, "--json", env=env)
+    assert quiet.returncode == 1
+    assert quiet.stderr.startswith(
+        "scf-asgi: error: deployed, but the smoke test failed: GET / answered 500 (its log ends:\n"
+    )
+    assert "RuntimeError: broken" in quiet.stderr
+
+
+def test_the_smoke_test_waits_as_long_as_the_function_may_take(
+    plane: ControlPlane, flask_zip: Path, tmp_path: Path
+) -> None:
+    """Not the SDK's 60 s: the function's timeout and init timeout, and a margin (here 1 + 1
+    + 30 s, which a platform taking 40 s to answer exceeds)."""
+    plane.invoke_delay = 40
+    done = deploy(
+        plane,
+        tmp_path,
+        "app:app",
+        "--zip",
+        str(flask_zip),
+        "--function",
+        "slow",
+        "--region",
+        REGION,
+        "--timeout",
+        "1",
+        "--init-timeout",
+        "1",
+        env=credentials_env(tmp_path / "home"),
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        "scf-asgi: error: deployed, but the smoke test got no answer: InvokeFunction failed: "
+        "ClientNetworkError: "
+    )
+    assert done.stderr.endswith(
+        "(waited up to 32 s: the function's timeout and init timeout, and 30 s for the platform)\n"
+    )
+
+
+def test_an_app_reference_the_handler_rule_refuses_gets_the_default_handler(
+    plane: ControlPlane, flask_zip: Path, tmp_path: Path
+) -> None:
+    """The API takes "file.function" only (each part 2-60 characters, starting and ending with
+    a letter); the bootstrap names the app itself, so the Handler can be any valid one."""
+    env = credentials_env(tmp_path / "home")
+    done = deploy(
+        plane,
+        tmp_path,
+        "mysite.wsgi:application",
+        "--zip",
+        str(flask_zip),
+        "--function",
+        "django",
+        "--region",
+        REGION,
+        "--json",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    created = [params for action, params in plane.calls if action == "CreateFunction"]
+    assert created[0]["Handler"] == "index.main_handler"
+    assert json.loads(done.stdout)["smoke_test"]["status"] == 200
+    for reference, expected in (
+        ("app:app", "app.app"),
+        ("main:app_", "index.main_handler"),
+        ("a:app", "index.main_handler"),
+        ("service.handler", "service.handler"),
+    ):
+        assert (reference, app_handler(reference) or FALLBACK_HANDLER) == (reference, expected)
+
+
+def test_env_on_an_existing_function_keeps_its_other_variables(
+    plane: ControlPlane, flask_zip: Path, tmp_path: Path
+) -> None:
+    env = credentials_env(tmp_path / "home")
+    base = ["app:app", "--zip", str(flask_zip), "--function", "demo", "--region", REGION]
+    first = deploy(plane, tmp_path, *base, "--env", "A=1", "--no-smoke-test", env=env)
+    assert first.returncode == 0, first.stderr
+    # set in the console meanwhile
+    plane.functions["default", "demo"].environment = {
+        "Variables": [{"Key": "A", "Value": "1"}, {"Key": "FROM_CONSOLE", "Value": "kept"}]
+    }
+    again = deploy(plane, tmp_path, *base, "--env", "A=2", "--no-smoke-test", env=env)
+    assert again.returncode == 0, again.stderr
+    assert plane.functions["default", "demo"].environment == {
+        "Variables": [{"Key": "A", "Value": "2"}, {"Key": "FROM_CONSOLE", "Value": "kept"}]
+    }
+    assert "environment: A set; the function's other variables kept: FROM_CONSOLE" in (again.stdout)
+    assert "kept\n" not in again.stdout  # names only, never values

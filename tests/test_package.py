@@ -8,6 +8,8 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -20,11 +22,12 @@ from typing import Any
 import pytest
 
 from scf_asgi import options
-from scf_asgi.errors import PackageError
+from scf_asgi.errors import ConfigurationError, PackageError
 from scf_asgi.packaging.bootstrap import event_bootstrap, web_bootstrap
 from scf_asgi.packaging.build import check_requires_python, collect_sources
-from scf_asgi.packaging.target import find_interpreter
-from scf_asgi.platform import MAX_INLINE_ZIP_BYTES, WEB_REQUEST_ID_HEADER
+from scf_asgi.packaging.requirements import normalise, unmet
+from scf_asgi.packaging.target import Target, find_interpreter
+from scf_asgi.platform import ENV_WEB_HOST, MAX_INLINE_ZIP_BYTES, WEB_REQUEST_ID_HEADER
 from tests.events import DEFAULT_HOST, gateway_event
 from tests.packages import (
     VERSION,
@@ -172,9 +175,9 @@ class WebInstance:
         return output
 
 
-def start_web(unpacked: Path, interpreter: Path) -> WebInstance:
+def start_web(unpacked: Path, interpreter: Path, **variables: str) -> WebInstance:
     port = free_port()
-    env = bare_env(dict(os.environ), interpreter, PORT=str(port))
+    env = bare_env(dict(os.environ), interpreter, PORT=str(port), **variables)
     process = subprocess.Popen(
         [str(unpacked / "scf_bootstrap")],
         cwd=str(unpacked),
@@ -276,7 +279,8 @@ def test_web_package_serves_a_wsgi_app_with_gunicorn(bare_python: Path, tmp_path
     assert not names & {"uvicorn", "wsproto"}
     unpacked = tmp_path / "var-user"
     extract(output, unpacked)
-    instance = start_web(unpacked, bare_python)
+    # as the emulator starts it: on the loopback address only
+    instance = start_web(unpacked, bare_python, **{ENV_WEB_HOST: "127.0.0.1"})
     try:
         request = urllib.request.Request(
             f"http://127.0.0.1:{instance.port}/api/items/3?tag=a",
@@ -284,8 +288,11 @@ def test_web_package_serves_a_wsgi_app_with_gunicorn(bare_python: Path, tmp_path
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             status, body = response.status, json.loads(response.read())
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.2", instance.port), timeout=5).close()
     finally:
         log = instance.stop()
+    assert f"Listening at: http://127.0.0.1:{instance.port} " in log, log
     assert (status, body) == (
         200,
         {"id": 3, "tags": ["a"], "url": f"https://127.0.0.1:{instance.port}/api/items/3"},
@@ -604,9 +611,8 @@ def test_without_an_interpreter_of_the_version_it_ships_sources_and_says_so(
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     warning = (
-        f"no CPython {version} interpreter on this machine: dependencies are chosen by "
-        f"{sys.executable}'s pip for {version}, and the package ships sources only (no .pyc: "
-        f"every cold start compiles every module). Install Python {version} (or pass "
+        f"no CPython {version} interpreter on this machine: the package ships sources only (no "
+        f".pyc: every cold start compiles every module). Install Python {version} (or pass "
         "--interpreter) for a faster package."
     )
     assert (summary["interpreter"], summary["compiled"], summary["warnings"]) == (
@@ -618,6 +624,357 @@ def test_without_an_interpreter_of_the_version_it_ships_sources_and_says_so(
     with zipfile.ZipFile(output) as opened:
         assert [name for name in opened.namelist() if name.endswith(".pyc")] == []
         assert f"VERSION={version}\n" in opened.read("bootstrap").decode()
+
+
+ANYIO_APP = """\
+import anyio
+import tomli
+
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [anyio.__name__.encode()]
+"""
+
+
+def test_markers_are_judged_for_the_target_whatever_runs_pip(tmp_path: Path) -> None:
+    """The review's anyio case: for 3.10, by a 3.11 with no 3.10 to run pip (or one without
+    pip), pip judges `python_version < "3.11"` for 3.11 and leaves out what 3.10 needs."""
+    if sys.version_info < (3, 11):
+        pytest.skip("needs a build interpreter of 3.11+, for a target before it")
+    version = next((v for v in ("3.10", "3.9") if v != VERSION), "3.10")
+    target = find_interpreter((3, int(version.split(".")[1])))
+    if target is None:
+        pytest.skip(f"no CPython {version} on this machine to run the package with")
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "main.py").write_text(ANYIO_APP)
+    # root lines' markers too: pip would judge them for 3.11, leave tomli out and look for a
+    # package that only 3.11+ would need (and that no index has)
+    (source / "requirements.txt").write_text(
+        "anyio==4.4.0\n"
+        "tomli>=2 ; python_version < '3.11'\n"
+        "scf-asgi-test-no-such-package ; python_version >= '3.11'\n"
+    )
+    bare = bare_venv(tmp_path / "bare", target.path)
+    marker = 'python_version < "3.11"'
+    for label, flags, env in (
+        ("no interpreter", [], isolated_env(tmp_path)),
+        # a CPython of the version without pip: the build's pip runs, the .pyc are compiled
+        ("one without pip", ["--interpreter", str(bare)], None),
+    ):
+        output = tmp_path / f"{label}.zip"
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "scf_asgi",
+                "package",
+                "main:app",
+                "--python",
+                version,
+                "-o",
+                str(output),
+                "--json",
+                *flags,
+            ],
+            cwd=str(source),
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        names = sorted(normalise(item["name"]) for item in summary["distributions"])
+        assert names == [
+            "anyio",
+            "asgiref",
+            "exceptiongroup",
+            "idna",
+            "sniffio",
+            "tomli",
+            "typing-extensions",
+        ], label
+        assert summary["notes"][-1].startswith(
+            "pip judges environment markers for the machine it runs on; installed too, for "
+            f"CPython {version} on Linux x86_64 (glibc 2.17, manylinux): exceptiongroup>=1.0.2 "
+            f"(for anyio 4.4.0 if {marker}); typing-extensions"
+        ), label
+        unpacked = tmp_path / label
+        extract(output, unpacked)
+        imported = subprocess.run(
+            [str(bare), "-c", "import main; print(main.anyio.__name__)"],
+            cwd=str(unpacked),
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{unpacked}:{unpacked}/vendor"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert (imported.returncode, imported.stdout) == (0, "anyio\n"), imported.stderr
+    assert summary["notes"][0] == (
+        f"{bare} has no pip: installing with {sys.executable}'s pip for CPython {version}"
+    )
+    assert summary["compiled"] is True
+
+
+def dist_info_requiring(folder: Path, name: str, version: str, *requires: str) -> None:
+    info = folder / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True)
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    lines += [f"Requires-Dist: {line}" for line in requires]
+    (info / "METADATA").write_text("\n".join(lines) + "\n")
+
+
+def test_what_the_target_needs_is_judged_with_its_own_environment(tmp_path: Path) -> None:
+    """Linux x86_64 and CPython 3.10, whatever machine builds: a Mac arm64 would drop greenlet
+    (platform_machine == "x86_64"), a 3.11 would drop tomli; extras asked for count."""
+    from packaging.requirements import Requirement
+
+    dist_info_requiring(
+        tmp_path,
+        "web-thing",
+        "1.0",
+        'greenlet>=3 ; platform_machine == "x86_64" and sys_platform == "linux"',
+        'appnope ; sys_platform == "darwin"',
+        'pywin32 ; platform_system == "Windows"',
+        'tomli>=2 ; python_full_version < "3.11.0"',
+        'newer-only ; python_version >= "3.11"',
+        "present>=2",
+        'uvloop>=0.17 ; extra == "fast" and sys_platform != "win32"',
+        'docs-only ; extra == "docs"',
+    )
+    dist_info_requiring(tmp_path, "present", "1.5")
+    environments = Target((3, 10), None).marker_environments()
+    needs, conflicts = unmet(
+        tmp_path, [(Requirement("web-thing[fast]"), "requirements.txt")], environments
+    )
+    assert [(need.text, need.by) for need in needs] == [
+        (
+            "greenlet>=3",
+            ['web-thing 1.0 if platform_machine == "x86_64" and sys_platform == "linux"'],
+        ),
+        ("tomli>=2", ['web-thing 1.0 if python_full_version < "3.11.0"']),
+        ("uvloop>=0.17", ['web-thing 1.0 if extra == "fast" and sys_platform != "win32"']),
+    ]
+    assert conflicts == ["present 1.5 is installed, but web-thing 1.0 needs present>=2"]
+
+
+def downloaded_wheel(folder: Path, requirement: str) -> Path:
+    """The wheel of `requirement` (no dependencies), from the index as pip finds it."""
+    command = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(folder)]
+    subprocess.run(
+        [*command, "--only-binary=:all:", requirement],
+        check=True,
+        capture_output=True,
+    )
+    name = requirement.split("==")[0].replace("-", "_")
+    return next(folder.glob(f"{name}-*.whl"))
+
+
+def hashed_line(wheel: Path) -> str:
+    name, version = wheel.name.split("-")[:2]
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    return f"{name}=={version} \\\n    --hash=sha256:{digest}\n"
+
+
+def test_a_hash_pinned_requirements_file_is_installed_as_it_is(tmp_path: Path) -> None:
+    """pip-compile --generate-hashes: pip refuses a run where any requirement has no hash, so
+    scf-asgi's own (asgiref) go in a later run; what the app's lock lacks for the target is
+    refused, not added unchecked."""
+    downloads = tmp_path / "downloads"
+    idna = downloaded_wheel(downloads, "idna==3.7")
+    source = small_app(tmp_path / "src", "# pip-compile --generate-hashes\n" + hashed_line(idna))
+    summary = package(source, tmp_path / "hashed.zip", "main:app")
+    versions = {normalise(item["name"]): item["version"] for item in summary["distributions"]}
+    assert versions["idna"] == "3.7"
+    assert "asgiref" in versions
+    assert summary["notes"][0].startswith(
+        "requirements.txt is in pip's hash-checking mode: scf-asgi's own requirements are "
+        "installed after it, without hashes: asgiref>=3.5"
+    )
+    # a wrong hash is pip's refusal, as it would be anywhere
+    (source / "requirements.txt").write_text(
+        hashed_line(idna).replace(hashlib.sha256(idna.read_bytes()).hexdigest(), "0" * 64)
+    )
+    wrong = scf_asgi("package", "main:app", "-o", str(tmp_path / "x.zip"), "-q", cwd=source)
+    assert wrong.returncode == 1
+    assert "THESE PACKAGES DO NOT MATCH THE HASHES" in wrong.stderr
+    if sys.version_info < (3, 11):
+        return
+    # locked on 3.11 (anyio, idna, sniffio), packaged for 3.10: exceptiongroup and
+    # typing-extensions are missing from the lock
+    locked = [downloaded_wheel(downloads, f"{name}") for name in ("anyio==4.4.0", "sniffio")]
+    (source / "requirements.txt").write_text("".join(map(hashed_line, [*locked, idna])))
+    refused = scf_asgi(
+        "package",
+        "main:app",
+        "--python",
+        "3.10",
+        "-o",
+        str(tmp_path / "y.zip"),
+        "-q",
+        cwd=source,
+        env=isolated_env(tmp_path),
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines()[-1] == (
+        "scf-asgi: error: requirements.txt is in pip's hash-checking mode, but CPython 3.10 on "
+        "Linux needs what it does not list: exceptiongroup>=1.0.2 (for anyio 4.4.0 if "
+        'python_version < "3.11"); typing-extensions>=4.1 (for anyio 4.4.0 if python_version '
+        '< "3.11"). Add them with their hashes (a lock compiled for the target, e.g. `uv pip '
+        "compile --generate-hashes --python-version 3.10 --python-platform linux`)."
+    )
+
+
+def hand_made_wheel(
+    folder: Path, name: str, version: str = "1.0", files: dict[str, str] | None = None
+) -> Path:
+    """A pure-Python wheel of `name` whose module holds VERSION (and `files`, by path)."""
+    import base64
+
+    files = {
+        f"{name}/__init__.py": f"VERSION = {version!r}\n".encode(),
+        **{path: text.encode() for path, text in (files or {}).items()},
+        f"{name}-{version}.dist-info/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        ).encode(),
+        f"{name}-{version}.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = [
+        f"{path},sha256="
+        + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        + f",{len(data)}"
+        for path, data in files.items()
+    ]
+    files[f"{name}-{version}.dist-info/RECORD"] = (
+        "\n".join([*record, f"{name}-{version}.dist-info/RECORD,,"]) + "\n"
+    ).encode()
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return wheel
+
+
+def test_relative_paths_in_requirements_mean_the_app_folder(tmp_path: Path) -> None:
+    """As `pip install -r requirements.txt` run in the app's folder reads them: a wheel's path,
+    --find-links, and a nested -r file's own relative paths; and a module of the app named
+    like one of pip's (pip.py) does not stand in for it."""
+    source = small_app(tmp_path / "src")
+    hand_made_wheel(source / "wheels", "scf_asgi_test_local")
+    hand_made_wheel(source / "links", "scf_asgi_test_linked", "2.0")
+    hand_made_wheel(source / "more" / "links", "scf_asgi_test_nested", "3.0")
+    (source / "more" / "requirements.txt").write_text(
+        "--find-links links\nscf-asgi-test-nested==3.0\n"
+    )
+    (source / "requirements.txt").write_text(
+        "./wheels/scf_asgi_test_local-1.0-py3-none-any.whl\n"
+        "--find-links ./links\n"
+        "scf-asgi-test-linked==2.0\n"
+        "-r more/requirements.txt\n"
+    )
+    (source / "pip.py").write_text("raise SystemExit('the app folder shadowed pip')\n")
+    output = tmp_path / "local.zip"
+    summary = package(source, output, "main:app", "--exclude", "wheels", "--exclude", "links")
+    versions = {normalise(item["name"]): item["version"] for item in summary["distributions"]}
+    assert {
+        name: versions.get(name)
+        for name in ("scf-asgi-test-local", "scf-asgi-test-linked", "scf-asgi-test-nested")
+    } == {
+        "scf-asgi-test-local": "1.0",
+        "scf-asgi-test-linked": "2.0",
+        "scf-asgi-test-nested": "3.0",
+    }
+    with zipfile.ZipFile(output) as opened:
+        assert opened.read("vendor/scf_asgi_test_linked/__init__.py") == b"VERSION = '2.0'\n"
+
+
+MATCH = "match x:\n    case _:\n        pass\n"  # Python 3.10+
+
+
+def test_app_code_that_does_not_compile_for_the_target_is_refused(tmp_path: Path) -> None:
+    if sys.version_info < (3, 10):
+        pytest.skip("needs a build interpreter that has match statements")
+    python39 = find_interpreter((3, 9))
+    source = small_app(tmp_path / "src")
+    (source / "routes").mkdir()
+    (source / "routes" / "__init__.py").write_text(MATCH)
+    output = tmp_path / "out.zip"
+    ending = (
+        "Fix them (or pin packages that support that version), or leave files the platform "
+        "never imports out with --exclude.\n"
+    )
+    # with no 3.9 to compile with: the app's files parsed with 3.9's grammar
+    guessed = scf_asgi(
+        "package",
+        "main:app",
+        "--python",
+        "3.9",
+        "-o",
+        str(output),
+        "-q",
+        cwd=source,
+        env=isolated_env(tmp_path),
+    )
+    assert (guessed.returncode, guessed.stderr) == (
+        1,
+        "scf-asgi: error: 1 file(s) do not compile for CPython 3.9, so importing them on the "
+        "platform would fail:\n"
+        # (ast.parse names the line where the match statement ends)
+        f"  {source / 'routes' / '__init__.py'}, line 3: SyntaxError: Pattern matching is only "
+        "supported in Python 3.10 and greater\n" + ending,
+    )
+    assert not output.exists()
+    if python39 is None:
+        return
+    hand_made_wheel(
+        source / "wheels",
+        "scf_asgi_test_compat",
+        files={
+            "scf_asgi_test_compat/_py310.py": MATCH,
+            "scf_asgi_test_compat/tests/test_match.py": MATCH,
+        },
+    )
+    hand_made_wheel(source / "wheels", "scf_asgi_test_new", files={"scf_asgi_test_new.py": MATCH})
+    (source / "requirements.txt").write_text(
+        "./wheels/scf_asgi_test_compat-1.0-py3-none-any.whl\n"
+        "./wheels/scf_asgi_test_new-1.0-py3-none-any.whl\n"
+    )
+    compiled = scf_asgi(
+        "package",
+        "main:app",
+        "--python",
+        "3.9",
+        "-o",
+        str(output),
+        "-q",
+        "--exclude",
+        "wheels",
+        cwd=source,
+    )
+    assert (compiled.returncode, compiled.stderr) == (
+        1,
+        "scf-asgi: error: 2 file(s) do not compile for CPython 3.9, so importing them on the "
+        "platform would fail:\n"
+        f"  {source / 'routes' / '__init__.py'}, line 1: SyntaxError: invalid syntax\n"
+        "  vendor/scf_asgi_test_new.py, line 1: SyntaxError: invalid syntax (an installed "
+        "package)\n" + ending,
+    )
+    # what installed packages ship beyond their top module: a warning, the package is made
+    shutil.rmtree(source / "routes")
+    (source / "requirements.txt").write_text("./wheels/scf_asgi_test_compat-1.0-py3-none-any.whl\n")
+    summary = package(source, output, "main:app", "--python", "3.9", "--exclude", "wheels")
+    assert summary["warnings"] == [
+        "2 file(s) of installed packages do not compile for CPython 3.9 and ship as source (fine "
+        "if nothing imports them there, as with tests or modules for other Python versions):\n"
+        "  vendor/scf_asgi_test_compat/_py310.py, line 1: SyntaxError: invalid syntax\n"
+        "  vendor/scf_asgi_test_compat/tests/test_match.py, line 1: SyntaxError: invalid syntax"
+    ]
+    assert summary["compile_failures"] == 2
 
 
 def sdist_only_package(folder: Path, name: str) -> Path:
@@ -732,6 +1089,55 @@ def test_exclusions_and_exclude_patterns(tmp_path: Path) -> None:
     ]
 
 
+def test_links_out_of_the_folder_and_dotenv_files_are_left_out_and_said(tmp_path: Path) -> None:
+    secrets = tmp_path / "home" / ".ssh"
+    secrets.mkdir(parents=True)
+    (secrets / "id_ed25519").write_text("PRIVATE KEY\n")
+    source = small_app(tmp_path / "src")
+    (source / "conf").mkdir()
+    (source / "conf" / "settings.ini").write_text("[app]\n")
+    (source / "key").symlink_to(secrets / "id_ed25519")
+    (source / "settings.ini").symlink_to(source / "conf" / "settings.ini")  # stays inside
+    (source / ".env").write_text("DATABASE_PASSWORD=s3cret\n")
+    (source / "conf" / ".env.production").write_text("TOKEN=abc\n")
+    (source / ".envrc").write_text("export TOKEN=abc\n")
+    (source / "environment.py").write_text("NAME = 'not a dotenv file'\n")
+    output = tmp_path / "out.zip"
+    summary = package(source, output, "main:app")
+    with zipfile.ZipFile(output) as opened:
+        names = [name for name in opened.namelist() if not name.startswith("vendor/")]
+        linked = opened.read("settings.ini")
+    assert sorted(name for name in names if not name.endswith("/")) == [
+        f"__pycache__/environment.{TAG}.pyc",
+        f"__pycache__/main.{TAG}.pyc",
+        "bootstrap",
+        "conf/settings.ini",
+        "environment.py",
+        "main.py",
+        "settings.ini",
+    ]
+    assert linked == b"[app]\n"
+    assert summary["excluded"] == [
+        {"path": ".env", "reason": ".env file (may hold secrets)", "files": 1},
+        {"path": ".envrc", "reason": ".env file (may hold secrets)", "files": 1},
+        {"path": "key", "reason": "a symbolic link to outside the app folder", "files": 1},
+        {"path": "conf/.env.production", "reason": ".env file (may hold secrets)", "files": 1},
+    ]
+    assert summary["notes"] == [
+        "no requirements.txt or pyproject.toml dependencies: the app needs none",
+        "left out .env, .envrc, conf/.env.production: .env files mostly hold secrets, which "
+        "belong in the function's environment (--env KEY=VALUE, or env in [tool.scf-asgi]); "
+        "--include-dotenv packages them",
+        f"left out symbolic links to files outside {source}: key -> {secrets / 'id_ed25519'} "
+        "(copy a file into the folder if the app needs it)",
+    ]
+    assert b"PRIVATE KEY" not in output.read_bytes()
+    wanted = package(source, tmp_path / "with-env.zip", "main:app", "--include-dotenv")
+    assert [item["path"] for item in wanted["excluded"]] == ["key"]
+    with zipfile.ZipFile(tmp_path / "with-env.zip") as opened:
+        assert opened.read(".env") == b"DATABASE_PASSWORD=s3cret\n"
+
+
 def test_size_warning_over_the_inline_limit(tmp_path: Path) -> None:
     source = small_app(tmp_path / "src")
     (source / "blob.bin").write_bytes(os.urandom(MAX_INLINE_ZIP_BYTES + 1024 * 1024))
@@ -742,6 +1148,41 @@ def test_size_warning_over_the_inline_limit(tmp_path: Path) -> None:
         f"{size:.1f} MB is over the 20 MB an API call can upload inline: `scf-asgi deploy` "
         "needs --cos-bucket for it"
     ]
+
+
+def test_an_interrupted_zip_leaves_no_partial_file_and_the_old_zip_as_it_was(
+    tmp_path: Path,
+) -> None:
+    source = small_app(tmp_path / "src")
+    output = tmp_path / "dist" / "app.zip"
+    output.parent.mkdir()
+    output.write_bytes(b"the previous build\n")
+    # incompressible, so zipping takes a while
+    (source / "blob.bin").write_bytes(hashlib.shake_256(b"slow").digest(96 * 1024 * 1024))
+    partial = output.with_name("app.zip.partial")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scf_asgi", "package", "main:app", "-o", str(output), "-q"],
+        cwd=str(source),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not partial.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert partial.exists(), "the zip was never being written"
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0, stderr
+    assert "KeyboardInterrupt" in stderr
+    assert sorted(path.name for path in output.parent.iterdir()) == ["app.zip"]
+    assert output.read_bytes() == b"the previous build\n"
+    # a folder where the zip should go: said before any work
+    folder = scf_asgi("package", "main:app", "-o", str(output.parent), "-q", cwd=source)
+    assert (folder.returncode, folder.stderr) == (
+        1,
+        f"scf-asgi: error: -o {output.parent}: a folder; name the zip to write\n",
+    )
 
 
 def test_refuses_a_package_over_500_mb_unpacked(tmp_path: Path) -> None:
@@ -825,6 +1266,43 @@ def test_bootstrap_command_writes_the_packaged_bootstrap(tmp_path: Path) -> None
     )
 
 
+def test_a_line_break_in_the_app_or_an_option_never_reaches_the_bootstrap(tmp_path: Path) -> None:
+    """The bootstrap shows its command in a comment line: a line break in a word would end the
+    comment, and the rest would run as shell code at every cold start."""
+    injected = f"app:app\ntouch {tmp_path}/PWNED #"
+    done = scf_asgi("bootstrap", injected, "-o", "out", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"scf-asgi: error: cannot read app reference {injected!r}: expected MODULE:ATTR, Python "
+        "names separated by dots (app:app, mysite.wsgi:application)\n",
+    )
+    in_option = scf_asgi(
+        "bootstrap", "app:app", "--base-path", "/x\ntouch PWNED", "-o", "out", cwd=tmp_path
+    )
+    assert (in_option.returncode, in_option.stderr) == (
+        1,
+        "scf-asgi: error: '/x\\ntouch PWNED': a control character (a line break, a tab, ...) "
+        "cannot be written into a bootstrap\n",
+    )
+    handler = scf_asgi(
+        "bootstrap", "app:app", "--event-handler", "jobs:on\rx", "-o", "out", cwd=tmp_path
+    )
+    assert (handler.returncode, handler.stderr) == (
+        1,
+        "scf-asgi: error: --event-handler 'jobs:on\\rx': expected MODULE:ATTR, Python names "
+        "separated by dots\n",
+    )
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "PWNED").exists()
+    # the text itself refuses them too, whoever calls it
+    with pytest.raises(ConfigurationError):
+        web_bootstrap("app:app", ["--interface", "asgi\x00"], (3, 10), made_by="test")
+    # names that are Python identifiers, dotted, are accepted in both forms
+    for reference in ("mysite.wsgi:application", "app.app", "pkg.sub:factory.app", "café:app"):
+        written = scf_asgi("bootstrap", reference, "-o", "ok", "--force", cwd=tmp_path)
+        assert written.returncode == 0, (reference, written.stderr)
+
+
 def test_project_file_settings_and_flags_over_them(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "demo"\n\n[tool.scf-asgi]\napp = "main:app"\nbase-path = "/cfg"\n'
@@ -868,6 +1346,31 @@ def test_project_file_settings_and_flags_over_them(tmp_path: Path) -> None:
         f"scf-asgi: error: {tmp_path / 'pyproject.toml'}: [tool.scf-asgi] lifespan must be one "
         "of 'auto', 'on', 'off', got 'x'\n",
     )
+
+
+def test_source_names_the_folder_whose_project_file_is_read(tmp_path: Path) -> None:
+    project = small_app(tmp_path / "proj")
+    (project / "pyproject.toml").write_text(
+        '[tool.scf-asgi]\napp = "main:app"\nexclude = ["*.md"]\nspeed = true\n'
+    )
+    (project / "NOTES.md").write_text("notes\n")
+    output = tmp_path / "proj.zip"
+    # from the folder above it, which has no project file
+    summary = package(project, output, "--no-speed", cwd=tmp_path)
+    assert (summary["app"], summary["excluded"]) == (
+        "main:app",
+        [{"path": "NOTES.md", "reason": "--exclude *.md", "files": 1}],
+    )
+    # --no-speed over the file's speed = true
+    names = {item["name"].lower() for item in summary["distributions"]}
+    assert not names & {"uvloop", "orjson"}, names
+
+
+def test_no_web_turns_off_the_project_files_web(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.scf-asgi]\napp = "main:app"\nweb = true\n')
+    done = scf_asgi("bootstrap", "--no-web", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, f"wrote bootstrap (CPython {VERSION})\n")
+    assert not (tmp_path / "scf_bootstrap").exists()
 
 
 def test_examples_name_no_unpublished_package() -> None:
@@ -993,9 +1496,10 @@ def test_commands_load_and_name_the_extra_when_it_is_missing(tmp_path: Path) -> 
     )
 
 
-def test_the_command_modules_load_nothing_more_for_scf_asgi_run() -> None:
-    """Every `scf-asgi run` (each cold start) builds the whole parser: the package, web and
-    deploy commands must add no import to it beyond their own modules."""
+def test_the_command_modules_add_no_import_to_the_parser() -> None:
+    """The whole parser is built for every command line but the cold starts' own (`run` and
+    `web` read theirs without it): the package, web and deploy commands must add no import to
+    it beyond their own modules, so that `scf-asgi --help` or `scf-asgi local` stays quick."""
     script = (
         "import argparse, importlib, sys, scf_asgi.cli as cli\n"
         "own = {'scf_asgi.packaging.commands', 'scf_asgi.web', 'scf_asgi.deploy'}\n"
@@ -1009,8 +1513,17 @@ def test_the_command_modules_load_nothing_more_for_scf_asgi_run() -> None:
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
+    # contextvars: web.py's request-id variable, made when it is imported (a C module, well
+    # under a millisecond)
     assert done.stdout.strip() == str(
-        ["scf_asgi.deploy", "scf_asgi.packaging", "scf_asgi.packaging.commands", "scf_asgi.web"]
+        [
+            "_contextvars",
+            "contextvars",
+            "scf_asgi.deploy",
+            "scf_asgi.packaging",
+            "scf_asgi.packaging.commands",
+            "scf_asgi.web",
+        ]
     )
 
 

@@ -18,10 +18,12 @@ the zip) and do the same three things:
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from .. import __version__
-from ..platform import ENV_PORT, WEB_FUNCTION_PORT
+from ..errors import ConfigurationError
+from ..platform import ENV_PORT, ENV_WEB_HOST, WEB_FUNCTION_PORT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -95,7 +97,18 @@ exec "$PYTHON" -c {check_and_run} {command_line}
 """
 
 
+# A line break (or any other control character) in a word would end the comment line that
+# shows the command, and what follows it would run as shell code at every cold start.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _script(*, version: tuple[int, int], command: Sequence[str], made_by: str, purpose: str) -> str:
+    for word in command:
+        if _CONTROL.search(word):
+            raise ConfigurationError(
+                f"{word!r}: a control character (a line break, a tab, ...) cannot be written "
+                "into a bootstrap"
+            )
     major, minor = version
     check_and_run = _CHECK_AND_RUN.format(major=major, minor=minor, variable=PYTHON_VARIABLE)
     return _TEMPLATE.format(
@@ -128,11 +141,12 @@ def web_bootstrap(
     app: str, web_argv: Sequence[str], version: tuple[int, int], *, made_by: str
 ) -> str:
     """The `scf_bootstrap` of a web function: ``scf-asgi web APP``, an HTTP server on
-    0.0.0.0:9000 (``$PORT`` overrides the port)."""
+    0.0.0.0:9000 (``$PORT`` overrides the port, ``$SCF_ASGI_WEB_HOST`` the address)."""
     return _script(
         version=version,
         command=["web", app, *web_argv],
         made_by=made_by,
         purpose=f"A web function starts this file;\n# it serves the app over HTTP on "
-        f"0.0.0.0:{WEB_FUNCTION_PORT} (${ENV_PORT} overrides the port).",
+        f"0.0.0.0:{WEB_FUNCTION_PORT} (${ENV_PORT} overrides the port, ${ENV_WEB_HOST} "
+        "the address).",
     )

@@ -2,19 +2,23 @@
 
 The steps, each done once, in order (`build_package`):
 
-1. the requirements: ``requirements.txt``, else ``[project].dependencies`` of the folder's
-   ``pyproject.toml``; a line naming scf-asgi itself is dropped (it is vendored below, and it
-   is not on the index); scf-asgi's own dependencies and, for a web function, its servers
-   (the ``web`` extra of its metadata) are added;
+1. the requirements (`requirements`): ``requirements.txt``, else ``[project].dependencies``
+   of the folder's ``pyproject.toml``, with environment markers judged for the target; a line
+   naming scf-asgi itself is dropped (it is vendored below, and it is not on the index);
+   scf-asgi's own dependencies and, for a web function, its servers (the ``web`` extra of its
+   metadata) are added;
 2. pip installs them into ``vendor/`` for the target (binary wheels only, the target's
-   manylinux platform, CPython X.Y ABI), run by an interpreter of X.Y when there is one;
+   manylinux platform, CPython X.Y ABI), run in the app's folder by an interpreter of X.Y when
+   there is one; then what the installed distributions need on the target and pip left out
+   (it judges markers for the machine it runs on) is installed in further rounds;
 3. every installed distribution's Requires-Python is checked against X.Y;
 4. scf-asgi is copied from the installed copy;
 5. the app's files are collected, leaving out what does not belong on the platform;
 6. the bootstrap is written;
 7. ``.pyc`` are compiled for X.Y with unchecked-hash invalidation (PEP 552) when an X.Y
    interpreter is here: the code folder is read-only on SCF, so nothing compiled there is
-   kept, and timestamp ``.pyc`` would be judged stale against the zip's fixed times;
+   kept, and timestamp ``.pyc`` would be judged stale against the zip's fixed times; an app
+   file (or an installed package's top module) that does not compile for X.Y is an error;
 8. the zip: entries sorted, fixed times and modes (0755 for the bootstrap and executables,
    0644 for other files), so the same inputs give the same bytes.
 """
@@ -37,13 +41,25 @@ from ..errors import ConfigurationError, PackageError
 from ..platform import CODE_DIR, MAX_CODE_UNPACKED_BYTES, MAX_INLINE_ZIP_BYTES
 from .bootstrap import EVENT_BOOTSTRAP, VENDOR, WEB_BOOTSTRAP, event_bootstrap, web_bootstrap
 from .progress import require
+from .requirements import (
+    DISTRIBUTION,
+    normalise,
+    own_requirements,
+    pip_text,
+    read_app_requirements,
+    unmet,
+)
+from .target import PIP_MAIN
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from typing import Any
 
+    from packaging.requirements import Requirement
+
     from .progress import Reporter, Step
+    from .requirements import AppRequirements
     from .target import Target
 
 __all__ = [
@@ -54,7 +70,6 @@ __all__ = [
     "write_zip",
 ]
 
-DISTRIBUTION = "scf-asgi"
 MB = 1024 * 1024
 
 # Folders left out wherever they are, and why.
@@ -83,6 +98,12 @@ _EXCLUDED_FILES = {
     "*.pyo": "bytecode of the build machine",
     ".DS_Store": "editor settings",
 }
+# Files left out unless asked for: .env files (python-dotenv's, direnv's .envrc) mostly hold
+# credentials, which belong in the function's environment, not in a zip anyone with read
+# access to the function can download.
+_DOTENV = re.compile(r"\.env(\..*)?|\.envrc")
+DOTENV_REASON = ".env file (may hold secrets)"
+OUTSIDE_REASON = "a symbolic link to outside the app folder"
 # At the top of the app folder only.
 _EXCLUDED_TOP = {
     "dist": "build output",
@@ -93,7 +114,6 @@ _EXCLUDED_TOP = {
 }
 _NO_DISTRIBUTION = re.compile(r"No matching distribution found for (\S+)")
 _WRONG_PYTHON = re.compile(r"Package '([^']+)' requires a different Python: (\S+) not in '([^']*)'")
-_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 class PackageSpec:
@@ -111,6 +131,7 @@ class PackageSpec:
         interface: str = "auto",
         run_argv: Sequence[str] = (),
         excludes: Sequence[str] = (),
+        include_dotenv: bool = False,
         made_by: str = "scf-asgi package",
     ) -> None:
         self.app = app
@@ -122,116 +143,106 @@ class PackageSpec:
         self.interface = interface
         self.run_argv = list(run_argv)
         self.excludes = list(excludes)
+        self.include_dotenv = include_dotenv
         self.made_by = made_by
 
 
-# -- 1. requirements ---------------------------------------------------------------------------
+# -- 1. and 2. requirements and pip ------------------------------------------------------------
 
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _own_requirements(web: bool, interface: str, speed: bool = False) -> list[str]:
-    """scf-asgi's runtime dependencies, the servers of a web function and (with `speed`) its
-    [speed] extra, from its metadata."""
-    from importlib import metadata
-
-    try:
-        requires = metadata.requires(DISTRIBUTION) or []
-    except metadata.PackageNotFoundError:
-        raise PackageError(
-            f"{DISTRIBUTION} is not installed (only an installed copy can be vendored): "
-            "pip install it, or pip install -e . in its source folder"
-        ) from None
-    found: list[str] = []
-    servers = {"asgi": {"uvicorn", "wsproto"}, "wsgi": {"gunicorn"}}
-    for line in requires:
-        requirement, _, marker = line.partition(";")
-        marker = marker.strip()
-        name_match = _REQUIREMENT_NAME.match(requirement)
-        name = _normalise(name_match.group(1)) if name_match else ""
-        if (
-            not marker
-            or (
-                web
-                and re.fullmatch(r"""extra\s*==\s*["']web["']""", marker)
-                and (interface == "auto" or name in servers[interface])
-            )
-            # The target is Linux: a platform clause beside the extra holds there.
-            or (speed and re.search(r"""extra\s*==\s*["']speed["']""", marker))
-        ):
-            found.append(requirement.strip())
-    if web and not any(_normalise(r).startswith(("uvicorn", "gunicorn")) for r in found):
-        raise PackageError(f"the installed {DISTRIBUTION} metadata has no 'web' extra")
-    return found
-
-
-def _app_requirements(source: Path, scratch: Path, reporter: Reporter) -> list[str]:
-    """pip arguments for the app's own requirements (``-r FILE`` or requirement strings)."""
-    requirements = source / "requirements.txt"
-    if requirements.is_file():
-        kept: list[str] = []
-        dropped = False
-        for line in requirements.read_text(encoding="utf-8").splitlines():
-            stripped = line.strip()
-            name_match = _REQUIREMENT_NAME.match(stripped)
-            if name_match and _normalise(name_match.group(1)) == DISTRIBUTION:
-                dropped = True
-                continue
-            # nested files are named relative to the file itself
-            option = re.match(r"^(-r|-c|--requirement|--constraint)[\s=]+(\S+)$", stripped)
-            if option and not os.path.isabs(option.group(2)):
-                line = f"{option.group(1)} {(source / option.group(2)).resolve()}"
-            kept.append(line)
-        if dropped:
-            reporter.note(
-                f"requirements.txt names {DISTRIBUTION}: left to pip out, it is vendored from "
-                "this installation"
-            )
-        copy = scratch / "requirements.txt"
-        copy.write_text("\n".join(kept) + "\n", encoding="utf-8")
-        return ["-r", str(copy)]
-    pyproject = source / "pyproject.toml"
-    if pyproject.is_file():
-        from ..project import read_toml
-
-        dependencies = read_toml(pyproject).get("project", {}).get("dependencies", [])
-        if not isinstance(dependencies, list) or not all(
-            isinstance(item, str) for item in dependencies
-        ):
-            raise ConfigurationError(f"{pyproject}: [project].dependencies must list strings")
-        chosen = []
-        for item in dependencies:
-            name_match = _REQUIREMENT_NAME.match(item)
-            if name_match and _normalise(name_match.group(1)) == DISTRIBUTION:
-                continue
-            chosen.append(item)
-        return chosen
-    reporter.note("no requirements.txt or pyproject.toml dependencies: the app needs none")
-    return []
-
-
-# -- 2. pip ----------------------------------------------------------------------------------------
+# Rounds of pip after the first, for what the target needs beyond what pip chose: each adds
+# what the previous one's distributions need there.
+_ROUNDS = 10
 
 
 def _pip_command(target: Target, reporter: Reporter) -> list[str]:
     interpreter = target.interpreter
     if interpreter is not None and interpreter.has_pip():
-        return [interpreter.path, "-m", "pip"]
+        return [interpreter.path, "-c", PIP_MAIN]
     if interpreter is not None:
         reporter.note(
             f"{interpreter.path} has no pip: installing with {sys.executable}'s pip for "
             f"CPython {target.text}"
         )
-    return [sys.executable, "-m", "pip"]
+    return [sys.executable, "-c", PIP_MAIN]
+
+
+def _install(
+    pip: list[str],
+    target: Target,
+    vendor: Path,
+    source: Path,
+    app: AppRequirements | None,
+    own: list[Requirement],
+    step: Step,
+    reporter: Reporter,
+) -> None:
+    """Install the app's requirements and scf-asgi's into `vendor`: one pip run for both (for
+    pip's resolver to see them together), or the app's alone when its file is in hash-checking
+    mode (pip would refuse scf-asgi's, which have no hashes there); then rounds of pip for what
+    the target needs and is not installed, until nothing is missing."""
+    hashed = app is not None and app.hashed
+    first = list(app.pip_args) if app is not None else []
+    if not hashed:
+        first += [pip_text(requirement) for requirement in own]
+    if first:
+        _pip_install(pip, target, vendor, first, source, step)
+    roots = [(requirement, app.origin) for requirement in app.roots] if app is not None else []
+    roots += [(requirement, DISTRIBUTION) for requirement in own]
+    environments = target.marker_environments()
+    # in hash-checking mode: what may go in without a hash (scf-asgi's and what it needs)
+    own_side = {DISTRIBUTION}
+    for _ in range(_ROUNDS):
+        needs, conflicts = unmet(vendor, roots, environments)
+        if conflicts:
+            raise PackageError(
+                f"installed for {target.description}, the dependencies do not fit together "
+                f"there: {'; '.join(conflicts)}. Pin versions that do."
+            )
+        if not needs:
+            return
+        if hashed:
+            unhashed = [need for need in needs if not need.askers & own_side]
+            if unhashed:
+                assert app is not None
+                raise PackageError(
+                    f"{app.origin} is in pip's hash-checking mode, but CPython {target.text} "
+                    "on Linux needs what it does not list: "
+                    + "; ".join(f"{need.text} (for {', '.join(need.by)})" for need in unhashed)
+                    + ". Add them with their hashes (a lock compiled for the target, e.g. "
+                    f"`uv pip compile --generate-hashes --python-version {target.text} "
+                    "--python-platform linux`)."
+                )
+            own_side |= {normalise(need.name) for need in needs}
+            reporter.note(
+                f"{app.origin if app else 'requirements.txt'} is in pip's hash-checking mode: "
+                f"{DISTRIBUTION}'s own requirements are installed after it, without hashes: "
+                + ", ".join(need.text for need in needs)
+            )
+        else:
+            reporter.note(
+                "pip judges environment markers for the machine it runs on; installed too, "
+                f"for {target.description}: "
+                + "; ".join(f"{need.text} (for {', '.join(need.by)})" for need in needs)
+            )
+        _pip_install(pip, target, vendor, [need.text for need in needs], source, step, no_deps=True)
+    raise PackageError(
+        f"dependencies were still missing after {_ROUNDS} rounds of pip: "
+        + ", ".join(need.text for need in unmet(vendor, roots, environments)[0])
+    )
 
 
 def _pip_install(
-    target: Target, vendor: Path, requirements: list[str], step: Step, reporter: Reporter
+    pip: list[str],
+    target: Target,
+    vendor: Path,
+    requirements: list[str],
+    source: Path,
+    step: Step,
+    *,
+    no_deps: bool = False,
 ) -> None:
     command = [
-        *_pip_command(target, reporter),
+        *pip,
         "install",
         "--target",
         str(vendor),
@@ -255,16 +266,22 @@ def _pip_install(
     ]
     for tag in target.platform_tags:
         command += ["--platform", tag]
+    if no_deps:
+        # the next round judges their requirements for the target
+        command.append("--no-deps")
     command += requirements
     environment = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONUNBUFFERED="1")
     environment.pop("PIP_USER", None)  # --target and --user exclude each other
+    if no_deps:
+        environment.pop("PIP_REQUIRE_HASHES", None)  # what these rounds add has no hashes
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=environment,
-        cwd=tempfile.gettempdir(),
+        # where `pip install -r requirements.txt` is run: its relative paths mean that folder
+        cwd=str(source),
     )
     assert process.stdout is not None
     lines: list[str] = []
@@ -352,7 +369,7 @@ def check_requires_python(
             + "; ".join(refused)
             + ". Pin releases that support it, or choose another --python."
         )
-    found.sort(key=lambda item: _normalise(item["name"]))
+    found.sort(key=lambda item: normalise(item["name"]))
     return found, warnings
 
 
@@ -429,12 +446,21 @@ def _user_excluded(relative: str, patterns: Sequence[str]) -> str | None:
 
 
 def collect_sources(
-    source: Path, patterns: Sequence[str], also_excluded: Sequence[Path] = ()
+    source: Path,
+    patterns: Sequence[str],
+    also_excluded: Sequence[Path] = (),
+    *,
+    include_dotenv: bool = False,
 ) -> tuple[list[str], list[Excluded]]:
-    """The app's files to package (relative POSIX paths, sorted) and what was left out."""
+    """The app's files to package (relative POSIX paths, sorted) and what was left out.
+
+    A symbolic link to a file is packaged as that file when it stays in `source`; one that
+    leads out of it is left out (a link to ~/.ssh/ or to another project's secrets would
+    otherwise ship its target)."""
     files: list[str] = []
     excluded: list[Excluded] = []
     skip = {path.resolve() for path in also_excluded}
+    inside = source.resolve()
     for folder, folders, names in os.walk(source):
         here = Path(folder)
         relative_folder = here.relative_to(source).as_posix()
@@ -476,8 +502,12 @@ def collect_sources(
                     break
             if reason is None and not prefix and name in _EXCLUDED_TOP:
                 reason = _EXCLUDED_TOP[name]
+            if reason is None and not include_dotenv and _DOTENV.fullmatch(name):
+                reason = DOTENV_REASON
             if reason is None and path.resolve() in skip:
                 reason = "the output file"
+            if reason is None and path.is_symlink() and not _within(path.resolve(), inside):
+                reason = OUTSIDE_REASON
             if reason is None:
                 pattern = _user_excluded(relative, patterns)
                 if pattern is not None:
@@ -489,6 +519,10 @@ def collect_sources(
             else:
                 excluded.append(Excluded(relative, reason, 1))
     return sorted(files), excluded
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def _module_present(stage: Path, app: str) -> bool:
@@ -504,41 +538,150 @@ def _module_present(stage: Path, app: str) -> bool:
     return False
 
 
+def _note_exclusions(source: Path, excluded: list[Excluded], reporter: Reporter) -> None:
+    """Say what was left out that the app may have meant to ship."""
+    dotenv = [item.path for item in excluded if item.reason == DOTENV_REASON]
+    if dotenv:
+        reporter.note(
+            f"left out {', '.join(dotenv)}: .env files mostly hold secrets, which belong in the "
+            "function's environment (--env KEY=VALUE, or env in [tool.scf-asgi]); "
+            "--include-dotenv packages them"
+        )
+    outside = [item.path for item in excluded if item.reason == OUTSIDE_REASON]
+    if outside:
+        links = ", ".join(f"{path} -> {(source / path).resolve()}" for path in outside)
+        reporter.note(
+            f"left out symbolic links to files outside {source}: {links} (copy a file into "
+            "the folder if the app needs it)"
+        )
+
+
 # -- 7. .pyc ---------------------------------------------------------------------------------------
 
 
-def _compile(stage: Path, interpreter_path: str, reporter: Reporter) -> int:
-    """Compile every .py for the target; the number of files that did not compile."""
+# Run by the target's interpreter: compile every .py of the stage for it, in sorted order in
+# one process, and print a JSON line for each file that does not compile. Equal sources give
+# equal .pyc only in a fixed order in one process (marshal marks objects referenced twice,
+# which depends on what was compiled before) and with a fixed hash seed (a frozenset constant
+# is written in hash order). The file names in the code objects are where the code runs, not
+# this build's scratch folder (which would also make every build's bytes differ).
+_COMPILE = """\
+import json, os, py_compile, sys
+stage, code_dir = sys.argv[1], sys.argv[2]
+for folder, folders, names in os.walk(stage):
+    folders.sort()
+    for name in sorted(names):
+        if not name.endswith(".py"):
+            continue
+        path = os.path.join(folder, name)
+        relative = os.path.relpath(path, stage).replace(os.sep, "/")
+        try:
+            py_compile.compile(
+                path,
+                dfile=code_dir + "/" + relative,
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
+        except py_compile.PyCompileError as exc:
+            error = exc.exc_value
+            print(json.dumps({
+                "file": relative,
+                "line": getattr(error, "lineno", None),
+                "error": exc.exc_type_name + ": " + (getattr(error, "msg", None) or str(error)),
+            }))
+"""
+
+
+class CompileError:
+    """A file of the package that does not compile for the target."""
+
+    __slots__ = ("path", "line", "error")
+
+    def __init__(self, path: str, line: int | None, error: str) -> None:
+        self.path = path  # in the package
+        self.line = line
+        self.error = error
+
+    def shown(self, where: str) -> str:
+        at = f", line {self.line}" if self.line else ""
+        return f"{where}{at}: {self.error}"
+
+
+def _compile(stage: Path, interpreter_path: str) -> list[CompileError]:
+    """Compile every .py of `stage` for the target; the files that did not compile."""
     done = subprocess.run(
-        [
-            interpreter_path,
-            "-m",
-            "compileall",
-            "-q",
-            "--invalidation-mode",
-            "unchecked-hash",
-            # the file names in code objects: where the code runs, not this build's scratch
-            # folder (which would also make every build's bytes differ)
-            "-d",
-            CODE_DIR,
-            str(stage),
-        ],
+        [interpreter_path, "-c", _COMPILE, str(stage), CODE_DIR],
         capture_output=True,
         text=True,
         check=False,
-        # Equal sources give equal .pyc only in a fixed order in one process (marshal marks
-        # objects referenced twice, which depends on what was compiled before: no -j) and with
-        # a fixed hash seed (a frozenset constant is written in hash order).
         env=dict(os.environ, PYTHONHASHSEED="0"),
     )
-    failures = [line for line in done.stdout.splitlines() if line.startswith("*** Error")]
     if done.returncode != 0:
-        shown = "\n".join(done.stdout.strip().splitlines()[:12])
-        reporter.warn(
-            f"{len(failures) or 'some'} file(s) did not compile for the target "
-            f"(they ship as source and fail when imported):\n{shown}"
+        raise PackageError(
+            f"{interpreter_path} could not compile the package:\n{_tail(done.stderr)}"
         )
-    return len(failures)
+    return [
+        CompileError(item["file"], item["line"], item["error"])
+        for item in map(json.loads, done.stdout.splitlines())
+    ]
+
+
+def _parse_for_target(
+    source: Path, files: Sequence[str], version: tuple[int, int]
+) -> list[CompileError]:
+    """With no interpreter of the target's version: the app's files that this newer one, asked
+    for the target's grammar (best effort: `ast.parse`'s feature_version), cannot compile."""
+    import ast
+
+    errors = []
+    for relative in files:
+        if not relative.endswith(".py"):
+            continue
+        path = source / relative
+        try:
+            tree = ast.parse(path.read_bytes(), str(path), feature_version=version)
+            compile(tree, str(path), "exec", dont_inherit=True)
+        except (SyntaxError, ValueError) as exc:
+            line = exc.lineno if isinstance(exc, SyntaxError) else None
+            message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+            errors.append(CompileError(relative, line, f"{type(exc).__name__}: {message}"))
+    return errors
+
+
+def _refuse_what_does_not_compile(
+    errors: list[CompileError], source: Path, target: Target, reporter: Reporter
+) -> None:
+    """A file of the app, or the top module of an installed package, that does not compile
+    for the target is an error: importing it there would fail. Other files of installed
+    packages are a warning: packages ship tests, examples and modules for other versions of
+    Python that are never imported on this one."""
+    app = [error for error in errors if not error.path.startswith(VENDOR + "/")]
+    tops = [
+        error
+        for error in errors
+        if error.path.startswith(VENDOR + "/")
+        and (error.path.count("/") == 1 or error.path.endswith("/__init__.py"))
+        and error.path.count("/") <= 2
+    ]
+    rest = [error for error in errors if error not in app and error not in tops]
+    if rest:
+        shown = "\n".join("  " + error.shown(error.path) for error in rest[:12])
+        more = f"\n  and {len(rest) - 12} more" if len(rest) > 12 else ""
+        reporter.warn(
+            f"{len(rest)} file(s) of installed packages do not compile for CPython "
+            f"{target.text} and ship as source (fine if nothing imports them there, as with "
+            f"tests or modules for other Python versions):\n{shown}{more}"
+        )
+    problems = [error.shown(str(source / error.path)) for error in app]
+    problems += [error.shown(error.path) + " (an installed package)" for error in tops]
+    if problems:
+        raise PackageError(
+            f"{len(problems)} file(s) do not compile for CPython {target.text}, so importing "
+            "them on the platform would fail:\n"
+            + "\n".join("  " + problem for problem in problems)
+            + "\nFix them (or pin packages that support that version), or leave files the "
+            "platform never imports out with --exclude."
+        )
 
 
 # -- 8. the zip -----------------------------------------------------------------------------
@@ -575,32 +718,40 @@ def write_zip(stage: Path, output: Path, reporter: Reporter) -> tuple[int, str, 
     moment = _zip_time()
     entries = list(_walk_stage(stage))
     output.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the output and renamed over it when whole, so a failed or interrupted
+    # build leaves the previous zip as it was, and no half-written one.
     partial = output.with_name(output.name + ".partial")
     count = 0
-    with (
-        reporter.progress("zipping", len(entries)) as advance,
-        zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive,
-    ):
-        for name, path, is_folder in entries:
-            info = zipfile.ZipInfo(name, moment)
-            info.create_system = 3  # Unix, so the modes below are read by unzip
-            if is_folder:
-                info.external_attr = (0o40755 << 16) | 0x10
-                archive.writestr(info, b"")
-            else:
-                executable = name in (EVENT_BOOTSTRAP, WEB_BOOTSTRAP) or os.access(path, os.X_OK)
-                info.external_attr = (0o100755 if executable else 0o100644) << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.file_size = path.stat().st_size
-                with path.open("rb") as source, archive.open(info, "w") as target:
-                    shutil.copyfileobj(source, target, 1024 * 1024)
-                count += 1
-            advance()
-    digest = hashlib.sha256()
-    with partial.open("rb") as file:
-        for block in iter(lambda: file.read(1024 * 1024), b""):
-            digest.update(block)
-    os.replace(partial, output)
+    try:
+        with (
+            reporter.progress("zipping", len(entries)) as advance,
+            zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive,
+        ):
+            for name, path, is_folder in entries:
+                info = zipfile.ZipInfo(name, moment)
+                info.create_system = 3  # Unix, so the modes below are read by unzip
+                if is_folder:
+                    info.external_attr = (0o40755 << 16) | 0x10
+                    archive.writestr(info, b"")
+                else:
+                    executable = name in (EVENT_BOOTSTRAP, WEB_BOOTSTRAP) or os.access(
+                        path, os.X_OK
+                    )
+                    info.external_attr = (0o100755 if executable else 0o100644) << 16
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    info.file_size = path.stat().st_size
+                    with path.open("rb") as source, archive.open(info, "w") as target:
+                        shutil.copyfileobj(source, target, 1024 * 1024)
+                    count += 1
+                advance()
+        digest = hashlib.sha256()
+        with partial.open("rb") as file:
+            for block in iter(lambda: file.read(1024 * 1024), b""):
+                digest.update(block)
+        os.replace(partial, output)
+    except BaseException:  # Ctrl-C too
+        partial.unlink(missing_ok=True)
+        raise
     return output.stat().st_size, digest.hexdigest(), count
 
 
@@ -644,9 +795,8 @@ def build_package(spec: PackageSpec, reporter: Reporter) -> dict[str, Any]:
     )
     if interpreter is None:
         reporter.warn(
-            f"no CPython {target.text} interpreter on this machine: dependencies are chosen "
-            f"by {sys.executable}'s pip for {target.text}, and the package ships sources only "
-            "(no .pyc: every cold start compiles every module). Install Python "
+            f"no CPython {target.text} interpreter on this machine: the package ships sources "
+            "only (no .pyc: every cold start compiles every module). Install Python "
             f"{target.text} (or pass --interpreter) for a faster package."
         )
     else:
@@ -659,10 +809,21 @@ def build_package(spec: PackageSpec, reporter: Reporter) -> dict[str, Any]:
         vendor = stage / VENDOR
         vendor.mkdir(parents=True)
 
-        requirements = _app_requirements(source, scratch, reporter)
-        requirements += _own_requirements(spec.web, spec.interface, spec.speed)
+        environments = target.marker_environments()
+        app_requirements = read_app_requirements(source, scratch, environments)
+        if app_requirements is None:
+            reporter.note("no requirements.txt or pyproject.toml dependencies: the app needs none")
+        elif app_requirements.named_self:
+            reporter.note(
+                f"{app_requirements.origin} names {DISTRIBUTION}: left to pip out, it is "
+                "vendored from this installation"
+            )
+        own = own_requirements(
+            web=spec.web, interface=spec.interface, speed=spec.speed, environments=environments
+        )
+        pip = _pip_command(target, reporter)
         with reporter.step("installing dependencies") as step:
-            _pip_install(target, vendor, requirements, step, reporter)
+            _install(pip, target, vendor, source, app_requirements, own, step, reporter)
             _tidy_vendor(vendor)
             version = interpreter.version if interpreter else target.version
             distributions, warnings = check_requires_python(vendor, version)
@@ -671,7 +832,10 @@ def build_package(spec: PackageSpec, reporter: Reporter) -> dict[str, Any]:
             reporter.warn(warning)
         _vendor_self(vendor)
 
-        files, excluded = collect_sources(source, spec.excludes, [spec.output])
+        files, excluded = collect_sources(
+            source, spec.excludes, [spec.output], include_dotenv=spec.include_dotenv
+        )
+        _note_exclusions(source, excluded, reporter)
         # Checked before copying too, so a huge folder fails at once.
         _check_unpacked(_folder_size(vendor) + sum((source / f).stat().st_size for f in files))
         for relative in files:
@@ -697,11 +861,19 @@ def build_package(spec: PackageSpec, reporter: Reporter) -> dict[str, Any]:
             script = event_bootstrap(spec.app, spec.run_argv, target.version, made_by=spec.made_by)
         write_script(stage / bootstrap_name, script)
 
-        failed = 0
         if interpreter is not None:
             with reporter.step(f"compiling .pyc for CPython {target.text}") as step:
-                failed = _compile(stage, interpreter.path, reporter)
+                compile_errors = _compile(stage, interpreter.path)
                 step.result = "unchecked-hash (PEP 552)"
+        elif sys.version_info[:2] >= target.version:
+            compile_errors = _parse_for_target(source, files, target.version)
+        else:
+            compile_errors = []
+            reporter.note(
+                f"the app's files are not checked for CPython {target.text}'s grammar: this is "
+                f"CPython {sys.version_info[0]}.{sys.version_info[1]}, which does not know it"
+            )
+        _refuse_what_does_not_compile(compile_errors, source, target, reporter)
 
         unpacked = _folder_size(stage)
         _check_unpacked(unpacked)
@@ -739,7 +911,7 @@ def build_package(spec: PackageSpec, reporter: Reporter) -> dict[str, Any]:
         "python": target.text,
         "interpreter": interpreter.path if interpreter else None,
         "compiled": interpreter is not None,
-        "compile_failures": failed,
+        "compile_failures": len(compile_errors),
         "distributions": distributions,
         "excluded": [item.as_dict() for item in excluded],
         "notes": reporter.notes,

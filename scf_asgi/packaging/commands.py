@@ -28,6 +28,7 @@ __all__ = [
     "add_package_arguments",
     "add_parsers",
     "bootstrap_command",
+    "is_reference",
     "package_command",
     "resolve",
 ]
@@ -35,6 +36,8 @@ __all__ = [
 
 def add_package_arguments(parser: Any) -> None:
     """The flags `package` and `deploy` share (what goes into the zip)."""
+    import argparse
+
     parser.add_argument(
         "app", nargs="?", help="MODULE:ATTR of the app (default: `app` in [tool.scf-asgi])"
     )
@@ -51,15 +54,16 @@ def add_package_arguments(parser: Any) -> None:
         metavar="PATH",
         help="a CPython X.Y on this machine to install and compile with (default: searched)",
     )
+    # Switches that [tool.scf-asgi] can set, so each has its --no- form to turn it off.
     parser.add_argument(
         "--web",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
         help="a web function: an scf_bootstrap serving the app over HTTP (uvicorn / gunicorn)",
     )
     parser.add_argument(
         "--speed",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
         help="put scf-asgi's [speed] extra in the zip (uvloop and orjson: less CPU per "
         "invocation, some milliseconds more at every cold start; see the README)",
@@ -69,6 +73,12 @@ def add_package_arguments(parser: Any) -> None:
         action="append",
         metavar="GLOB",
         help="leave out paths matching GLOB (repeatable; a name without / matches at any depth)",
+    )
+    parser.add_argument(
+        "--include-dotenv",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="package .env files too (left out by default: they mostly hold secrets)",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="print only errors")
     parser.add_argument(
@@ -96,6 +106,8 @@ def add_parsers(commands: Any) -> None:
     )
     package.set_defaults(command_main=package_command)
 
+    import argparse
+
     bootstrap = commands.add_parser(
         "bootstrap",
         help="write just the bootstrap (or scf_bootstrap) for your own build",
@@ -106,7 +118,9 @@ def add_parsers(commands: Any) -> None:
         ),
     )
     bootstrap.add_argument("app", nargs="?", help="MODULE:ATTR of the app")
-    bootstrap.add_argument("--web", action="store_true", default=None, help="scf_bootstrap")
+    bootstrap.add_argument(
+        "--web", action=argparse.BooleanOptionalAction, default=None, help="scf_bootstrap"
+    )
     bootstrap.add_argument(
         "--python", metavar="X.Y", help="the CPython version (default: this interpreter's)"
     )
@@ -120,6 +134,16 @@ def add_parsers(commands: Any) -> None:
     bootstrap.set_defaults(command_main=bootstrap_command)
 
 
+def is_reference(text: str) -> bool:
+    """Whether `text` is MODULE:ATTR (or MODULE.ATTR, SCF's handler form) of Python names, as
+    `scf_asgi.cli.load_app` reads it: nothing else may be written into a bootstrap."""
+    module, sep, attr = text.partition(":")
+    if not sep:
+        module, _, attr = text.rpartition(".")
+    names = [*module.split("."), *attr.split(".")]
+    return bool(module and attr) and all(name.isidentifier() for name in names)
+
+
 class ProjectConfig:
     """The settings of one command run: ``[tool.scf-asgi]`` with the flags laid over it."""
 
@@ -128,7 +152,9 @@ class ProjectConfig:
 
         from ..project import find_pyproject, load_settings
 
-        self.pyproject = find_pyproject(Path.cwd())
+        # The project file of the app's folder when --source names one, else of the cwd.
+        source = getattr(args, "source", None)
+        self.pyproject = find_pyproject(Path(source).resolve() if source else Path.cwd())
         self.settings = load_settings(self.pyproject)
         self.args = args
 
@@ -141,6 +167,12 @@ class ProjectConfig:
     def adapter_options(self) -> dict[str, Any]:
         merged = dict(self.settings.get("options", {}))
         merged.update(options.given(self.args))
+        for name, value in merged.items():
+            option = options.BY_NAME[name]
+            if option.kind == options.REFERENCE and value and not is_reference(value):
+                raise ConfigurationError(
+                    f"{option.flag} {value!r}: expected MODULE:ATTR, Python names separated by dots"
+                )
         return merged
 
     def source(self) -> Path:
@@ -159,8 +191,11 @@ class ProjectConfig:
             raise ConfigurationError(
                 "no app given: pass MODULE:ATTR or set app in [tool.scf-asgi] of pyproject.toml"
             )
-        if not isinstance(app, str) or (":" not in app and "." not in app):
-            raise ConfigurationError(f"cannot read app reference {app!r}: expected MODULE:ATTR")
+        if not isinstance(app, str) or not is_reference(app):
+            raise ConfigurationError(
+                f"cannot read app reference {app!r}: expected MODULE:ATTR, Python names "
+                "separated by dots (app:app, mysite.wsgi:application)"
+            )
         return app
 
     def version(self) -> tuple[int, int]:
@@ -201,6 +236,8 @@ def resolve(config: ProjectConfig) -> tuple[Any, Target]:
     source = config.source()
     output_flag = getattr(config.args, "output", None)
     output = Path(output_flag) if output_flag else Path("dist") / f"{source.resolve().name}.zip"
+    if output.is_dir():
+        raise ConfigurationError(f"-o {output}: a folder; name the zip to write")
     web = bool(config.get("web", False))
     adapter_options = config.adapter_options()
     interface = adapter_options.get("interface", "auto")
@@ -225,6 +262,7 @@ def resolve(config: ProjectConfig) -> tuple[Any, Target]:
         interface=interface,
         run_argv=options.to_argv(adapter_options),
         excludes=excludes,
+        include_dotenv=bool(config.get("include_dotenv", False)),
     )
     return spec, target
 

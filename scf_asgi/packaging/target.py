@@ -1,9 +1,10 @@
 """The target of a code package, and an interpreter of its version on this machine.
 
 The platform runs CPython X.Y on Linux x86_64 (`platform.TARGET_MACHINE`, glibc
-`platform.TARGET_GLIBC`). Wheels are chosen for those tags; an interpreter of the same X.Y on
-the build machine, when one is found, installs them (so environment markers and Requires-Python
-are judged by the right version) and compiles the ``.pyc``.
+`platform.TARGET_GLIBC`). Wheels are chosen for those tags, environment markers are judged for
+that environment (`Target.marker_environments`, whatever machine builds the package), and an
+interpreter of the same X.Y on the build machine, when one is found, runs pip and compiles the
+``.pyc``.
 
 Where interpreters are looked for, in order: ``--interpreter``; the interpreter running
 scf-asgi; ``pythonX.Y`` on PATH; pyenv (``$PYENV_ROOT``, else ``~/.pyenv``), uv
@@ -27,10 +28,19 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["Interpreter", "Target", "find_interpreter", "parse_version"]
+__all__ = ["PIP_MAIN", "Interpreter", "Target", "find_interpreter", "parse_version"]
 
 _VERSION = re.compile(r"^3\.(\d{1,2})$")
 _ASK = "import sys; print(sys.implementation.name, '%d.%d.%d' % sys.version_info[:3])"
+# `python -m pip`, without the cwd on sys.path: pip runs in the app's folder (so relative paths
+# in its requirements.txt mean what they mean to `pip install -r requirements.txt` there), and
+# a module of the app (a pip.py, a typing.py) must not stand in for pip's own.
+PIP_MAIN = (
+    "import os, runpy, sys\n"
+    "sys.path[:] = [p for p in sys.path if p not in ('', os.getcwd())]\n"
+    "sys.argv[0] = 'pip'\n"
+    "runpy.run_module('pip', run_name='__main__', alter_sys=True)"
+)
 
 
 def parse_version(text: str) -> tuple[int, int]:
@@ -55,7 +65,7 @@ class Interpreter:
 
     def has_pip(self) -> bool:
         done = subprocess.run(
-            [self.path, "-m", "pip", "--version"], capture_output=True, check=False
+            [self.path, "-c", PIP_MAIN, "--version"], capture_output=True, check=False
         )
         return done.returncode == 0
 
@@ -87,6 +97,32 @@ class Target:
         if (major, minor) in legacy:
             tags.append(f"{legacy[major, minor]}_{TARGET_MACHINE}")
         return tags
+
+    def marker_environments(self) -> list[dict[str, str]]:
+        """The values of PEP 508's environment markers on the target: one environment when the
+        interpreter found tells the patch release, else two (X.Y.0 and a last X.Y release), a
+        requirement being needed when its marker holds in either."""
+        if self.interpreter is not None:
+            releases = [".".join(str(part) for part in self.interpreter.version)]
+        else:
+            releases = [f"{self.text}.0", f"{self.text}.99"]
+        return [
+            {
+                "implementation_name": "cpython",
+                "implementation_version": release,
+                "os_name": "posix",
+                "platform_machine": TARGET_MACHINE,
+                "platform_python_implementation": "CPython",
+                # the kernel's release and build: not known before the function runs
+                "platform_release": "",
+                "platform_system": "Linux",
+                "platform_version": "",
+                "python_full_version": release,
+                "python_version": self.text,
+                "sys_platform": "linux",
+            }
+            for release in releases
+        ]
 
     @property
     def description(self) -> str:
