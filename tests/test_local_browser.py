@@ -131,7 +131,10 @@ def test_edit_and_replay_starts_from_the_whole_event_however_large(browser: Brow
             edited["body"] = text.upper()
             browser.replace_text("#event-editor", json.dumps(edited))
             browser.click("#send")
-            browser.wait(lambda: rows(browser)[0]["status"] == "200")
+            # the replay's row, answered (the first row is #1 until it comes)
+            browser.wait(
+                lambda: (rows(browser)[0]["seq"], rows(browser)[0]["status"]) == ("2", "200")
+            )
             sent = json.loads(http.get("/_scf/api/invocations/2/event").content)
             summary = http.get("/_scf/api/invocations").json()[0]
     finally:
