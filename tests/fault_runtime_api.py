@@ -284,6 +284,9 @@ class FaultRuntimeAPI:
         self.refuse_seconds = refuse_seconds  # how long REFUSED keeps the port closed
         self.slow_delay = slow_delay  # pause between the bytes of SLOW_REPLY
         self.idle_cut_after = idle_cut_after  # how long an idle poll waits before IDLE_CUT
+        # An idle GARBAGE_STATUS sends part of a line that is no HTTP, then resets (else the
+        # whole line, then closes)
+        self.idle_garbage_reset = False
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.ready = threading.Event()
@@ -592,6 +595,11 @@ class FaultRuntimeAPI:
                 self.polls_waiting -= 1
         if idle_fault is REFUSED:
             self._refuse()
+        elif idle_fault is GARBAGE_STATUS and self.idle_garbage_reset:
+            self._send(connection, GARBAGE_LINES[2][:9])  # no line end: nothing to refuse yet
+            time.sleep(0.002)  # delivered before the RST
+            reset(connection.sock)
+            connection.killed = True
         elif idle_fault is GARBAGE_STATUS:  # no HTTP, once the poll has waited a while
             self._send(connection, GARBAGE_LINES[0] + b"Content-Length: 0\r\n\r\n")
         if invocation is None:

@@ -339,21 +339,29 @@ def test_idle_long_polls_cut_again_and_again_cost_nothing() -> None:
 
 # A peer that never shows a working runtime API: the failures are all in a row, and the budget
 # runs out. It accepts and hangs up at once (no request in the air long enough), or it answers
-# a poll that waited a while with bytes that are no HTTP (unlike a cut, no sign of working).
+# a poll that waited a while with bytes that are no HTTP (unlike a cut, no sign of working),
+# then closes, or resets before the line is even whole.
 NEVER_WORKING = {
-    "hangs up at once": (IDLE_CUT, 0.0, ""),
-    "no HTTP after a wait": (GARBAGE_STATUS, 0.6, "not an HTTP/1.x response from the runtime API"),
+    "hangs up at once": (IDLE_CUT, 0.0, False, ""),
+    "no HTTP after a wait": (
+        GARBAGE_STATUS,
+        0.6,
+        False,
+        "not an HTTP/1.x response from the runtime API",
+    ),
+    "part of no HTTP after a wait, then a reset": (GARBAGE_STATUS, 0.6, True, ""),
 }
 
 
 @pytest.mark.parametrize("peer", sorted(NEVER_WORKING))
 @pytest.mark.parametrize("interface", sorted(APPS))
 def test_a_peer_that_never_answers_ends_the_instance(interface: str, peer: str) -> None:
-    fault, wait, reason = NEVER_WORKING[peer]
+    fault, wait, then_reset, reason = NEVER_WORKING[peer]
     instance = Instance(interface, SCF_ASGI_RUNTIME_RETRY_SECONDS="1")
     try:
         instance.wait_ready()
         instance.api.idle_cut_after = wait
+        instance.api.idle_garbage_reset = then_reset
         instance.api.script(IDLE, *[fault] * 1000)
         code = instance.runtime.wait_exit(20)
     finally:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -563,6 +564,73 @@ def test_a_signal_during_the_long_poll_ends_it_and_no_event_is_lost(api: FakeRun
     assert not queued.done.wait(0.2)
 
 
+@pytest.mark.parametrize("app", ["signal_app:wsgi_app", "signal_app:asgi_app"])
+def test_a_signal_the_app_handles_itself_does_not_stop_the_instance(
+    api: FakeRuntimeAPI, app: str
+) -> None:
+    """Every signal with a Python handler writes to the wake-up pipe the long poll waits on:
+    only SIGTERM's and SIGINT's may end the wait."""
+    runtime = RuntimeProcess(api, [app])
+    try:
+        # SIGUSR1 while an event is handled (the app sends it itself) ...
+        during = api.invoke(gateway_event(path="/raise"))
+        api.wait_for(lambda: api.log.count(("GET", "/runtime/invocation/next")) == 2)
+        # ... and while the instance waits in its long poll
+        runtime.process.send_signal(signal.SIGUSR1)
+        time.sleep(0.3)
+        after = api.invoke(gateway_event(path="/"))
+    finally:
+        code = runtime.stop()
+    assert (during.json()["body"], after.json()["body"], code) == ("usr1 1", "usr1 2", 0)
+    assert "received SIGTERM; shutting down" in runtime.output
+
+
+def test_sigterm_while_ready_is_refused_ends_the_instance_at_once() -> None:
+    """A 5xx answer to ready is posted again within the retry budget; a shutdown signal in
+    the meantime ends the instance then, not once the budget is spent."""
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    refused = threading.Event()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                buffer = b""
+                while True:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    buffer += chunk
+                    while b"\r\n\r\n" in buffer and b'{"msg":"ready"}' in buffer:
+                        buffer = buffer.split(b'{"msg":"ready"}', 1)[1]
+                        conn.sendall(b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy")
+                        refused.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+    fake = FakeRuntimeAPI()  # only for the environment helper
+    env = runtime_env(fake, SCF_RUNTIME_API_PORT=str(port), SCF_ASGI_RUNTIME_RETRY_SECONDS="60")
+    for app in ("plain_apps:wsgi_app", "plain_apps:asgi_app"):
+        refused.clear()
+        runtime = RuntimeProcess(fake, [app], env=env, wait_ready=False)
+        try:
+            assert refused.wait(30), runtime.output
+            started = time.monotonic()
+            runtime.process.send_signal(signal.SIGTERM)
+            code = runtime.wait_exit(20)
+        finally:
+            runtime.stop()
+        assert (app, code) == (app, 0)
+        assert time.monotonic() - started < 5, runtime.output
+    listener.close()
+    fake.close()
+
+
 def socket_queues(local_port: int, remote_port: int) -> tuple[int, int]:
     """(bytes sent but not acknowledged, bytes received but not read) of the loopback TCP
     connection from `local_port` to `remote_port`, whichever process owns it (Linux)."""
@@ -578,19 +646,32 @@ def socket_queues(local_port: int, remote_port: int) -> tuple[int, int]:
     raise LookupError(f"no TCP connection from port {local_port} to {remote_port}")
 
 
-@pytest.mark.parametrize("post_fails_once", [False, True], ids=["", "post-reset-once"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "between-head-and-body",
+        "post-reset-once",  # the same, and the first post of the answer is cut
+        "mid-head",  # the signal when part of the head is read
+        "cut-mid-event",  # the signal mid-event, then the connection reset: fetched again
+    ],
+)
 @pytest.mark.parametrize("app", ["flask_app:app", "fastapi_app:app"])  # blocking, event loop
-def test_sigterm_while_the_event_arrives_still_answers_it(app: str, post_fails_once: bool) -> None:
+def test_sigterm_while_the_event_arrives_still_answers_it(app: str, case: str) -> None:
     """A signal between the first bytes of the event and its end must not drop the event, nor
-    its answer when the first post of it is cut and has to be made again."""
+    its answer when the first post of it is cut and has to be made again, nor the event when
+    its connection is cut before it is whole."""
     import socket as socket_module
+    import struct
     import threading
+
+    post_fails_once = case == "post-reset-once"
 
     if not os.path.exists("/proc/net/tcp"):
         pytest.skip("reads how far the runtime has read its socket from /proc/net/tcp (Linux)")
     event = json.dumps(gateway_event(path="/items/5")).encode()
     answers: list[bytes] = []
     cut: list[bytes] = []  # the post closed unanswered
+    polls: list[int] = []  # the /next requests answered
     body_begun = threading.Event()
     go_on = threading.Event()
     listener = socket_module.create_server(("127.0.0.1", 0))
@@ -607,7 +688,7 @@ def test_sigterm_while_the_event_arrives_still_answers_it(app: str, post_fails_o
             time.sleep(0.001)
 
     def serve() -> None:
-        for _ in range(2):  # a second connection, once the first post was cut
+        for _ in range(2):  # a second connection, once the first post or /next was cut
             conn, _ = listener.accept()
             with conn:
                 if not serve_connection(conn):
@@ -632,18 +713,33 @@ def test_sigterm_while_the_event_arrives_still_answers_it(app: str, post_fails_o
                 buffer += conn.recv(65536)
             body, buffer = buffer[:length], buffer[length:]
             if head.startswith(b"GET /runtime/invocation/next"):
-                if answers or body_begun.is_set():
+                answer_head = (
+                    b"HTTP/1.1 200 OK\r\nrequest_id: r-1\r\nContent-Length: %d\r\n\r\n" % len(event)
+                )
+                polls.append(1)
+                if answers or len(polls) > (2 if case == "cut-mid-event" else 1):
                     return False  # no second event: the instance should be on its way out
+                if len(polls) == 2:
+                    conn.sendall(answer_head + event)  # the cut event, asked for again
+                    continue
+                if case == "mid-head":
+                    send_and_wait_until_read(conn, answer_head[:17])
+                    body_begun.set()
+                    go_on.wait(10)
+                    conn.sendall(answer_head[17:] + event)
+                    continue
                 # The head alone, read; then part of the body, read too: the runtime reads
                 # the body only after the head, so it is now between the two.
-                send_and_wait_until_read(
-                    conn,
-                    b"HTTP/1.1 200 OK\r\nrequest_id: r-1\r\nContent-Length: %d\r\n\r\n"
-                    % len(event),
-                )
+                send_and_wait_until_read(conn, answer_head)
                 send_and_wait_until_read(conn, event[:10])
                 body_begun.set()
                 go_on.wait(10)
+                if case == "cut-mid-event":
+                    # reset, not closed: the event can only be had by asking again
+                    conn.setsockopt(
+                        socket_module.SOL_SOCKET, socket_module.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    return True
                 conn.sendall(event[10:])
             else:
                 if b"/runtime/invocation/" in head:
@@ -669,7 +765,11 @@ def test_sigterm_while_the_event_arrives_still_answers_it(app: str, post_fails_o
         runtime.stop()
         listener.close()
         fake.close()
-    assert (len(answers), len(cut)) == (1, int(post_fails_once))
+    assert (len(answers), len(cut), len(polls)) == (
+        1,
+        int(post_fails_once),
+        2 if case == "cut-mid-event" else 1,
+    )
     path, _, document = answers[0].partition(b" ")
     assert path == b"/runtime/invocation/response"
     assert json.loads(json.loads(document)["body"])["id"] == 5

@@ -15,6 +15,7 @@ from scf_asgi.runtime.client import Connection, RuntimeClient
 from scf_asgi.runtime.http11 import (
     DONE,
     MAX_HEAD_BYTES,
+    ClosedUnanswered,
     ProtocolError,
     ResponseParser,
     encode_request,
@@ -227,14 +228,18 @@ def test_parser_refuses_what_no_http_server_sends(data: bytes, error: str) -> No
     [
         (b"", "closed the connection$"),
         (b"HTTP/1.1 200 OK\r\nContent-Le", "closed the connection mid-response"),
+        # an interim answer is part of the answer: the close came after it had begun
+        (b"HTTP/1.1 100 Continue\r\n\r\n", "closed the connection mid-response"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc", "closed the connection mid-response"),
     ],
 )
 def test_parser_says_whether_a_close_cut_a_response_short(data: bytes, error: str) -> None:
     parser = ResponseParser()
     parser.feed(data)
-    with pytest.raises(ProtocolError, match=error):
+    assert parser.begun is bool(data)
+    with pytest.raises(ProtocolError, match=error) as raised:
         parser.feed_eof()
+    assert isinstance(raised.value, ClosedUnanswered) is (not data)
 
 
 def test_request_bytes() -> None:

@@ -24,10 +24,13 @@ from .client import (
     READY,
     READY_BODY,
     RESPONSE,
+    SHUTDOWN_SIGNALS,
+    AnswerCut,
     Backoff,
     ClientBase,
     EventTooLarge,
     Interrupted,
+    answer_begun,
 )
 from .http11 import DONE, BodyTooLarge, ProtocolError, ResponseParser, encode_request, request_head
 from .loop import AnswerCheck, Invocation, dispatch
@@ -99,7 +102,7 @@ class _Connection(asyncio.BufferedProtocol):
         """End the wait for the current answer with Interrupted, unless it has begun to
         arrive; whether it was ended. The connection is closed (a request is outstanding)."""
         parser, answer = self._parser, self._answer
-        if parser is None or answer is None or parser.status or answer.done():
+        if parser is None or answer is None or parser.begun or answer.done():
             return False
         self._parser = self._answer = None
         answer.set_exception(Interrupted())
@@ -148,8 +151,10 @@ class _Connection(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.open = False
-        if self._parser is not None:
-            self._fail(ConnectionError(f"the runtime API closed the connection ({exc})"))
+        parser = self._parser
+        if parser is not None:
+            cut = AnswerCut if parser.begun else ConnectionError
+            self._fail(cut(f"the runtime API closed the connection ({exc})"))
 
     def _done(self, parser: ResponseParser) -> None:
         answer = self._answer
@@ -173,25 +178,34 @@ class AsyncRuntimeClient(ClientBase):
     def __init__(self, host: str, port: int, *, retry_for: float = DEFAULT_RETRY_SECONDS) -> None:
         super().__init__(host, port, retry_for=retry_for)
         self._connection: _Connection | None = None
-        self._polling = False  # next_invocation is waiting for an event
+        # ready, or next_invocation waiting for an event that has not begun to arrive: what
+        # a shutdown signal ends (`interrupt`)
+        self._interruptible = False
         self._interrupted = False  # ... and is to stop before it asks, or asks again
         self._pausing: asyncio.Future[None] | None = None  # the poll's pause before a retry
         bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
         self._authority = f"{bracketed}:{port}"
 
     async def ready(self) -> None:
+        """Post ready (again after a 5xx, within the retry budget); Interrupted if `interrupt`
+        ends it."""
         backoff = Backoff(self.retry_for)
-        while True:
-            status, _, body = await self.exchange("POST", READY, READY_BODY)
-            if status == 200:
-                return
-            await asyncio.sleep(self._ready_refused(status, body, backoff))
+        self._interruptible = True
+        self._interrupted = False
+        try:
+            while True:
+                status, _, body = await self.exchange("POST", READY, READY_BODY)
+                if status == 200:
+                    return
+                await self._pause(self._ready_refused(status, body, backoff))
+        finally:
+            self._interruptible = self._interrupted = False
 
     async def next_invocation(self) -> tuple[bytes, Context]:
         """Wait (with no timeout) for the next event, as the blocking client does; raises
         Interrupted if `interrupt` ends the wait before the event begins to arrive."""
         backoff = Backoff(self.retry_for)
-        self._polling = True
+        self._interruptible = True
         self._interrupted = False
         try:
             while True:
@@ -204,12 +218,13 @@ class AsyncRuntimeClient(ClientBase):
                     return body, self._context(headers, received_at)
                 await self._pause(self._next_refused(status, body, backoff))
         finally:
-            self._polling = self._interrupted = False
+            self._interruptible = self._interrupted = False
 
     def interrupt(self) -> None:
-        """End a long poll that has not begun to bring an event (or that is connecting or
-        pausing before it asks); an event that has begun to arrive is read whole."""
-        if not self._polling:
+        """End ready, or a long poll that has not begun to bring an event (pausing before it
+        asks again, or waiting for its connection, it stops before it asks); an event that has
+        begun to arrive is read whole, fetched again if its connection is cut."""
+        if not self._interruptible:
             return
         self._interrupted = True
         if self._pausing is not None:
@@ -280,12 +295,15 @@ class AsyncRuntimeClient(ClientBase):
             except (OSError, ProtocolError) as exc:  # drops, refused connects, malformed answers
                 self.close()
                 waited = time.monotonic() - sent if sent else 0.0
+                if answer_begun(exc):
+                    # It may have been an event: fetched again whole, whatever signal comes.
+                    self._interruptible = self._interrupted = False
                 await self._pause(self._failed(exc, method, path, waited))
 
     async def _pause(self, seconds: float) -> None:
-        """Wait `seconds` before a retry; a long poll's wait is ended by `interrupt`, with
-        Interrupted: a poll that has brought nothing yet is not to be retried."""
-        if not self._polling:
+        """Wait `seconds` before a retry; while interruptible, the wait is ended by `interrupt`,
+        with Interrupted: a poll that has brought nothing yet is not to be retried."""
+        if not self._interruptible:
             await asyncio.sleep(seconds)
             return
         if self._interrupted:
@@ -365,7 +383,7 @@ class LoopShutdown:
 
     def __enter__(self) -> LoopShutdown:
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in SHUTDOWN_SIGNALS:
             try:
                 loop.add_signal_handler(signum, self._on_signal, signum)
             except (NotImplementedError, RuntimeError, ValueError):
@@ -390,7 +408,10 @@ async def run_async(client: AsyncRuntimeClient, handle: Handle) -> None:
     turn; between them, while the next event is awaited, the loop runs whatever else it has."""
     loop = asyncio.get_running_loop()
     with LoopShutdown(client) as shutdown:
-        await client.ready()
+        try:
+            await client.ready()
+        except Interrupted:
+            return
         while not shutdown.requested:
             try:
                 raw, context = await client.next_invocation()

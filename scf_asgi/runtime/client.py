@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import socket
 import time
 
@@ -52,17 +53,33 @@ if TYPE_CHECKING:
 
     C = TypeVar("C", bound="ClientBase")
 
-__all__ = ["ClientBase", "Connection", "EventTooLarge", "Interrupted", "RuntimeClient"]
+__all__ = [
+    "SHUTDOWN_SIGNALS",
+    "AnswerCut",
+    "ClientBase",
+    "Connection",
+    "EventTooLarge",
+    "Interrupted",
+    "RuntimeClient",
+    "answer_begun",
+]
 
 NEXT, READY, RESPONSE, ERROR = RUNTIME_NEXT, RUNTIME_READY, RUNTIME_RESPONSE, RUNTIME_ERROR
 READY_BODY = b'{"msg":"ready"}'
 # A request that stayed in the air this long before its connection failed was carried by a
 # working runtime API (an idle long poll the peer cut): the failure starts a new retry count.
 WORKING_REQUEST_SECONDS = 0.5
+# The signals that stop an instance: the platform's SIGTERM, and SIGINT (Ctrl-C, run locally).
+SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class Interrupted(Exception):
     """A long poll ended from outside (a shutdown signal) before any of its answer came."""
+
+
+class AnswerCut(ConnectionError):
+    """The connection failed after part of the answer had come: whatever it was, it was not
+    an idle long poll's cut, and a /next answer that had begun may have been an event."""
 
 
 class EventTooLarge(Exception):
@@ -78,7 +95,7 @@ class Connection:
     """One HTTP/1.1 connection to the runtime API. No timeout: the long poll on /next may wait
     for hours."""
 
-    __slots__ = ("_sock", "_authority", "_heads", "open")
+    __slots__ = ("_sock", "_authority", "_heads", "_poller", "open")
 
     def __init__(self, host: str, port: int) -> None:
         # The host as bytes: as text, the socket module would load the idna codec (a
@@ -90,11 +107,28 @@ class Connection:
         bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
         self._authority = f"{bracketed}:{port}"
         self._heads: dict[tuple[str, str], bytes] = {}  # request line and Host, made once
+        self._poller: Any = None  # the socket and a wake-up descriptor, once one is given
         self.open = True
 
     def close(self) -> None:
         self.open = False
         self._sock.close()
+
+    def _wait(self, wakeup_fd: int) -> None:
+        """Wait until the socket has something to read; Interrupted if a shutdown signal comes
+        first. poll, not select: select cannot wait on a descriptor numbered 1024 or more."""
+        poller = self._poller
+        if poller is None:
+            poller = self._poller = select.poll()
+            poller.register(self._sock, select.POLLIN)
+            poller.register(wakeup_fd, select.POLLIN)
+        while True:
+            ready = poller.poll()
+            if ready[0][0] != wakeup_fd or len(ready) > 1:
+                return  # the socket has something (both: the answer first, the signal later)
+            if shutdown_signalled(wakeup_fd):
+                self.close()  # a request is outstanding on it
+                raise Interrupted
 
     def exchange(
         self,
@@ -106,8 +140,9 @@ class Connection:
     ) -> tuple[int, dict[str, str], bytes]:
         """One request and its answer. A body over `max_body` raises BodyTooLarge, unread, and
         closes the connection. With `wakeup_fd`, the wait for the answer also ends, with
-        Interrupted, when that descriptor becomes readable before any of the answer has come
-        (a shutdown signal during a long poll)."""
+        Interrupted, when a shutdown signal writes to that descriptor (`signal.set_wakeup_fd`)
+        before any of the answer has come (a long poll). A failure after part of the answer
+        came is AnswerCut."""
         if not self.open:
             raise ConnectionError("the connection was closed")
         head = self._heads.get((method, path))
@@ -130,14 +165,15 @@ class Connection:
             self.close()
         else:
             if wakeup_fd is not None:
-                ready, _, _ = select.select([sock, wakeup_fd], [], [])
-                if sock not in ready:
-                    self.close()  # a request is outstanding on it
-                    raise Interrupted
+                self._wait(wakeup_fd)
             try:
                 self._read(parser)
             except BodyTooLarge:
                 self.close()  # the rest of the body is still on the way: the connection is lost
+                raise
+            except OSError as exc:
+                if parser.begun:
+                    raise AnswerCut(f"the connection failed mid-answer: {exc}") from exc
                 raise
         if not parser.keep_alive:
             self.close()
@@ -233,10 +269,15 @@ class ClientBase:
     def _failed(self, exc: Exception, method: str, path: str, waited: float) -> float:
         """A failed try, `waited` seconds after its request went out: the pause before the
         next, or RuntimeAPIError once the budget is spent."""
-        if waited >= WORKING_REQUEST_SECONDS and isinstance(exc, (OSError, ClosedUnanswered)):
+        if (
+            waited >= WORKING_REQUEST_SECONDS
+            and isinstance(exc, (OSError, ClosedUnanswered))
+            and not isinstance(exc, AnswerCut)
+        ):
             # Carried by a working runtime API (an idle long poll it cut, as a proxy may): not
             # a failure to report or to wait after; asked again at once, a new count begun.
-            # Bytes that are no HTTP, however late, are a failure like any other.
+            # A cut after any byte of an answer (bytes that are no HTTP, however late, or a
+            # part of one) is a failure like any other.
             self._failures = None
             return 0.0
         if self._failures is None:
@@ -298,17 +339,20 @@ class RuntimeClient(ClientBase):
 
     # -- the four endpoints ------------------------------------------------------------------
 
-    def ready(self) -> None:
+    def ready(self, wakeup_fd: int | None = None) -> None:
+        """Post ready (again after a 5xx, within the retry budget); Interrupted if a shutdown
+        signal comes through `wakeup_fd` while it waits."""
         backoff = Backoff(self.retry_for)
         while True:
-            status, _, body = self.exchange("POST", READY, READY_BODY)
+            status, _, body = self.exchange("POST", READY, READY_BODY, None, wakeup_fd)
             if status == 200:
                 return
-            time.sleep(self._ready_refused(status, body, backoff))
+            _pause(self._ready_refused(status, body, backoff), wakeup_fd)
 
     def next_invocation(self, wakeup_fd: int | None = None) -> tuple[bytes, Context]:
         """Wait (with no timeout) for the next event: its raw body and context. Raises
-        Interrupted if `wakeup_fd` becomes readable before the event begins to arrive."""
+        Interrupted if a shutdown signal comes through `wakeup_fd` (see `Connection.exchange`)
+        before the event begins to arrive."""
         backoff = Backoff(self.retry_for)
         while True:
             try:
@@ -341,7 +385,8 @@ class RuntimeClient(ClientBase):
     ) -> tuple[int, dict[str, str], bytes]:
         """One request and its answer, over the kept connection (made again when it dropped).
         A body over `max_body` raises BodyTooLarge, which is not retried: asking again would
-        bring the same one."""
+        bring the same one. Once an answer was cut after it had begun, the retries no longer
+        watch `wakeup_fd`: it may have been an event, which is fetched again whole."""
         while True:
             try:
                 sent = 0.0
@@ -360,13 +405,38 @@ class RuntimeClient(ClientBase):
             except (OSError, ProtocolError) as exc:  # drops, refused connects, malformed answers
                 self.close()
                 waited = time.monotonic() - sent if sent else 0.0
+                if answer_begun(exc):
+                    wakeup_fd = None
                 _pause(self._failed(exc, method, path, waited), wakeup_fd)
 
 
+def answer_begun(exc: Exception) -> bool:
+    """Whether an exchange that failed with `exc` had begun to bring its answer: cut after
+    some of it came (AnswerCut), or bytes that are no HTTP, or closed mid-answer."""
+    if isinstance(exc, ProtocolError):
+        return not isinstance(exc, ClosedUnanswered)
+    return isinstance(exc, AnswerCut)
+
+
+def shutdown_signalled(wakeup_fd: int) -> bool:
+    """Whether the signals a readable wake-up descriptor reports (`signal.set_wakeup_fd` writes
+    each one's number as a byte) include a shutdown signal; what it held is read. Any other
+    signal the app handles (a SIGALRM timer, a SIGUSR1 hook) wakes a wait but does not end it."""
+    return any(number in SHUTDOWN_SIGNALS for number in os.read(wakeup_fd, 512))
+
+
 def _pause(seconds: float, wakeup_fd: int | None) -> None:
-    """Wait `seconds` before a retry; with `wakeup_fd` (a long poll's), a shutdown signal ends
-    the wait with Interrupted: a poll that has brought nothing yet is not to be retried."""
+    """Wait `seconds` before a retry; with `wakeup_fd`, a shutdown signal ends the wait with
+    Interrupted: a poll that has brought nothing yet (or a ready) is not to be retried."""
     if wakeup_fd is None:
         time.sleep(seconds)
-    elif select.select([wakeup_fd], [], [], seconds)[0]:
-        raise Interrupted
+        return
+    poller = select.poll()
+    poller.register(wakeup_fd, select.POLLIN)
+    deadline = time.monotonic() + seconds
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        if poller.poll(remaining * 1000) and shutdown_signalled(wakeup_fd):
+            raise Interrupted

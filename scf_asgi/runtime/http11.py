@@ -106,12 +106,13 @@ class ResponseParser:
 
     `feed` the bytes as they arrive (and `feed_eof` when the server closes); once `state` is
     DONE, `status`, `headers`, `body` and `keep_alive` hold the response. `status` is set as
-    soon as the final head is in, before the body. Raises ProtocolError for what no HTTP/1.x
-    server sends.
+    soon as the final head is in, before the body; `begun` once any byte has come (an interim
+    answer's included). Raises ProtocolError for what no HTTP/1.x server sends.
     """
 
     __slots__ = (
         "state",
+        "begun",
         "status",
         "headers",
         "keep_alive",
@@ -126,6 +127,7 @@ class ResponseParser:
 
     def __init__(self, head_request: bool = False, max_body: int | None = None) -> None:
         self.state = HEAD
+        self.begun = False
         self.status = 0
         self.headers: dict[str, str] = {}
         self.keep_alive = True
@@ -141,6 +143,8 @@ class ResponseParser:
         self._received = 0  # body bytes announced so far (chunked: the sum of the sizes)
 
     def feed(self, data: bytes) -> None:
+        if data:
+            self.begun = True
         buffer: bytes | None = self._buffer + data if self._buffer else data
         self._buffer = b""
         while buffer and self.state is not DONE:
@@ -154,7 +158,7 @@ class ResponseParser:
             self.keep_alive = False
             return
         if self.state is not DONE:
-            if self.status or self._buffer:
+            if self.begun:
                 raise ProtocolError("the runtime API closed the connection mid-response")
             raise ClosedUnanswered("the runtime API closed the connection")
 

@@ -17,7 +17,14 @@ from ..errors import ConfigurationError, InvalidEventError, RuntimeAPIError
 from ..gateway import parse_json
 from ..logs import log_error, log_info, log_warning, serving
 from ..platform import MAX_PAYLOAD_BYTES
-from .client import ERROR, RESPONSE, EventTooLarge, Interrupted, RuntimeClient
+from .client import (
+    ERROR,
+    RESPONSE,
+    SHUTDOWN_SIGNALS,
+    EventTooLarge,
+    Interrupted,
+    RuntimeClient,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -155,10 +162,11 @@ class ShutdownGuard:
     """SIGTERM/SIGINT for the blocking loop: stop at once while waiting for an event that has
     not begun to arrive, or after answering the event in flight.
 
-    The handler only notes the request; the signal also writes to a wake-up pipe
+    The handler only notes the request; the signal also writes its number to a wake-up pipe
     (`signal.set_wakeup_fd`) that the long poll waits on beside its socket, so a signal at any
     moment, even between the last answer and the next poll, ends the wait, and none can cut
-    an event short once its first bytes are read.
+    an event short once its first bytes are read. The pipe has a byte for every signal with a
+    Python handler, the app's own too (a SIGALRM timer): only a shutdown signal's ends a wait.
     """
 
     def __init__(self) -> None:
@@ -173,7 +181,7 @@ class ShutdownGuard:
         os.set_blocking(write_fd, False)
         try:
             self._previous_wakeup = signal.set_wakeup_fd(write_fd)
-            for signum in (signal.SIGTERM, signal.SIGINT):
+            for signum in SHUTDOWN_SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._on_signal)
         except ValueError:  # not the main thread: signals stay with whoever owns them
             os.close(read_fd)
@@ -200,7 +208,10 @@ class ShutdownGuard:
 def _invocations(client: RuntimeClient) -> Iterator[tuple[bytes, Context, Invocation]]:
     """Post ready, then yield each event pulled until a shutdown signal."""
     with ShutdownGuard() as shutdown:
-        client.ready()
+        try:
+            client.ready(shutdown.wakeup_fd)
+        except Interrupted:
+            return
         while not shutdown.requested:
             try:
                 raw, context = client.next_invocation(shutdown.wakeup_fd)
