@@ -68,6 +68,12 @@ _LONGEST_TIMEOUT = 900
 # What InvokeFunction may take beyond the function's timeout and init timeout: the platform's
 # own work (placing the instance, fetching the code) before and after.
 _INVOKE_MARGIN = 30
+# With --dry-run, said of UpdateFunctionConfiguration's Environment: the function's variables
+# are not read, and the real call sends them with those given laid over them.
+_MERGED_NOTE = (
+    "Environment: merged over the function's existing variables, which are kept; "
+    "those given are added or replace the ones of the same name"
+)
 # A COS bucket's full name: its own name, then -APPID.
 _BUCKET = re.compile(r"(?P<name>[a-z0-9][a-z0-9-]*)-(?P<appid>[0-9]+)")
 
@@ -733,13 +739,14 @@ def deploy_command(args: argparse.Namespace) -> int:
             },
         ]
         if plan.configuration():
-            calls.append(
-                {
-                    "if": "exists",
-                    "action": "UpdateFunctionConfiguration",
-                    "params": {"FunctionName": plan.function, **plan.configuration()},
-                }
-            )
+            update: dict[str, Any] = {
+                "if": "exists",
+                "action": "UpdateFunctionConfiguration",
+                "params": {"FunctionName": plan.function, **plan.configuration()},
+            }
+            if plan.environment:  # the real call sends the set `deploy` makes of them
+                update["note"] = _MERGED_NOTE
+            calls.append(update)
         if plan.publish:
             calls.append({"action": "PublishVersion", "params": {"FunctionName": plan.function}})
         if plan.smoke_test and not plan.web:
@@ -752,9 +759,12 @@ def deploy_command(args: argparse.Namespace) -> int:
             print(dumps({"dry_run": True, "endpoint": endpoint, "calls": shown}))
         else:
             reporter.say(f"Dry run: would call {endpoint} (region {plan.region}):")
+            conditions = {"new": " (if the function is new)", "exists": " (if it exists)"}
             for call in shown:
-                condition = f" (if the function is {call['if']})" if "if" in call else ""
+                condition = conditions.get(call.get("if", ""), "")
                 reporter.say(f"  {call['action']}{condition} {json.dumps(call['params'])}")
+                if "note" in call:
+                    reporter.say(f"    ({call['note']})")
         return 0
     api = CloudAPI(credential, plan.region, args.endpoint)
     summary = deploy(plan, zip_path, api, credential, args, reporter)

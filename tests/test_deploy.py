@@ -387,11 +387,70 @@ def test_dry_run_calls_nothing_and_hides_values(
                     "FunctionName": "demo",
                     "Environment": {"Variables": [{"Key": "TOKEN", "Value": "***"}]},
                 },
+                # the real call sends the function's own variables too (they are not read)
+                "note": MERGED,
             },
             {"action": "InvokeFunction", "params": {"Event": "GET /", "LogType": "Tail"}},
         ],
     }
     assert "abc123" not in done.stdout + done.stderr
+
+
+MERGED = (
+    "Environment: merged over the function's existing variables, which are kept; "
+    "those given are added or replace the ones of the same name"
+)
+
+
+@pytest.mark.parametrize(
+    ("settings", "update"),
+    [
+        (
+            ["--env", "TOKEN=abc123", "--memory", "256"],
+            [
+                '  UpdateFunctionConfiguration (if it exists) {"FunctionName": "demo", '
+                '"MemorySize": 256, "Environment": {"Variables": [{"Key": "TOKEN", '
+                '"Value": "***"}]}}',
+                f"    ({MERGED})",
+            ],
+        ),
+        (
+            ["--memory", "256"],
+            [
+                '  UpdateFunctionConfiguration (if it exists) {"FunctionName": "demo", '
+                '"MemorySize": 256}'
+            ],
+        ),
+    ],
+    ids=["env", "no-env"],
+)
+def test_dry_run_says_the_environment_is_merged_over_the_functions_own(
+    plane: ControlPlane, flask_zip: Path, tmp_path: Path, settings: list[str], update: list[str]
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    done = deploy(
+        plane,
+        tmp_path,
+        "app:app",
+        "--zip",
+        str(flask_zip),
+        "--function",
+        "demo",
+        "--region",
+        REGION,
+        *settings,
+        "--dry-run",
+        env=environ_without_credentials(home),
+    )
+    assert done.returncode == 0, done.stderr
+    assert plane.calls == []
+    lines = (done.stdout + done.stderr).splitlines()
+    start = next(n for n, line in enumerate(lines) if "UpdateFunctionConfiguration" in line)
+    assert lines[start : start + len(update) + 1] == [
+        *update,
+        '  InvokeFunction {"Event": "GET /", "LogType": "Tail"}',
+    ]
 
 
 def big_package(folder: Path) -> Path:

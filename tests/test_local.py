@@ -990,26 +990,6 @@ def test_the_instances_die_with_the_emulator_even_when_it_is_killed(
                 os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
-def test_an_instance_process_asks_to_die_with_the_emulator() -> None:
-    # What covers the moment between an instance's start and the watchdog hearing of it.
-    code = (
-        "import subprocess; from scf_asgi.local.watchdog import die_with_parent; "
-        "child = subprocess.Popen(['sleep', '60'], preexec_fn=die_with_parent()); "
-        "print(child.pid, flush=True); child.wait()"
-    )
-    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, cwd=ROOT)
-    assert parent.stdout is not None
-    child = int(parent.stdout.readline())
-    try:
-        parent.kill()
-        parent.wait(10)
-        wait_for(lambda: not running(child), timeout=5)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signal.SIGKILL)
-
-
 # -- one real browser ------------------------------------------------------------------------
 
 

@@ -515,6 +515,70 @@ def test_a_request_waiting_for_a_fix_gets_503_at_shutdown(tmp_path: Path) -> Non
     assert "Traceback (most recent call last):\n  File" not in emu.output.split("shutting down")[1]
 
 
+SLOW_SHUTDOWN_APP = """
+import asyncio, os
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({{"type": "lifespan.startup.complete"}})
+            else:
+                await asyncio.sleep(2)  # a slow shutdown (a pool closed, say)
+                print("SHUT DOWN", os.getpid(), flush=True)
+                await send({{"type": "lifespan.shutdown.complete"}})
+                return
+    await asyncio.sleep(0.5)  # two requests at once are on two instances
+    body = ("{version} " + str(os.getpid())).encode()
+    await send({{"type": "http.response.start", "status": 200, "headers": []}})
+    await send({{"type": "http.response.body", "body": body}})
+"""
+
+
+def test_reload_with_instances_stops_only_the_processes_of_the_old_code(tmp_path: Path) -> None:
+    module = tmp_path / "slow_stop.py"
+    module.write_text(SLOW_SHUTDOWN_APP.format(version="one"))
+    emu = Emulator("slow_stop:app", "--reload", "--instances", "2", cwd=tmp_path)
+    replies: list[list[str]] = []
+
+    def call_both() -> list[list[str]]:
+        with client(emu) as http:
+            got: list[httpx.Response] = []
+            calls = [threading.Thread(target=lambda: got.append(http.get("/"))) for _ in "AB"]
+            for call in calls:
+                call.start()
+            for call in calls:
+                call.join(30)
+        return sorted([str(reply.status_code), *reply.text.split()] for reply in got)
+
+    try:
+        assert emu.wait_output("[instance 1] the function instance is ready", 20)  # prewarmed
+        started = "[instance 1] cold start: started the function instance, pid "
+        old_pid = emu.output.split(started)[1].split()[0]
+        module.write_text(SLOW_SHUTDOWN_APP.format(version="two"))
+        # The watcher stops instance 1 (2 s); meanwhile one request takes instance 1, the
+        # other instance 2 (never started), which it starts on the new code.
+        assert emu.wait_output("[instance 1] [INFO] received SIGTERM", 10)
+        replies = call_both()
+        time.sleep(1)  # the watcher has gone on from instance 1 to instance 2
+        again = call_both()
+        after = emu.output.split("change detected")[1]
+    finally:
+        emu.stop()
+    assert [reply[:2] for reply in replies] == [["200", "two"], ["200", "two"]]
+    assert again == replies  # the same two processes, both still serving
+    starts = [line.split(": started")[0] for line in after.splitlines() if "cold start" in line]
+    assert sorted(starts) == [
+        "[local] [instance 1] cold start #2",
+        "[local] [instance 2] cold start",
+    ]
+    # One SIGTERM, to the old process, whose shutdown ran to its end.
+    assert after.count("received SIGTERM") == 1
+    assert f"[instance 1] SHUT DOWN {old_pid}\n" in after
+    assert "exited with code" not in after
+
+
 # -- --instances ------------------------------------------------------------------------------
 
 

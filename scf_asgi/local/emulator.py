@@ -302,7 +302,10 @@ async def _watch(code_dir: str, reloader: Reloader, pool: Pool) -> None:
             for instance in pool.instances:
                 instance.stale = True
             for instance in pool.idle():
-                if instance.alive:
+                # Checked again for each: while an earlier one is stopped, a request may take
+                # this one (it then stops the old process itself) and start it on the new
+                # code (`start` clears `stale`); that process is left alone.
+                if instance.alive and instance.stale and instance in pool.idle():
                     await instance.stop()
             reloader.change()
             # Not awaited: a request may hold an instance until this change reaches it.

@@ -29,7 +29,7 @@ import time
 from ..platform import ENV_PORT
 from .config import LOOPBACK
 from .runtime_api import Channel
-from .watchdog import Watchdog, die_with_parent
+from .watchdog import Watchdog
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -98,6 +98,7 @@ class Instance:
         self.ready = False
         self.stale = False  # the code changed: restart before the next invocation
         self._stopped: set[int] = set()  # pids stopped on purpose (no "exited" warning)
+        self._terminated: asyncio.Future[int] | None = None  # the process sent SIGTERM
         self._readers: list[asyncio.Task[None]] = []
         self._init_output: list[tuple[str, str]] = []
         self._sink: OutputSink | None = None
@@ -145,7 +146,6 @@ class Instance:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,  # Ctrl-C reaches the emulator only; it stops the rest
-                preexec_fn=die_with_parent(),
             )
         except OSError as exc:
             raise InstanceError(f"cannot start the function instance: {exc}") from None
@@ -304,13 +304,17 @@ class Instance:
         await self._drain_output()
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
-        """SIGTERM, wait up to `grace` seconds, then SIGKILL."""
+        """SIGTERM, wait up to `grace` seconds, then SIGKILL. A process already sent SIGTERM
+        is not sent another: the runtime's handlers are gone once its loop has ended, and a
+        second SIGTERM would kill it in the middle of the app's shutdown."""
         process, exited = self.process, self.exited
         if process is None or exited is None:
             return
         if not exited.done():
-            self._stopped.add(process.pid)
-            _signal_group(process.pid, signal.SIGTERM)
+            if self._terminated is not exited:  # else another stop of it is under way
+                self._terminated = exited
+                self._stopped.add(process.pid)
+                _signal_group(process.pid, signal.SIGTERM)
             try:
                 await asyncio.wait_for(asyncio.shield(exited), grace)
             except asyncio.TimeoutError:

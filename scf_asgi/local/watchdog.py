@@ -6,23 +6,25 @@ terminal closed), nothing would end them: a web function's server would listen f
 watchdog is a small process in a session of its own, started before any instance, that the
 emulator tells each instance's process group; the kernel closes the emulator's end of its
 standard input however the emulator exits, and on that end of file the watchdog SIGKILLs the
-groups it still knows. On Linux each instance's first process also asks for SIGKILL when its
-parent dies (``PR_SET_PDEATHSIG``), for the moment between its start and the watchdog hearing
-of it.
+groups it still knows.
+
+The watchdog hears of a group as soon as the process is started, a few event-loop turns
+after the fork. A process started in that moment by an emulator that is then killed is not
+ended by it (an event function's runtime gives up once its runtime API is gone). The instances
+were once also started with a ``preexec_fn`` asking for SIGKILL on the parent's death
+(``PR_SET_PDEATHSIG``), which closed that moment on Linux; but a ``preexec_fn`` runs Python
+code in the forked child, which Python documents as unsafe when the parent has threads (the
+emulator has some: watchfiles's under --reload, asyncio's child watchers before Python 3.12),
+and a child that deadlocked there would hold up the emulator's event loop, which waits for its
+exec. So none is used.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Callable
-
-__all__ = ["Watchdog", "die_with_parent"]
+__all__ = ["Watchdog"]
 
 # Run with -I (isolated): no site packages or PYTHON* variables, nothing of the project's.
 _SCRIPT = """
@@ -37,7 +39,6 @@ for group in groups:
     except OSError:
         pass
 """
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class Watchdog:
@@ -75,24 +76,3 @@ class Watchdog:
             except OSError:
                 pass
         self.process.wait()
-
-
-def die_with_parent() -> Callable[[], None] | None:
-    """A `preexec_fn` that makes a child process get SIGKILL when this process dies (Linux's
-    ``prctl(PR_SET_PDEATHSIG)``, through ctypes); None where there is no such thing."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before the request took effect
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return preexec
