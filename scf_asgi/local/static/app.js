@@ -39,22 +39,35 @@
     return out;
   }
 
+  // A row is updated in place, never replaced: a click whose press and release straddled a
+  // replaced row would be lost (the two would have no element in common).
   function upsert(s) {
     var row = rows.querySelector('tr[data-seq="' + s.seq + '"]');
-    var fresh = el("tr", { "data-seq": s.seq, "data-status": s.status === null ? "" : s.status,
-                           "data-source": s.source, "data-state": s.state });
-    cells(s).forEach(function (c) { fresh.appendChild(c); });
-    fresh.addEventListener("click", function () { select(s.seq); });
-    if (s.seq === selected) fresh.classList.add("selected");
-    if (row) rows.replaceChild(fresh, row);
-    else rows.insertBefore(fresh, rows.firstChild);
+    if (!row) {
+      row = el("tr", { "data-seq": s.seq });
+      row.addEventListener("click", function () { select(s.seq); });
+      var later = Array.prototype.find.call(rows.children, function (r) {
+        return Number(r.getAttribute("data-seq")) < s.seq;
+      });
+      rows.insertBefore(row, later || null); // newest first
+    }
+    row.setAttribute("data-status", s.status === null ? "" : s.status);
+    row.setAttribute("data-source", s.source);
+    row.setAttribute("data-state", s.state);
+    row.textContent = "";
+    cells(s).forEach(function (c) { row.appendChild(c); });
+    row.classList.toggle("selected", s.seq === selected);
     document.getElementById("empty").hidden = true;
     if (s.seq === selected) load(s.seq);
   }
 
   function refresh() {
     return fetch(api + "/invocations").then(function (r) { return r.json(); }).then(function (list) {
-      rows.textContent = "";
+      var listed = {};
+      list.forEach(function (s) { listed[s.seq] = true; });
+      Array.prototype.slice.call(rows.children).forEach(function (r) {
+        if (!listed[r.getAttribute("data-seq")]) rows.removeChild(r);
+      });
       list.slice().reverse().forEach(upsert);
       document.getElementById("empty").hidden = list.length > 0;
     });
