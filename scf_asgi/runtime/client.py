@@ -269,11 +269,7 @@ class ClientBase:
     def _failed(self, exc: Exception, method: str, path: str, waited: float) -> float:
         """A failed try, `waited` seconds after its request went out: the pause before the
         next, or RuntimeAPIError once the budget is spent."""
-        if (
-            waited >= WORKING_REQUEST_SECONDS
-            and isinstance(exc, (OSError, ClosedUnanswered))
-            and not isinstance(exc, AnswerCut)
-        ):
+        if waited >= WORKING_REQUEST_SECONDS and not answer_begun(exc):
             # Carried by a working runtime API (an idle long poll it cut, as a proxy may): not
             # a failure to report or to wait after; asked again at once, a new count begun.
             # A cut after any byte of an answer (bytes that are no HTTP, however late, or a
